@@ -1,0 +1,28 @@
+# make demo: set up and watch takeover take over a misbehaving agent
+# make test: set up and run the whole test suite (what CI runs)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[server,test]'
+	touch $@
+
+setup: $(VENV)/.installed
+	./scripts/ensure-prometheus
+
+demo: setup
+	$(VENV)/bin/takeover demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache takeover.db

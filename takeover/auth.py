@@ -1,0 +1,68 @@
+"""Bearer tokens: random, shown once, stored as SHA-256 hashes; roles agent < operator < admin."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from takeover import store
+
+TOKEN_PREFIX = "tko_"
+CACHE_SECONDS = 5.0  # how long a looked-up token is trusted before the database is asked again
+
+
+class Role(str, enum.Enum):
+    agent = "agent"  # bound to agent names: poll their control documents, ask for decisions
+    operator = "operator"  # alerts, modes, approvals, audit reads
+    admin = "admin"  # tokens and configuration; can do what an operator can
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    agents: tuple[str, ...] = ()
+
+    def is_operator(self) -> bool:
+        return self.role in (Role.operator, Role.admin)
+
+    def may_read(self, agent: str) -> bool:
+        return self.is_operator() or agent in self.agents
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}"
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class TokenCache:
+    """Token lookups without a database round trip on every poll; a miss asks the database."""
+
+    def __init__(self, sessions: Callable[[], Session], clock: Callable[[], float] = time.monotonic):
+        self._sessions = sessions
+        self._clock = clock
+        self._known: dict[str, tuple[Principal | None, float]] = {}
+
+    def principal(self, token: str) -> Principal | None:
+        key = store.hash_token(token)
+        hit = self._known.get(key)
+        if hit is not None and hit[1] > self._clock():
+            return hit[0]
+        with self._sessions() as session:
+            row = store.find_token(session=session, token=token)
+        now = time.time()
+        principal = None
+        if row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now):
+            principal = Principal(row.name, Role(row.role), tuple(row.agents))
+        if len(self._known) > 10_000:
+            self._known.clear()  # bounded: bad tokens must not grow memory without limit
+        self._known[key] = (principal, self._clock() + CACHE_SECONDS)
+        return principal

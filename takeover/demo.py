@@ -1,0 +1,104 @@
+"""`takeover demo`: a real Prometheus scraping a demo agent whose error rate climbs, and takeover
+watching it with the rules in `rules/`, printing Slack messages to the terminal."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+from takeover.promproc import free_port, running_prometheus, scrape_config
+
+DEMO_AGENT = "demo-agent"
+
+
+def serve_demo_agent(*, port: int, climb_after: float = 20.0, agent: str = DEMO_AGENT,
+                     block: bool = False) -> threading.Event:
+    """Export an agent's request, cost and tool-call counters; errors climb after `climb_after` s.
+
+    Returns an Event that stops the traffic when set (or blocks forever with `block=True`)."""
+    registry = CollectorRegistry()
+    requests = Counter("agent_requests", "Agent requests by outcome", ["agent", "outcome"], registry=registry)
+    cost = Counter("agent_cost_dollars", "Model spend in dollars", ["agent"], registry=registry)
+    tools = Counter("agent_tool_calls", "Tool calls by risk", ["agent", "tool", "risk"], registry=registry)
+    for outcome in ("ok", "error", "timeout"):
+        requests.labels(agent, outcome)
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def traffic() -> None:
+        rng = random.Random(7)
+        while not stop.wait(0.25):
+            error_rate = 0.5 if time.monotonic() - started > climb_after else 0.01
+            for _ in range(10):
+                roll = rng.random()
+                outcome = "error" if roll < error_rate else "timeout" if roll < error_rate + 0.01 else "ok"
+                requests.labels(agent, outcome).inc()
+                cost.labels(agent).inc(0.002)
+            tools.labels(agent, "search", "low").inc(3)
+            if rng.random() < 0.05:
+                tools.labels(agent, "refund", "high").inc()
+
+    threading.Thread(target=traffic, name="demo-agent", daemon=True).start()
+    if block:
+        stop.wait()
+    return stop
+
+
+def run_demo(*, api_port: int) -> None:
+    """Run everything on loopback until Ctrl-C, then stop what was started."""
+    from sqlmodel import Session
+
+    from takeover import store
+    from takeover.auth import new_token
+    from takeover.cli import build_service, run_server
+    from takeover.settings import Settings
+
+    agent_port = free_port()
+    stop_agent = serve_demo_agent(port=agent_port)
+    print(f"demo agent exporting metrics on http://127.0.0.1:{agent_port}/metrics "
+          "(error rate climbs after 20 s)")
+    with tempfile.TemporaryDirectory(prefix="takeover-demo-") as tmp, \
+            running_prometheus(scrape_config([f"127.0.0.1:{agent_port}"], interval="2s")) as prom_url:
+        print(f"prometheus on {prom_url}")
+        settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'takeover.db'}",
+                            prometheus_url=prom_url, port=api_port, slack_token=None)
+        service = build_service(settings)
+        operator, agent = new_token(), new_token()
+        with Session(service.engine) as session:
+            store.create_token(session=session, name="demo-operator", role="operator", agents=[],
+                               token=operator, now=time.time())
+            store.create_token(session=session, name=DEMO_AGENT, role="agent", agents=[DEMO_AGENT],
+                               token=agent, now=time.time())
+            session.commit()
+
+        def show_modes(agents: list[str]) -> None:
+            with Session(service.engine) as session:
+                for name in agents:
+                    doc = store.control_document(session=session, agent=name, now=time.time())
+                    if doc is not None:
+                        why = "; ".join(f"{s['kind']} {s['ref']}: {s['reason']}" for s in doc["sources"])
+                        print(f"\n>>> {name} is now {doc['mode'].upper()} (version {doc['version']})"
+                              f"{' because ' + why if why else ''}", flush=True)
+
+        service.cache.subscribe(show_modes)
+        base = f"http://127.0.0.1:{api_port}"
+        print(f"""takeover on {base}; the alert fires within about a minute. Meanwhile:
+
+  the agent's control document:
+    curl -s -H 'Authorization: Bearer {agent}' {base}/v1/agents/{DEMO_AGENT}/control
+  hand control back (as an operator):
+    curl -s -X PUT -H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json' \\
+      -d '{{"mode": "normal", "reason": "error rate fixed"}}' {base}/v1/agents/{DEMO_AGENT}/control
+
+Ctrl-C stops everything.
+""", flush=True)
+        try:
+            run_server(service, host="127.0.0.1", port=api_port)
+        finally:
+            stop_agent.set()

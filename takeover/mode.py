@@ -1,0 +1,20 @@
+"""Control modes: what an agent may do, from least to most strict."""
+
+from __future__ import annotations
+
+import enum
+
+ALL_AGENTS = "*"
+
+
+class Mode(enum.IntEnum):
+    """The int order is the strictness order: an agent's mode is the max of its sources."""
+
+    normal = 0
+    require_approval = 1  # writes and high-risk actions wait for a human
+    pause_writes = 2  # writes are refused now and may resume later
+    read_only = 3  # writes are refused
+    handoff = 4  # the agent stops acting and hands the conversation to a human
+
+
+TAKEOVER_MODES = ("require_approval", "pause_writes", "read_only", "handoff")

@@ -1,0 +1,108 @@
+"""Database tables (SQLModel). Times are float seconds since the epoch, UTC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class AlertRow(SQLModel, table=True):
+    """One labelset of one rule: the evaluator's state, restored exactly after a restart."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("rule_key", "fingerprint"),)
+    id: int | None = Field(default=None, primary_key=True)
+    group_key: str = Field(index=True)
+    rule_key: str
+    fingerprint: str
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    state: str
+    value: float
+    active_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    keep_firing_since: float | None = None
+
+
+class GroupRow(SQLModel, table=True):
+    """Per rule group: the last evaluated slot, so a slot is never evaluated twice."""
+
+    __tablename__ = "rule_group"
+    key: str = Field(primary_key=True)
+    last_eval_at: float = 0.0
+
+
+class AgentRow(SQLModel, table=True):
+    __tablename__ = "agent"
+    name: str = Field(primary_key=True)
+    version: int = 1
+    created_at: float
+
+
+class SourceRow(SQLModel, table=True):
+    """A reason an agent (or `*`, every agent) is in a mode; released rows are kept for history."""
+
+    __tablename__ = "mode_source"
+    id: int | None = Field(default=None, primary_key=True)
+    agent: str = Field(index=True)
+    mode: str
+    kind: str
+    ref: str
+    reason: str
+    actor: str
+    since: float
+    expires_at: float | None = None
+    released_at: float | None = Field(default=None, index=True)
+    released_by: str | None = None
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notification to deliver, written in the transaction of the change that causes it."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    message_key: str = Field(index=True)  # one Slack message per key: posted once, then updated
+    channel: str
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: float
+    sent_at: float | None = Field(default=None, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+
+
+class MessageRow(SQLModel, table=True):
+    """A posted Slack message: where later notifications with the same key update in place."""
+
+    __tablename__ = "slack_message"
+    key: str = Field(primary_key=True)
+    channel: str
+    ts: str
+
+
+class TokenRow(SQLModel, table=True):
+    __tablename__ = "token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    role: str
+    agents: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    token_hash: str = Field(unique=True)
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only trail of critical actions."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: float = Field(index=True)
+    actor: str
+    action: str
+    subject: str
+    before: Any = Field(default=None, sa_column=Column(JSON))
+    after: Any = Field(default=None, sa_column=Column(JSON))
+    reason: str = ""

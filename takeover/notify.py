@@ -1,0 +1,146 @@
+"""Slack messages: rendered from Jinja2 templates to Block Kit, delivered from the outbox.
+
+`Notifier` is the I/O interface; `SlackNotifier` talks to Slack's Web API through slack-sdk and
+`ConsoleNotifier` prints (used when no Slack token is configured, e.g. by `takeover demo`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from slack_sdk.errors import SlackClientError
+from sqlmodel import Session
+
+from takeover import store
+from takeover.gotemplate import format_value
+from takeover.models import MessageRow
+
+log = logging.getLogger(__name__)
+Message = dict[str, Any]  # {"text": str, "blocks": [...]}: chat.postMessage arguments
+
+
+def slack_escape(text: object) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def template_env(directory: str | Path) -> jinja2.Environment:
+    env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(directory)),
+                               undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["slack"] = slack_escape
+    env.filters["value"] = format_value
+    return env
+
+
+def render_message(env: jinja2.Environment, kind: str, context: dict[str, Any]) -> Message:
+    """Render `<kind>.json.j2` to a message; a failing template falls back to plain text."""
+    try:
+        message = json.loads(env.get_template(f"{kind}.json.j2").render(**context))
+        if not isinstance(message, dict) or not message.get("text"):
+            raise ValueError("a message must be a JSON object with a top-level text")
+        return message
+    except (jinja2.TemplateError, ValueError) as exc:
+        log.error("template %s failed (%s); sending plain text instead", kind, exc)
+        return {"text": context.get("fallback_text") or f"takeover {kind}: {context}"}
+
+
+class Notifier(Protocol):
+    def post(self, *, channel: str, message: Message) -> tuple[str, str]:
+        """Post a new message; returns (channel id, ts)."""
+
+    def update(self, *, channel: str, ts: str, message: Message) -> None:
+        """Edit the message at (channel, ts) in place."""
+
+
+class SlackNotifier:
+    """slack-sdk's WebClient with retries on 429 (honouring Retry-After) and on 5xx."""
+
+    def __init__(self, *, token: str, base_url: str, timeout: float = 10.0) -> None:
+        from slack_sdk import WebClient
+        from slack_sdk.http_retry.builtin_handlers import (
+            ConnectionErrorRetryHandler,
+            RateLimitErrorRetryHandler,
+            ServerErrorRetryHandler,
+        )
+
+        self.client = WebClient(token=token, base_url=base_url, timeout=int(timeout), retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ])
+
+    def post(self, *, channel: str, message: Message) -> tuple[str, str]:
+        response = self.client.chat_postMessage(channel=channel, **message)
+        return str(response["channel"]), str(response["ts"])
+
+    def update(self, *, channel: str, ts: str, message: Message) -> None:
+        self.client.chat_update(channel=channel, ts=ts, **message)
+
+
+class ConsoleNotifier:
+    """Prints each message's text and block text to a terminal stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.count = 0
+
+    def _print(self, header: str, message: Message) -> None:
+        lines = [header, message["text"]]
+        for block in message.get("blocks", []):
+            for part in [block.get("text")] + list(block.get("fields", [])) + list(block.get("elements", [])):
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    lines.append(part["text"])
+        print("\n  ".join(lines), file=self.stream, flush=True)
+
+    def post(self, *, channel: str, message: Message) -> tuple[str, str]:
+        self.count += 1
+        self._print(f"── slack {channel} (new message {self.count}) ──", message)
+        return channel, str(self.count)
+
+    def update(self, *, channel: str, ts: str, message: Message) -> None:
+        self._print(f"── slack {channel} (update of message {ts}) ──", message)
+
+
+def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
+            clock: Callable[[], float] = time.time) -> int:
+    """Send undelivered outbox rows in order; a message is posted once, then only updated.
+
+    A failed row stays in the outbox (and holds back later rows for the same message) until a
+    later pass delivers it. Returns how many rows were sent.
+    """
+    sent = 0
+    blocked: set[str] = set()
+    with sessions() as session:
+        rows = store.undelivered(session=session)
+    for row in rows:
+        if row.message_key in blocked:
+            continue
+        with sessions() as session:
+            posted = store.posted_message(session=session, key=row.message_key)
+            try:
+                if posted is None:
+                    channel, ts = notifier.post(channel=row.channel, message=row.payload)
+                    # committed right after the post: the only window for a double post
+                    session.add(MessageRow(key=row.message_key, channel=channel, ts=ts))
+                else:
+                    notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
+            except (SlackClientError, OSError) as exc:  # retried on a later pass
+                blocked.add(row.message_key)
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("slack delivery of outbox row %s failed (attempt %d): %s",
+                            row.id, row.attempts, row.last_error)
+            else:
+                row.sent_at = clock()
+                sent += 1
+            session.add(row)
+            session.commit()
+    return sent

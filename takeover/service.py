@@ -1,0 +1,224 @@
+"""The running service: APScheduler evaluates each rule group on its slots, acts, and delivers.
+
+The shell around the pure core: it queries Prometheus, calls `evaluate`, and writes the new alert
+state, the mode changes and the notifications they cause in one transaction per group slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import Session
+
+from takeover import store
+from takeover.control import Source, SourceKind
+from takeover.evaluate import EvaluationError, Sample, State, Transition, evaluate
+from takeover.mode import ALL_AGENTS
+from takeover.notify import Message, Notifier, deliver, render_message, template_env
+from takeover.query import QueryError, QueryFunc
+from takeover.rulefile import Group, Rule
+from takeover.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RuleHealth:
+    health: str = "unknown"  # ok | err | unknown
+    last_error: str = ""
+    last_eval_at: float = 0.0
+    duration: float = 0.0
+
+
+class ControlCache:
+    """Control documents by agent, served without the database; every change invalidates.
+
+    `changed` wakes long-polls (set from the evaluator thread, read by the API)."""
+
+    def __init__(self) -> None:
+        self._docs: dict[str, tuple[str, bytes]] = {}
+        self._listeners: list[Callable[[list[str]], None]] = []
+
+    def get(self, agent: str) -> tuple[str, bytes] | None:
+        return self._docs.get(agent)
+
+    def put(self, agent: str, doc: dict[str, Any]) -> tuple[str, bytes]:
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        entry = (f'"{doc["version"]}-{hashlib.sha256(body).hexdigest()[:12]}"', body)
+        self._docs[agent] = entry
+        return entry
+
+    def invalidate(self, agents: Sequence[str]) -> None:
+        for agent in agents:
+            self._docs.pop(agent, None)
+        for listener in self._listeners:
+            listener(list(agents))
+
+    def subscribe(self, listener: Callable[[list[str]], None]) -> None:
+        self._listeners.append(listener)
+
+
+def slot_at(now: float, *, interval: float, offset: float) -> float:
+    """The latest evaluation slot at or before `now` (Prometheus spreads groups by an offset)."""
+    return ((now - offset) // interval) * interval + offset
+
+
+def group_offset(group: Group) -> float:
+    digest = hashlib.sha256(group.key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % int(group.interval * 1000) / 1000.0
+
+
+class Service:
+    """Owns the database engine, the control cache and the scheduler for one process."""
+
+    def __init__(self, settings: Settings, *, groups: list[Group], notifier: Notifier,
+                 query: QueryFunc, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.groups = groups
+        self.notifier = notifier
+        self.query = query
+        self.clock = clock
+        self.engine = store.make_engine(settings.database_url)
+        self.cache = ControlCache()
+        self.templates = template_env(settings.templates)
+        self.health: dict[str, RuleHealth] = {}
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
+        self._deliver_lock = threading.Lock()
+        self._register_agents()
+
+    def sessions(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _register_agents(self) -> None:
+        """Agents a rule names by a fixed `agent` label are known before they poll."""
+        names = {r.labels["agent"] for g in self.groups for r in g.rules
+                 if "agent" in r.labels and "{{" not in r.labels["agent"]}
+        with self.sessions() as session:
+            for name in sorted(names):
+                store.ensure_agent(session=session, name=name, now=self.clock())
+            session.commit()
+
+    def start(self) -> None:
+        now = self.clock()
+        for group in self.groups:
+            offset = group_offset(group)
+            first = slot_at(now, interval=group.interval, offset=offset) + group.interval
+            self.scheduler.add_job(
+                self.run_group, IntervalTrigger(
+                    seconds=group.interval,
+                    start_date=datetime.fromtimestamp(first, timezone.utc)),
+                args=[group], id=f"group:{group.key}", name=f"evaluate {group.name}")
+        self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
+                               id="deliver", name="deliver notifications")
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()
+
+    def run_group(self, group: Group) -> None:
+        """The scheduled job: evaluate the group at its current slot."""
+        slot = slot_at(self.clock() + 0.001, interval=group.interval, offset=group_offset(group))
+        self.evaluate_group(group, now=slot)
+        self.wake_delivery()
+
+    def evaluate_group(self, group: Group, *, now: float) -> None:
+        """Evaluate every rule of `group` at `now` and commit the outcome as one transaction."""
+        started = time.monotonic()
+        results = list(self._pool.map(lambda r: self._query(r, now), group.rules))
+        changed: list[str] = []
+        with self.sessions() as session:
+            if not store.claim_slot(session=session, group_key=group.key, slot=now):
+                return
+            previous = store.load_alerts(session=session, group_key=group.key)
+            for rule, result in zip(group.rules, results):
+                health = self.health.setdefault(f"{group.key}/{rule.key}", RuleHealth())
+                health.last_eval_at = now
+                if isinstance(result, QueryError):
+                    health.health, health.last_error = "err", str(result)
+                    log.warning("rule %s: query failed: %s", rule.name, result)
+                    continue
+                before = previous.get(rule.key, {})
+                try:
+                    evaluation = evaluate(rule, result, now=now, previous=before, limit=group.limit)
+                except EvaluationError as exc:
+                    health.health, health.last_error = "err", str(exc)
+                    log.warning("rule %s: %s", rule.name, exc)
+                    continue
+                health.health, health.last_error = "ok", ""
+                store.save_alerts(session=session, group_key=group.key, rule_key=rule.key,
+                                  before=before, after=evaluation.alerts)
+                for transition in evaluation.transitions:
+                    changed += self._act(session, group, rule, transition, now)
+            session.commit()
+        for health in self.health.values():
+            health.duration = time.monotonic() - started
+        if changed:
+            self.cache.invalidate(sorted(set(changed)))
+
+    def _query(self, rule: Rule, now: float) -> list[Sample] | QueryError:
+        try:
+            return self.query(rule.expr, now)
+        except QueryError as exc:
+            return exc
+
+    def _act(self, session: Session, group: Group, rule: Rule, transition: Transition,
+             now: float) -> list[str]:
+        """What a transition does: a mode source on firing, a message on firing and on resolve."""
+        alert = transition.alert
+        labels = alert.label_map
+        changed: list[str] = []
+        if transition.after == State.firing and rule.takeover is not None:
+            agent = labels.get("agent", ALL_AGENTS)
+            changed = store.add_source(session=session, now=now, source=Source(
+                agent=agent, mode=rule.takeover, kind=SourceKind.alert,
+                ref=f"{rule.name}{{{','.join(f'{k}={v!r}' for k, v in alert.labels if k != 'alertname')}}}",
+                reason=alert.annotations.get("summary", rule.name),
+                actor=f"rule:{rule.name}", since=now))
+        resolved = transition.before == State.firing and transition.after != State.firing
+        if transition.after == State.firing or resolved:
+            kind = "alert_firing" if transition.after == State.firing else "alert_resolved"
+            message = self.render(kind, rule=rule, alert=alert, now=now)
+            store.enqueue(session=session, channel=self.settings.slack_channel, payload=message,
+                          message_key=f"alert:{group.key}:{rule.key}:{store.fingerprint(alert.labels)}:{alert.active_at}",
+                          now=now)
+        return changed
+
+    def render(self, kind: str, *, rule: Rule, alert: Any, now: float) -> Message:
+        labels = alert.label_map
+        context = {
+            "rule": rule, "alert": alert, "labels": labels, "annotations": alert.annotations,
+            "status": "resolved" if alert.state == State.inactive else alert.state.value,
+            "value": alert.value, "now": now,
+            "agent": labels.get("agent", "all agents"),
+            "takeover": rule.takeover.name if rule.takeover else None,
+            "fallback_text": f"[{alert.state.value}] {rule.name} owner={labels.get('owner', '')} "
+                             f"runbook={alert.annotations.get('runbook_url', '')}",
+        }
+        return render_message(self.templates, kind, context)
+
+    def wake_delivery(self) -> None:
+        job = self.scheduler.get_job("deliver") if self.scheduler.running else None
+        if job is not None:
+            job.modify(next_run_time=datetime.now(timezone.utc))
+
+    def deliver(self) -> int:
+        with self._deliver_lock:
+            return deliver(sessions=self.sessions, notifier=self.notifier, clock=self.clock)

@@ -1,0 +1,39 @@
+"""Settings from `TAKEOVER_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every field is read from `TAKEOVER_<NAME>`; see `takeover --help`."""
+
+    model_config = SettingsConfigDict(env_prefix="TAKEOVER_", extra="ignore")
+
+    database_url: str = Field("sqlite:///takeover.db", description="SQLAlchemy URL; default: SQLite file in the working directory")
+    prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus to query")
+    rules: Annotated[list[str], NoDecode] = Field(["rules/"], description="rule files or directories (comma-separated)")
+    templates: str = Field("templates/", description="directory of Slack message templates")
+    slack_token: SecretStr | None = Field(None, description="Slack bot token; unset: print messages to the console")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+    slack_channel: str = Field("#alerts", description="default Slack channel")
+    host: str = Field("127.0.0.1", description="address the API listens on")
+    port: int = Field(8080, description="port the API listens on")
+    query_timeout: float = Field(10.0, description="seconds before a Prometheus query fails")
+    deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _split_rules(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line per setting, for --help."""
+        return "\n".join(
+            f"TAKEOVER_{name.upper()}: {f.description} (default: {f.default})"
+            for name, f in cls.model_fields.items()
+        )

@@ -1,0 +1,269 @@
+"""Data functions over the tables: keyword-only, each takes the session it works in.
+
+Callers own the transaction: a state change, its audit row and its notification are written
+in one commit, so there is never a change without its record or its message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from takeover.control import Source, SourceKind, permissions, resolve_mode
+from takeover.evaluate import Alert, Labels, State
+from takeover.mode import ALL_AGENTS, Mode
+from takeover.models import (
+    AgentRow,
+    AlertRow,
+    AuditRow,
+    GroupRow,
+    MessageRow,
+    OutboxRow,
+    SourceRow,
+    TokenRow,
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the schema in place; SQLite gets WAL and a busy timeout for threads."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def fingerprint(labels: Labels) -> str:
+    return hashlib.sha256(json.dumps(labels).encode()).hexdigest()[:16]
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+def _alert_from_row(row: AlertRow) -> Alert:
+    return Alert(
+        labels=tuple(sorted(row.labels.items())),
+        annotations=row.annotations,
+        state=State(row.state),
+        value=row.value,
+        active_at=row.active_at,
+        fired_at=row.fired_at,
+        resolved_at=row.resolved_at,
+        keep_firing_since=row.keep_firing_since,
+    )
+
+
+def load_alerts(*, session: Session, group_key: str) -> dict[str, dict[Labels, Alert]]:
+    """The group's alerts by rule key, as the evaluator left them."""
+    out: dict[str, dict[Labels, Alert]] = {}
+    for row in session.exec(select(AlertRow).where(AlertRow.group_key == group_key)):
+        alert = _alert_from_row(row)
+        out.setdefault(row.rule_key, {})[alert.labels] = alert
+    return out
+
+
+def save_alerts(
+    *, session: Session, group_key: str, rule_key: str,
+    before: Mapping[Labels, Alert], after: Mapping[Labels, Alert],
+) -> None:
+    """Write the rule's new alert set: insert, update and delete only what changed."""
+    rows = {
+        r.fingerprint: r
+        for r in session.exec(select(AlertRow).where(AlertRow.rule_key == rule_key,
+                                                     AlertRow.group_key == group_key))
+    }
+    for labels, alert in after.items():
+        if before.get(labels) == alert:
+            continue
+        fp = fingerprint(labels)
+        row = rows.get(fp) or AlertRow(group_key=group_key, rule_key=rule_key, fingerprint=fp,
+                                       labels={}, annotations={}, state="", value=0, active_at=0)
+        row.labels = dict(alert.labels)
+        row.annotations = dict(alert.annotations)
+        row.state = alert.state.value
+        row.value = alert.value
+        row.active_at = alert.active_at
+        row.fired_at = alert.fired_at
+        row.resolved_at = alert.resolved_at
+        row.keep_firing_since = alert.keep_firing_since
+        session.add(row)
+    for labels in before.keys() - after.keys():
+        row = rows.get(fingerprint(labels))
+        if row is not None:
+            session.delete(row)
+
+
+def list_alerts(*, session: Session) -> list[AlertRow]:
+    return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
+
+
+def claim_slot(*, session: Session, group_key: str, slot: float) -> bool:
+    """Mark `slot` evaluated for the group; False when it (or a later one) already was."""
+    row = session.get(GroupRow, group_key)
+    if row is None:
+        session.add(GroupRow(key=group_key, last_eval_at=slot))
+        return True
+    if row.last_eval_at >= slot:
+        return False
+    row.last_eval_at = slot
+    session.add(row)
+    return True
+
+
+# --- agents and modes ---------------------------------------------------------------------
+
+def _source_from_row(row: SourceRow) -> Source:
+    return Source(
+        agent=row.agent, mode=Mode[row.mode], kind=SourceKind(row.kind), ref=row.ref,
+        reason=row.reason, actor=row.actor, since=row.since, expires_at=row.expires_at,
+        id=row.id or 0,
+    )
+
+
+def ensure_agent(*, session: Session, name: str, now: float) -> AgentRow:
+    agent = session.get(AgentRow, name)
+    if agent is None:
+        agent = AgentRow(name=name, created_at=now)
+        session.add(agent)
+        session.flush()
+    return agent
+
+
+def active_sources(*, session: Session, now: float) -> list[Source]:
+    rows = session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None)))
+    return [s for s in map(_source_from_row, rows) if s.expires_at is None or now < s.expires_at]
+
+
+def _bump(*, session: Session, agent: str) -> list[str]:
+    """Bump the version of `agent` (or of every agent for `*`); returns who changed."""
+    stmt = update(AgentRow).values(version=AgentRow.version + 1)
+    if agent != ALL_AGENTS:
+        stmt = stmt.where(col(AgentRow.name) == agent)
+    session.execute(stmt)
+    if agent == ALL_AGENTS:
+        return list(session.exec(select(AgentRow.name)))
+    return [agent]
+
+
+def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
+    return resolve_mode(active_sources(session=session, now=now), agent=agent, now=now)
+
+
+def add_source(*, session: Session, source: Source, now: float) -> list[str]:
+    """Hold `source.agent` in a mode; audited with before/after. Returns the changed agents."""
+    if source.agent != ALL_AGENTS:
+        ensure_agent(session=session, name=source.agent, now=now)
+    before = effective_mode(session=session, agent=source.agent, now=now)
+    row = SourceRow(agent=source.agent, mode=source.mode.name, kind=source.kind.value,
+                    ref=source.ref, reason=source.reason, actor=source.actor, since=source.since,
+                    expires_at=source.expires_at)
+    session.add(row)
+    session.flush()
+    after = effective_mode(session=session, agent=source.agent, now=now)
+    record_audit(session=session, now=now, actor=source.actor, action=f"mode.{source.kind.value}",
+                 subject=f"agent:{source.agent}", before=before.name, after=after.name,
+                 reason=source.reason)
+    return _bump(session=session, agent=source.agent)
+
+
+def release_sources(
+    *, session: Session, agent: str, actor: str, reason: str, now: float
+) -> list[str]:
+    """Release every source held on `agent` (only `*` releases the all-agents sources)."""
+    before = effective_mode(session=session, agent=agent, now=now)
+    rows = list(session.exec(select(SourceRow).where(SourceRow.agent == agent,
+                                                     col(SourceRow.released_at).is_(None))))
+    for row in rows:
+        row.released_at = now
+        row.released_by = actor
+        session.add(row)
+    session.flush()
+    after = effective_mode(session=session, agent=agent, now=now)
+    record_audit(session=session, now=now, actor=actor, action="mode.release",
+                 subject=f"agent:{agent}", before=before.name, after=after.name, reason=reason)
+    return _bump(session=session, agent=agent)
+
+
+def control_document(*, session: Session, agent: str, now: float) -> dict[str, Any] | None:
+    """What the agent polls: its mode, version, the sources behind it and what it may do."""
+    row = session.get(AgentRow, agent)
+    if row is None:
+        return None
+    sources = [s for s in active_sources(session=session, now=now) if s.applies(agent, now)]
+    mode = resolve_mode(sources, agent=agent, now=now)
+    return {
+        "agent": agent,
+        "mode": mode.name,
+        "version": row.version,
+        "sources": [
+            {"kind": s.kind.value, "mode": s.mode.name, "scope": s.agent, "ref": s.ref,
+             "reason": s.reason, "actor": s.actor, "since": s.since, "expires_at": s.expires_at}
+            for s in sorted(sources, key=lambda s: (-s.mode, s.since))
+        ],
+        "permissions": permissions(mode),
+    }
+
+
+def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:
+    sources = active_sources(session=session, now=now)
+    return [
+        {"agent": a.name, "mode": resolve_mode(sources, agent=a.name, now=now).name,
+         "version": a.version}
+        for a in session.exec(select(AgentRow).order_by(col(AgentRow.name)))
+    ]
+
+
+# --- notifications ------------------------------------------------------------------------
+
+def enqueue(*, session: Session, message_key: str, channel: str, payload: dict[str, Any],
+            now: float) -> None:
+    session.add(OutboxRow(message_key=message_key, channel=channel, payload=payload, created_at=now))
+
+
+def undelivered(*, session: Session, limit: int = 100) -> list[OutboxRow]:
+    return list(session.exec(select(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+                             .order_by(col(OutboxRow.id)).limit(limit)))
+
+
+def posted_message(*, session: Session, key: str) -> MessageRow | None:
+    return session.get(MessageRow, key)
+
+
+# --- tokens and audit ---------------------------------------------------------------------
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(*, session: Session, name: str, role: str, agents: Iterable[str], token: str,
+                 now: float, expires_at: float | None = None) -> TokenRow:
+    row = TokenRow(name=name, role=role, agents=list(agents), token_hash=hash_token(token),
+                   created_at=now, expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    record_audit(session=session, now=now, actor="admin", action="token.create",
+                 subject=f"token:{row.id}", after={"name": name, "role": role, "agents": row.agents})
+    return row
+
+
+def find_token(*, session: Session, token: str) -> TokenRow | None:
+    return session.exec(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).first()
+
+
+def record_audit(*, session: Session, now: float, actor: str, action: str, subject: str,
+                 before: Any = None, after: Any = None, reason: str = "") -> None:
+    session.add(AuditRow(at=now, actor=actor, action=action, subject=subject, before=before,
+                         after=after, reason=reason))

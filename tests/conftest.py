@@ -1,0 +1,147 @@
+"""Shared fixtures: a real Prometheus scraping a test exporter, a fake Slack, the real server.
+
+In CI (`CI=true`) a missing Prometheus or PostgreSQL fails the tests that need it; elsewhere
+PostgreSQL tests are skipped with a reason unless TAKEOVER_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from takeover.promproc import PrometheusMissing, binary, free_port, running_prometheus, scrape_config
+from tests.fakeslack import FakeSlack, start_fake_slack
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def need(reason: str) -> None:
+    """Skip outside CI; in CI a missing dependency is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> None:
+    try:
+        binary("prometheus")
+        binary("promtool")
+    except PrometheusMissing as exc:
+        need(str(exc))
+
+
+@dataclass
+class Exporter:
+    """Metrics the tests set; Prometheus scrapes them every second."""
+
+    url: str
+    gauge: Gauge
+    registry: CollectorRegistry = field(repr=False)
+
+    def set(self, value: float, **labels: str) -> None:
+        self.gauge.labels(**labels).set(value)
+
+
+@pytest.fixture(scope="session")
+def exporter() -> Exporter:
+    registry = CollectorRegistry()
+    gauge = Gauge("takeover_test_value", "set by tests", ["case", "agent"], registry=registry)
+    port = free_port()
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    return Exporter(f"127.0.0.1:{port}", gauge, registry)
+
+
+@pytest.fixture(scope="session")
+def prometheus(prometheus_binaries: None, exporter: Exporter) -> Iterator[str]:
+    with running_prometheus(scrape_config([exporter.url], interval="1s")) as url:
+        yield url
+
+
+def wait_for_series(prometheus: str, query: str, *, timeout: float = 20.0) -> None:
+    """Poll Prometheus until `query` has a result (the scrape picked up a change)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}).json()
+        if result["data"]["result"]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no result for {query} after {timeout}s")
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake, server = start_fake_slack()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("TAKEOVER_TEST_DATABASE_URL")
+    if not url:
+        need("set TAKEOVER_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test to run PostgreSQL tests")
+    return url  # type: ignore[return-value]
+
+
+def takeover_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "takeover", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def token(self, *args: str) -> str:
+        result = takeover_cli("token", "create", *args, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+
+def start_server(env: dict[str, str], *, log: Path, timeout: float = 30.0) -> Server:
+    """`takeover serve` as a real process on a free port, output to `log`; waits for /healthz."""
+    port = free_port()
+    env = {**env, "TAKEOVER_HOST": "127.0.0.1", "TAKEOVER_PORT": str(port)}
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "takeover", "serve"], env={**os.environ, **env},
+                                   stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"takeover serve exited {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, env, process, log)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("takeover serve did not become healthy")
+
+
+def stop_server(server: Server) -> str:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    return server.output()
