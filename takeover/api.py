@@ -1,31 +1,128 @@
-"""The control API (FastAPI): what agents poll and what operators change."""
+"""The control API (FastAPI): what agents poll and ask, and what operators change.
 
-from __future__ import annotations
+Agents poll constantly, so `GET /v1/agents/{agent}/control` has a lean ASGI path in front of
+FastAPI (`ControlFastPath`): with a known token and a cached document it answers 200/304 and
+long-polls without routing, dependencies, thread pool or database. Anything else (a first
+poll, an unknown token, a bad parameter) falls through to the FastAPI route, which answers the
+same way through the same `answer_control`.
+"""
 
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from takeover import store
 from takeover.auth import Principal, TokenCache
-from takeover.control import Source, SourceKind
-from takeover.mode import ALL_AGENTS, Mode
+from takeover.control import Decision, Source, SourceKind, decide
+from takeover.hub import ControlHub
+from takeover.mode import ALL_AGENTS, Mode, ModeName
 from takeover.rulefile import parse_duration
 from takeover.service import Service
 
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+PAUSE_RETRY_AFTER = 30.0  # seconds an agent is told to wait before retrying a paused write
+
 
 class ModeChange(BaseModel):
-    mode: Mode = Field(description="normal releases every hold on the agent")
+    mode: ModeName = Field(description="the mode; for PUT, normal releases every hold on the agent")
     reason: str = Field(min_length=1, description="why: shown to the agent and in the audit trail")
     expires_in: str | None = Field(None, description="Prometheus duration, e.g. 30m; unset: until released")
+
+
+class Release(BaseModel):
+    reason: str = Field(min_length=1, description="why the agent gets control back")
+
+
+class AgentCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    canary_ratio: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class ActionRequest(BaseModel):
+    action: str = Field(min_length=1, description="the tool or action name, e.g. refund")
+    kind: Literal["read", "write"]
+    risk: Literal["low", "high"] = "low"
+    args: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+def parse_wait(text: str | None) -> float | None:
+    """`?wait=` as a Prometheus duration (`30s`) or plain seconds; ValueError when malformed."""
+    if text is None or text == "":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = parse_duration(text)
+    if seconds < 0:
+        raise ValueError("wait must not be negative")
+    return seconds
+
+
+async def answer_control(hub: ControlHub, entry: Any, *, agent: str, if_none_match: str | None,
+                         wait: float | None, version: int | None) -> tuple[int, str, bytes]:
+    """(status, etag, body) for a control poll: 200 with the document, or 304 when unchanged."""
+    if wait and (if_none_match is not None or version is not None):
+        changed = await hub.wait_for_change(agent, etag=if_none_match, version=version, timeout=wait)
+        if changed is None:
+            return 304, entry.etag, b""
+        entry = changed
+    if if_none_match == entry.etag:
+        return 304, entry.etag, b""
+    return 200, entry.etag, entry.body
+
+
+class ControlFastPath:
+    """ASGI middleware answering hot control polls before FastAPI sees them."""
+
+    PREFIX, SUFFIX = "/v1/agents/", "/control"
+
+    def __init__(self, app: ASGIApp, *, hub: ControlHub, tokens: TokenCache) -> None:
+        self.app, self.hub, self.tokens = app, hub, tokens
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "GET" or not (
+                path.startswith(self.PREFIX) and path.endswith(self.SUFFIX)):
+            return await self.app(scope, receive, send)
+        agent = path[len(self.PREFIX):-len(self.SUFFIX)]
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        who = self.tokens.cached(token.strip()) if scheme.lower() == "bearer" else None
+        entry = self.hub.cached(agent)
+        try:
+            query = parse_qs(scope["query_string"].decode("latin-1"))
+            wait = parse_wait(query.get("wait", [None])[0])
+            version = int(query["version"][0]) if "version" in query else None
+        except ValueError:
+            wait = version = entry = None  # let FastAPI explain the bad parameter
+        if "/" in agent or who is None or entry is None or not who.may_read(agent):
+            return await self.app(scope, receive, send)
+        inm = headers.get(b"if-none-match")
+        status, etag, body = await answer_control(
+            self.hub, entry, agent=agent, if_none_match=inm.decode("latin-1") if inm else None,
+            wait=wait, version=version)
+        out_headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        if status == 200:
+            out_headers += [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(service: Service) -> FastAPI:
     """The API over one running `Service`."""
     tokens = TokenCache(service.sessions)
+    hub = service.hub
 
     def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
         scheme, _, token = (authorization or "").partition(" ")
@@ -51,54 +148,146 @@ def create_app(service: Service) -> FastAPI:
     OperatorDep = Annotated[Principal, Depends(operator)]
     SessionDep = Annotated[Session, Depends(session)]
 
+    def may_act_for(who: Principal, agent: str) -> None:
+        if not who.may_read(agent):
+            raise HTTPException(403, f"{who.actor} may not act for agent {agent!r}")
+
+    def expiry(expires_in: str | None, now: float) -> float | None:
+        try:
+            return None if expires_in is None else now + parse_duration(expires_in)
+        except ValueError as exc:
+            raise HTTPException(422, f"expires_in: {exc}") from None
+
+    def committed(s: Session, changed: list[str]) -> None:
+        s.commit()
+        hub.invalidate(sorted(set(changed)))
+
+    def doc_or_404(s: Session, agent: str) -> Any:
+        if agent == ALL_AGENTS:
+            return store.list_agents(session=s, now=service.clock())
+        doc = store.control_document(session=s, agent=agent, now=service.clock())
+        if doc is None:
+            raise HTTPException(404, f"unknown agent {agent!r}: agents are known once they poll, "
+                                     "are named by a rule, or are created with POST /v1/agents")
+        return doc
+
+    def load_entry(who: Principal, agent: str) -> Any:
+        """Cold path of a poll: an agent's first poll makes it known; operators get 404 instead."""
+        entry = hub.entry(agent)
+        if entry is None and not who.is_operator():
+            with service.sessions() as s:
+                store.ensure_agent(session=s, name=agent, now=service.clock())
+                s.commit()
+            entry = hub.entry(agent)
+        return entry
+
     router = APIRouter(prefix="/v1")
 
     @router.get("/agents/{agent}/control")
-    def get_control(agent: str, who: PrincipalDep, request: Request) -> Response:
+    async def get_control(
+        agent: str, who: PrincipalDep, request: Request,
+        wait: Annotated[str | None, Query(description="long-poll up to this long (e.g. 30s, max 60s) "
+                                                      "with If-None-Match or version")] = None,
+        version: Annotated[int | None, Query(description="return once the version differs")] = None,
+    ) -> Response:
         """The agent's control document; `If-None-Match` with the current ETag gives 304."""
         if not who.may_read(agent):
             raise HTTPException(403, f"{who.actor} may not read agent {agent!r}")
-        entry = service.cache.get(agent)
+        try:
+            seconds = parse_wait(wait)
+        except ValueError as exc:
+            raise HTTPException(422, f"wait: {exc}; use a duration like 30s") from None
+        entry = await run_in_threadpool(load_entry, who, agent)
         if entry is None:
-            with service.sessions() as s:
-                if who.is_operator() and s.get(store.AgentRow, agent) is None:
-                    raise HTTPException(404, f"unknown agent {agent!r}")
-                store.ensure_agent(session=s, name=agent, now=service.clock())
-                s.commit()
-                doc = store.control_document(session=s, agent=agent, now=service.clock())
-            assert doc is not None
-            entry = service.cache.put(agent, doc)
-        etag, body = entry
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(body, media_type="application/json", headers={"ETag": etag})
+            raise HTTPException(404, f"unknown agent {agent!r}")
+        status, etag, body = await answer_control(
+            hub, entry, agent=agent, if_none_match=request.headers.get("if-none-match"),
+            wait=seconds, version=version)
+        return Response(body or None, status_code=status, media_type="application/json" if body else None,
+                        headers={"ETag": etag, "Cache-Control": "no-cache"})
 
     @router.put("/agents/{agent}/control")
     def set_control(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Take over (set a mode) or hand back (`normal`): replaces every hold on the agent."""
         now = service.clock()
-        expires_at = None
-        if change.expires_in is not None:
-            try:
-                expires_at = now + parse_duration(change.expires_in)
-            except ValueError as exc:
-                raise HTTPException(422, f"expires_in: {exc}") from None
+        expires_at = expiry(change.expires_in, now)
+        if agent != ALL_AGENTS:
+            store.ensure_agent(session=s, name=agent, now=now)
         changed = store.release_sources(session=s, agent=agent, actor=who.actor,
                                         reason=change.reason, now=now)
-        if change.mode != Mode.normal:
+        if change.mode != "normal":
             changed += store.add_source(session=s, now=now, source=Source(
-                agent=agent, mode=change.mode, kind=SourceKind.override, ref=who.actor,
+                agent=agent, mode=Mode[change.mode], kind=SourceKind.override, ref=who.actor,
                 reason=change.reason, actor=who.actor, since=now, expires_at=expires_at))
-        elif agent != ALL_AGENTS:
-            store.ensure_agent(session=s, name=agent, now=now)
+        committed(s, changed)
+        return doc_or_404(s, agent)
+
+    @router.post("/agents/{agent}/sources", status_code=201)
+    def add_override(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
+        """Add a human override beside the existing sources (the strictest wins)."""
+        now = service.clock()
+        if change.mode == "normal":
+            raise HTTPException(422, "an override holds a mode stricter than normal; "
+                                     "to hand back, release sources instead")
+        changed = store.add_source(session=s, now=now, source=Source(
+            agent=agent, mode=Mode[change.mode], kind=SourceKind.override, ref=who.actor,
+            reason=change.reason, actor=who.actor, since=now,
+            expires_at=expiry(change.expires_in, now)))
+        committed(s, changed)
+        return doc_or_404(s, agent)
+
+    @router.post("/agents/{agent}/sources/{source_id}/release")
+    def release_one(agent: str, source_id: int, body: Release, who: OperatorDep, s: SessionDep) -> Any:
+        """Release one source (alert, override or fail-safe) by its id in the control document."""
+        changed = store.release_sources(session=s, agent=agent, source_id=source_id, actor=who.actor,
+                                        reason=body.reason, now=service.clock())
+        if not changed:
+            raise HTTPException(404, f"no active source {source_id} on {agent!r}")
+        committed(s, changed)
+        return doc_or_404(s, agent)
+
+    @router.post("/agents/{agent}/release")
+    def release_all(agent: str, body: Release, who: OperatorDep, s: SessionDep) -> Any:
+        """Hand control back: release every source held on the agent (`*`: the global ones)."""
+        changed = store.release_sources(session=s, agent=agent, actor=who.actor,
+                                        reason=body.reason, now=service.clock())
+        committed(s, changed)
+        return doc_or_404(s, agent)
+
+    @router.post("/agents/{agent}/actions")
+    def ask(agent: str, request: ActionRequest, who: PrincipalDep, s: SessionDep) -> Any:
+        """May the agent do this now? allow, deny or approval_required; every answer is audited."""
+        may_act_for(who, agent)
+        now = service.clock()
+        row = store.ensure_agent(session=s, name=agent, now=now)
+        mode = store.effective_mode(session=s, agent=agent, now=now)
+        decision, reason = decide(mode, kind=request.kind, risk=request.risk)
+        retry_after = PAUSE_RETRY_AFTER if mode == Mode.pause_writes and decision == Decision.deny else None
+        store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
+                           subject=f"agent:{agent}", reason=reason,
+                           after={"action": request.action, "kind": request.kind,
+                                  "risk": request.risk, "mode": mode.name,
+                                  "idempotency_key": request.idempotency_key})
+        version = row.version
         s.commit()
-        service.cache.invalidate(sorted(set(changed)))
-        return JSONResponse(store.control_document(session=s, agent=agent, now=now)
-                            if agent != ALL_AGENTS else {"agents": changed})
+        return {"decision": decision.value, "reason": reason, "mode": mode.name,
+                "version": version, "retry_after": retry_after}
 
     @router.get("/agents")
     def list_agents(who: OperatorDep, s: SessionDep) -> Any:
         return store.list_agents(session=s, now=service.clock())
+
+    @router.post("/agents", status_code=201)
+    def create_agent(body: AgentCreate, who: OperatorDep, s: SessionDep) -> Any:
+        """Make an agent known before it polls (and set its canary ratio)."""
+        row = store.ensure_agent(session=s, name=body.name, now=service.clock())
+        row.canary_ratio = body.canary_ratio
+        s.add(row)
+        store.record_audit(session=s, now=service.clock(), actor=who.actor, action="agent.create",
+                           subject=f"agent:{body.name}", after={"canary_ratio": body.canary_ratio})
+        row.version += 1
+        committed(s, [body.name])
+        return doc_or_404(s, body.name)
 
     @router.get("/alerts")
     def list_alerts(who: OperatorDep, s: SessionDep) -> Any:
@@ -108,11 +297,18 @@ def create_app(service: Service) -> FastAPI:
             for a in store.list_alerts(session=s)
         ]
 
-    app = FastAPI(title="takeover", summary="Alerting and human takeover for AI agents")
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        hub.bind(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(title="takeover", summary="Alerting and human takeover for AI agents",
+                  lifespan=lifespan)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     app.include_router(router)
+    app.add_middleware(ControlFastPath, hub=hub, tokens=tokens)  # type: ignore[arg-type]
     return app

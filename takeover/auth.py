@@ -51,6 +51,11 @@ class TokenCache:
         self._clock = clock
         self._known: dict[str, tuple[Principal | None, float]] = {}
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal if the token was looked up recently; never asks the database."""
+        hit = self._known.get(store.hash_token(token))
+        return hit[0] if hit is not None and hit[1] > self._clock() else None
+
     def principal(self, token: str) -> Principal | None:
         key = store.hash_token(token)
         hit = self._known.get(key)

@@ -86,7 +86,7 @@ def run_demo(*, api_port: int) -> None:
                         print(f"\n>>> {name} is now {doc['mode'].upper()} (version {doc['version']})"
                               f"{' because ' + why if why else ''}", flush=True)
 
-        service.cache.subscribe(show_modes)
+        service.hub.subscribe(show_modes)
         base = f"http://127.0.0.1:{api_port}"
         print(f"""takeover on {base}; the alert fires within about a minute. Meanwhile:
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 ALL_AGENTS = "*"
 
@@ -18,3 +19,4 @@ class Mode(enum.IntEnum):
 
 
 TAKEOVER_MODES = ("require_approval", "pause_writes", "read_only", "handoff")
+ModeName = Literal["normal", "require_approval", "pause_writes", "read_only", "handoff"]

@@ -40,6 +40,7 @@ class AgentRow(SQLModel, table=True):
     name: str = Field(primary_key=True)
     version: int = 1
     created_at: float
+    canary_ratio: float | None = None  # share of traffic a team routes to a new agent version
 
 
 class SourceRow(SQLModel, table=True):

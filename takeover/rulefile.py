@@ -73,6 +73,11 @@ class Rule:
         return Mode[value] if value in TAKEOVER_MODES else None
 
     @property
+    def release_on_resolve(self) -> bool:
+        """The rule opts in to hand control back when its alert resolves."""
+        return self.annotations.get("takeover_release") == "on_resolve"
+
+    @property
     def key(self) -> str:
         """Stable identity across reloads: name plus its labels (as Prometheus matches rules)."""
         digest = hashlib.sha256(repr(sorted(self.labels.items())).encode()).hexdigest()[:12]
@@ -176,7 +181,7 @@ def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Rule
             err(gnode, f'groupname: "{group.name}" is repeated in the same file')
         names.add(group.name)
         groups.append(group)
-    return groups, errors
+    return groups, sorted(errors, key=lambda e: (e.line, e.column))
 
 
 def _keys(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -299,6 +304,10 @@ def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
     if mode is not None and mode not in TAKEOVER_MODES:
         err(_value_node(fields.get("labels"), "takeover"),
             f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)}; got "{mode}"')
+    release = annotations.get("takeover_release")
+    if release is not None and release != "on_resolve":
+        err(_value_node(fields.get("annotations"), "takeover_release"),
+            f'alert "{name}": annotation takeover_release must be "on_resolve"; got "{release}"')
     return Rule(
         name=name,
         expr=expr,

@@ -23,8 +23,9 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.control import Source, SourceKind
-from takeover.evaluate import EvaluationError, Sample, State, Transition, evaluate
-from takeover.mode import ALL_AGENTS
+from takeover.evaluate import EvaluationError, Labels, Sample, State, Transition, evaluate
+from takeover.mode import ALL_AGENTS, Mode
+from takeover.hub import ControlHub
 from takeover.notify import Message, Notifier, deliver, render_message, template_env
 from takeover.query import QueryError, QueryFunc
 from takeover.rulefile import Group, Rule
@@ -41,34 +42,6 @@ class RuleHealth:
     duration: float = 0.0
 
 
-class ControlCache:
-    """Control documents by agent, served without the database; every change invalidates.
-
-    `changed` wakes long-polls (set from the evaluator thread, read by the API)."""
-
-    def __init__(self) -> None:
-        self._docs: dict[str, tuple[str, bytes]] = {}
-        self._listeners: list[Callable[[list[str]], None]] = []
-
-    def get(self, agent: str) -> tuple[str, bytes] | None:
-        return self._docs.get(agent)
-
-    def put(self, agent: str, doc: dict[str, Any]) -> tuple[str, bytes]:
-        body = json.dumps(doc, separators=(",", ":")).encode()
-        entry = (f'"{doc["version"]}-{hashlib.sha256(body).hexdigest()[:12]}"', body)
-        self._docs[agent] = entry
-        return entry
-
-    def invalidate(self, agents: Sequence[str]) -> None:
-        for agent in agents:
-            self._docs.pop(agent, None)
-        for listener in self._listeners:
-            listener(list(agents))
-
-    def subscribe(self, listener: Callable[[list[str]], None]) -> None:
-        self._listeners.append(listener)
-
-
 def slot_at(now: float, *, interval: float, offset: float) -> float:
     """The latest evaluation slot at or before `now` (Prometheus spreads groups by an offset)."""
     return ((now - offset) // interval) * interval + offset
@@ -77,6 +50,12 @@ def slot_at(now: float, *, interval: float, offset: float) -> float:
 def group_offset(group: Group) -> float:
     digest = hashlib.sha256(group.key.encode()).digest()
     return int.from_bytes(digest[:8], "big") % int(group.interval * 1000) / 1000.0
+
+
+def alert_ref(rule: Rule, labels: Labels) -> str:
+    """`Name{series="labels"}`: how a person recognises the alert (rule labels left out)."""
+    inner = ",".join(f'{k}="{v}"' for k, v in labels if k != "alertname" and k not in rule.labels)
+    return f"{rule.name}{{{inner}}}"
 
 
 class Service:
@@ -90,7 +69,7 @@ class Service:
         self.query = query
         self.clock = clock
         self.engine = store.make_engine(settings.database_url)
-        self.cache = ControlCache()
+        self.hub = ControlHub(self._load_documents)
         self.templates = template_env(settings.templates)
         self.health: dict[str, RuleHealth] = {}
         self.scheduler = BackgroundScheduler(
@@ -99,10 +78,15 @@ class Service:
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
         self._deliver_lock = threading.Lock()
+        self.blind_since: float | None = None  # first failed query since the last success
         self._register_agents()
 
     def sessions(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def _load_documents(self, agents: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.sessions() as session:
+            return store.control_documents(session=session, agents=agents, now=self.clock())
 
     def _register_agents(self) -> None:
         """Agents a rule names by a fixed `agent` label are known before they poll."""
@@ -125,6 +109,8 @@ class Service:
                 args=[group], id=f"group:{group.key}", name=f"evaluate {group.name}")
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
                                id="deliver", name="deliver notifications")
+        self.scheduler.add_job(self.expire, IntervalTrigger(seconds=1), id="expire",
+                               name="expire overrides and apply the fail-safe")
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -168,16 +154,40 @@ class Service:
                 for transition in evaluation.transitions:
                     changed += self._act(session, group, rule, transition, now)
             session.commit()
-        for health in self.health.values():
-            health.duration = time.monotonic() - started
-        if changed:
-            self.cache.invalidate(sorted(set(changed)))
+        for rule in group.rules:
+            self.health[f"{group.key}/{rule.key}"].duration = time.monotonic() - started
+        self.hub.invalidate(sorted(set(changed)))
 
     def _query(self, rule: Rule, now: float) -> list[Sample] | QueryError:
         try:
-            return self.query(rule.expr, now)
+            result = self.query(rule.expr, now)
         except QueryError as exc:
+            if self.blind_since is None:
+                self.blind_since = self.clock()
             return exc
+        self.blind_since = None
+        return result
+
+    def expire(self) -> None:
+        """Release expired overrides; hold every agent in the fail-safe mode while blind."""
+        now = self.clock()
+        failsafe = self.settings.failsafe_mode
+        with self.sessions() as session:
+            changed = store.expire_sources(session=session, now=now)
+            held = any(s.kind == SourceKind.failsafe
+                       for s in store.active_sources(session=session, now=now))
+            blind = self.blind_since is not None and now - self.blind_since >= self.settings.failsafe_after
+            if failsafe is not None and blind and not held:
+                changed += store.add_source(session=session, now=now, source=Source(
+                    agent=ALL_AGENTS, mode=Mode[failsafe], kind=SourceKind.failsafe, ref="prometheus",
+                    reason=f"Prometheus unreachable for {now - self.blind_since:.0f}s",  # type: ignore[operator]
+                    actor="system:failsafe", since=now))
+            elif held and not blind:
+                changed += store.release_sources(session=session, agent=ALL_AGENTS, now=now,
+                                                 kind=SourceKind.failsafe, actor="system:failsafe",
+                                                 reason="Prometheus reachable again")
+            session.commit()
+        self.hub.invalidate(sorted(set(changed)))
 
     def _act(self, session: Session, group: Group, rule: Rule, transition: Transition,
              now: float) -> list[str]:
@@ -189,10 +199,15 @@ class Service:
             agent = labels.get("agent", ALL_AGENTS)
             changed = store.add_source(session=session, now=now, source=Source(
                 agent=agent, mode=rule.takeover, kind=SourceKind.alert,
-                ref=f"{rule.name}{{{','.join(f'{k}={v!r}' for k, v in alert.labels if k != 'alertname')}}}",
+                ref=alert_ref(rule, alert.labels),
                 reason=alert.annotations.get("summary", rule.name),
                 actor=f"rule:{rule.name}", since=now))
         resolved = transition.before == State.firing and transition.after != State.firing
+        if resolved and rule.takeover is not None and rule.release_on_resolve:
+            changed = store.release_sources(
+                session=session, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
+                ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
+                reason="alert resolved (the rule releases on resolve)")
         if transition.after == State.firing or resolved:
             kind = "alert_firing" if transition.after == State.firing else "alert_resolved"
             message = self.render(kind, rule=rule, alert=alert, now=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
+from takeover.mode import ModeName
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -23,6 +24,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8080, description="port the API listens on")
     query_timeout: float = Field(10.0, description="seconds before a Prometheus query fails")
+    failsafe_mode: ModeName | None = Field(None, description="mode for every agent while Prometheus is unreachable (off when unset)")
+    failsafe_after: float = Field(120.0, description="seconds of failed queries before the fail-safe mode applies")
     deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
 
     @field_validator("rules", mode="before")

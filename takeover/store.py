@@ -180,12 +180,23 @@ def add_source(*, session: Session, source: Source, now: float) -> list[str]:
 
 
 def release_sources(
-    *, session: Session, agent: str, actor: str, reason: str, now: float
+    *, session: Session, agent: str, actor: str, reason: str, now: float,
+    source_id: int | None = None, kind: SourceKind | None = None, ref: str | None = None,
 ) -> list[str]:
-    """Release every source held on `agent` (only `*` releases the all-agents sources)."""
+    """Release the sources held on `agent` (all, or the one `source_id`, or those of `kind`/`ref`).
+
+    Only `*` releases the all-agents sources. Returns the agents whose document changed."""
+    query = select(SourceRow).where(SourceRow.agent == agent, col(SourceRow.released_at).is_(None))
+    if source_id is not None:
+        query = query.where(SourceRow.id == source_id)
+    if kind is not None:
+        query = query.where(SourceRow.kind == kind.value)
+    if ref is not None:
+        query = query.where(SourceRow.ref == ref)
+    rows = list(session.exec(query))
+    if not rows:
+        return []
     before = effective_mode(session=session, agent=agent, now=now)
-    rows = list(session.exec(select(SourceRow).where(SourceRow.agent == agent,
-                                                     col(SourceRow.released_at).is_(None))))
     for row in rows:
         row.released_at = now
         row.released_by = actor
@@ -197,24 +208,46 @@ def release_sources(
     return _bump(session=session, agent=agent)
 
 
+def expire_sources(*, session: Session, now: float) -> list[str]:
+    """Release the sources whose expiry has passed (audited as the system); returns who changed."""
+    rows = list(session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None),
+                                                     col(SourceRow.expires_at) <= now)))
+    changed: list[str] = []
+    for row in rows:
+        changed += release_sources(session=session, agent=row.agent, source_id=row.id,
+                                   actor="system:expiry", reason=f"expired: {row.reason}", now=now)
+    return changed
+
+
+def control_documents(*, session: Session, agents: Iterable[str], now: float) -> dict[str, dict[str, Any]]:
+    """What each agent polls: mode, version, the sources behind it and what it may do.
+
+    Built from one read of the active sources, so a change to every agent costs one query."""
+    names = list(agents)
+    rows = {a.name: a for a in session.exec(select(AgentRow).where(col(AgentRow.name).in_(names)))}
+    sources = active_sources(session=session, now=now)
+    docs = {}
+    for name, row in rows.items():
+        mine = [s for s in sources if s.applies(name, now)]
+        mode = resolve_mode(mine, agent=name, now=now)
+        docs[name] = {
+            "agent": name,
+            "mode": mode.name,
+            "version": row.version,
+            "sources": [
+                {"id": s.id, "kind": s.kind.value, "mode": s.mode.name, "scope": s.agent,
+                 "ref": s.ref, "reason": s.reason, "actor": s.actor, "since": s.since,
+                 "expires_at": s.expires_at}
+                for s in sorted(mine, key=lambda s: (-s.mode, s.since))
+            ],
+            "permissions": permissions(mode),
+            "canary_ratio": row.canary_ratio,
+        }
+    return docs
+
+
 def control_document(*, session: Session, agent: str, now: float) -> dict[str, Any] | None:
-    """What the agent polls: its mode, version, the sources behind it and what it may do."""
-    row = session.get(AgentRow, agent)
-    if row is None:
-        return None
-    sources = [s for s in active_sources(session=session, now=now) if s.applies(agent, now)]
-    mode = resolve_mode(sources, agent=agent, now=now)
-    return {
-        "agent": agent,
-        "mode": mode.name,
-        "version": row.version,
-        "sources": [
-            {"kind": s.kind.value, "mode": s.mode.name, "scope": s.agent, "ref": s.ref,
-             "reason": s.reason, "actor": s.actor, "since": s.since, "expires_at": s.expires_at}
-            for s in sorted(sources, key=lambda s: (-s.mode, s.since))
-        ],
-        "permissions": permissions(mode),
-    }
+    return control_documents(session=session, agents=[agent], now=now).get(agent)
 
 
 def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     faults: list[tuple[int, float]] = field(default_factory=list)  # (status, retry_after or hang s)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: "threading.RLock" = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
     _ts: int = 0
     url: str = ""

@@ -129,5 +129,5 @@ def test_broken_rule_file_stops_serve_at_start_with_file_and_line(tmp_path: Path
     result = takeover_cli("serve", env={"TAKEOVER_RULES": str(rules),
                                         "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"})
     assert result.returncode == 1
-    assert f"{rules}:7:15: could not parse expression" in result.stderr
+    assert f"{rules}:6:15: could not parse expression: unclosed left parenthesis" in result.stderr
     assert "nothing started" in result.stderr

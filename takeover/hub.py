@@ -1,0 +1,123 @@
+"""Control documents served from memory: the agents' hot path (304 and long-poll) never
+touches the database. Every change invalidates the changed agents' entries and wakes their
+long-polls, which receive the rebuilt documents (built in one batch for a global change)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_WAIT = 60.0  # seconds a long-poll may block
+Loader = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # agents -> their documents
+
+
+@dataclass(frozen=True)
+class Entry:
+    etag: str
+    body: bytes
+    version: int
+
+
+def make_entry(doc: dict[str, Any]) -> Entry:
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return Entry(f'"{doc["version"]}-{hashlib.sha256(body).hexdigest()[:12]}"', body, int(doc["version"]))
+
+
+class ControlHub:
+    """The cache of control documents and the long-polls waiting on them."""
+
+    def __init__(self, load: Loader) -> None:
+        self._load = load
+        self._entries: dict[str, Entry] = {}
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[Callable[[list[str]], None]] = []
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach the event loop the long-polls run on (at API startup)."""
+        self._loop = loop
+
+    def subscribe(self, listener: Callable[[list[str]], None]) -> None:
+        """Call `listener(agents)` after every change (e.g. the demo prints new modes)."""
+        self._listeners.append(listener)
+
+    def cached(self, agent: str) -> Entry | None:
+        return self._entries.get(agent)
+
+    def entry(self, agent: str) -> Entry | None:
+        """The agent's entry, loading it (blocking, from the database) on a miss."""
+        hit = self._entries.get(agent)
+        if hit is not None:
+            return hit
+        docs = self._load([agent])
+        if agent not in docs:
+            return None
+        with self._lock:
+            return self._entries.setdefault(agent, make_entry(docs[agent]))
+
+    def invalidate(self, agents: Sequence[str]) -> None:
+        """Forget the agents' documents and wake their long-polls; callable from any thread."""
+        if not agents:
+            return
+        with self._lock:
+            for agent in agents:
+                self._entries.pop(agent, None)
+        for listener in self._listeners:
+            listener(list(agents))
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._refresh_and_wake, list(agents))
+
+    def _refresh_and_wake(self, agents: list[str]) -> None:
+        waiting = [a for a in agents if self._waiters.get(a)]
+        if not waiting:
+            return
+        assert self._loop is not None
+        task = self._loop.run_in_executor(None, self._load, waiting)
+        task.add_done_callback(lambda f: self._wake(waiting, f))
+
+    def _wake(self, agents: list[str], loaded: asyncio.Future[dict[str, dict[str, Any]]]) -> None:
+        docs = loaded.result() if not loaded.exception() else {}
+        with self._lock:
+            for agent, doc in docs.items():
+                self._entries.setdefault(agent, make_entry(doc))
+        for agent in agents:
+            for future in self._waiters.pop(agent, set()):
+                if not future.done():
+                    future.set_result(None)
+
+    async def wait_for_change(self, agent: str, *, etag: str | None, version: int | None,
+                              timeout: float) -> Entry | None:
+        """Block until the agent's document differs from `etag`/`version`, or None at the deadline."""
+        loop = asyncio.get_running_loop()
+        # jitter spreads the reconnects of many pollers that started together
+        deadline = loop.time() + min(timeout, MAX_WAIT) * random.uniform(0.9, 1.0)
+        while True:
+            current = self._entries.get(agent)
+            if current is None:
+                current = await loop.run_in_executor(None, self.entry, agent)
+                if current is None:
+                    return None
+            if current.etag != etag and (version is None or current.version != version):
+                return current
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(agent, set()).add(future)
+            try:
+                await asyncio.wait_for(future, left)
+            except asyncio.TimeoutError:
+                return None
+            finally:
+                self._waiters.get(agent, set()).discard(future)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())

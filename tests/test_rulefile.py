@@ -1,0 +1,98 @@
+"""Rule files: what Prometheus accepts, plus takeover's conventions, errors as file:line:column."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from takeover.mode import Mode
+from takeover.rulefile import RuleFileError, load_rules, parse_duration, parse_rule_file
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = """\
+groups:
+  - name: g
+    interval: 15s
+    rules:
+      - alert: A
+        expr: up == 0
+        for: 1m30s
+        labels: {owner: team, takeover: read_only}
+        annotations: {runbook_url: "https://r", first_check: "look", summary: "{{ $labels.job }} down"}
+"""
+
+
+def errors(text: str) -> list[str]:
+    return [str(e) for e in parse_rule_file(text, filename="f.yml")[1]]
+
+
+def test_a_good_file_parses_into_groups_and_rules() -> None:
+    groups, errs = parse_rule_file(GOOD, filename="f.yml")
+    assert errs == []
+    (group,) = groups
+    assert (group.name, group.interval) == ("g", 15.0)
+    (rule,) = group.rules
+    assert (rule.name, rule.for_, rule.takeover, rule.line) == ("A", 90.0, Mode.read_only, 5)
+
+
+@pytest.mark.parametrize(("text", "duration"), [("0", 0.0), ("15s", 15.0), ("1h30m", 5400.0),
+                                                ("100ms", 0.1), ("1d", 86400.0), ("2w", 1209600.0)])
+def test_durations(text: str, duration: float) -> None:
+    assert parse_duration(text) == duration
+
+
+@pytest.mark.parametrize("text", ["", "1", "1x", "5m1h", "-1s", "1.5s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_every_problem_is_reported_with_file_line_and_column() -> None:
+    bad = GOOD.replace("up == 0", "up ==").replace("for: 1m30s", "for: soon").replace(
+        "takeover: read_only", "takeover: panic").replace('first_check: "look", ', "")
+    assert errors(bad) == [
+        'f.yml:5:9: alert "A": annotation "first_check" is required',
+        "f.yml:6:15: could not parse expression: invalid promql query",
+        'f.yml:7:14: for: not a valid duration string: "soon"',
+        'f.yml:8:41: alert "A": label takeover must be one of require_approval, pause_writes, '
+        'read_only, handoff; got "panic"',
+    ]
+
+
+def test_templates_that_do_not_compile_are_errors() -> None:
+    bad = GOOD.replace("{{ $labels.job }} down", "{{ query `up` }}")
+    (error,) = errors(bad)
+    assert error.startswith("f.yml:9:") and 'function "query" is not supported' in error
+
+
+def test_unknown_fields_owner_and_recording_rules() -> None:
+    text = GOOD.replace("    interval: 15s\n", "    interval: 15s\n    flavour: x\n").replace(
+        "owner: team, ", "") + "      - record: r\n        expr: up\n"
+    found = errors(text)
+    assert "f.yml:4:5: field flavour not found in type rulefmt.RuleGroup" in found
+    assert 'f.yml:6:9: alert "A": label "owner" is required (who owns this alert?)' in found
+    assert "f.yml:11:17: recording rules are not supported by takeover (keep them in Prometheus)" in found
+
+
+def test_invalid_yaml_names_the_position() -> None:
+    assert errors("groups:\n  - name: [\n") [0].startswith("f.yml:3:1: invalid YAML")
+
+
+def test_load_rules_raises_with_every_file_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yml").write_text(GOOD.replace("up == 0", "up =="))
+    (tmp_path / "b.yml").write_text(GOOD.replace("name: g", "name: h").replace("owner: team, ", ""))
+    with pytest.raises(RuleFileError) as exc:
+        load_rules([tmp_path])
+    assert [e.file for e in exc.value.errors] == [str(tmp_path / "a.yml"), str(tmp_path / "b.yml")]
+
+
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_the_shipped_rules_pass_promtool_and_takeover() -> None:
+    result = subprocess.run(["promtool", "check", "rules", *map(str, (ROOT / "rules").glob("*.yml"))],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    groups = load_rules([ROOT / "rules"])
+    names = {r.name for g in groups for r in g.rules}
+    assert {"AgentErrorRateHigh", "AgentTimeoutRateHigh", "AgentCostOffNormal", "HighRiskToolCallsSpiking"} <= names
