@@ -1,0 +1,171 @@
+"""The service shell in-process: evaluation → state, modes and outbox, with a hand-driven clock."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from takeover import store
+from takeover.evaluate import Sample
+from takeover.notify import ConsoleNotifier, SlackNotifier
+from takeover.query import static_query
+from takeover.rulefile import Group, parse_rule_file
+from takeover.service import Service
+from takeover.settings import Settings
+from tests.fakeslack import FakeSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_700_000_000.0
+EXPR = 'errors{job="bot"} > 1'
+RULES = """\
+groups:
+  - name: svc
+    interval: 10s
+    rules:
+      - alert: Errors
+        expr: 'errors{job="bot"} > 1'
+        for: 20s
+        labels: {owner: team, takeover: pause_writes}
+        annotations: {runbook_url: "https://r", first_check: "look", summary: "{{ $labels.agent }} errs"RELEASE}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def groups(release: bool = False) -> list[Group]:
+    text = RULES.replace("RELEASE", ', takeover_release: on_resolve' if release else "")
+    parsed, errors = parse_rule_file(text, filename="svc.yml")
+    assert errors == []
+    return parsed
+
+
+@pytest.fixture
+def results() -> dict[str, list[Sample]]:
+    return {EXPR: []}
+
+
+def make_service(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock, *,
+                 release: bool = False, notifier: object = None, **settings: object) -> Service:
+    return Service(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}",  # type: ignore[arg-type]
+                            templates=str(ROOT / "templates"), **settings),
+                   groups=groups(release), notifier=notifier or ConsoleNotifier(io.StringIO()),  # type: ignore[arg-type]
+                   query=static_query(results), clock=clock)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def mode(service: Service, agent: str = "bot-1") -> str:
+    with service.sessions() as s:
+        doc = store.control_document(session=s, agent=agent, now=service.clock())
+    return doc["mode"] if doc else "unknown"
+
+
+def step(service: Service, clock: Clock, seconds: float) -> None:
+    clock.now += seconds
+    service.evaluate_group(service.groups[0], now=clock.now)
+
+
+def test_takeover_stays_after_resolve_unless_the_rule_opts_in(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+    for release, after in ((False, "pause_writes"), (True, "normal")):
+        path = tmp_path / str(release)
+        path.mkdir()
+        service = make_service(path, results, clock, release=release)
+        results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+        step(service, clock, 10)
+        assert mode(service) == "unknown"  # pending: nothing acted yet
+        step(service, clock, 20)
+        assert mode(service) == "pause_writes"
+        results[EXPR] = []
+        step(service, clock, 10)
+        assert mode(service) == after
+        service.stop()
+
+
+def test_restart_keeps_the_pending_clock_and_does_not_page_twice(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+    results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+    first = make_service(tmp_path, results, clock)
+    step(first, clock, 10)
+    first.stop()  # a restart between two evaluations of a pending alert
+    second = make_service(tmp_path, results, clock)
+    step(second, clock, 20)
+    with second.sessions() as s:
+        (alert,) = store.list_alerts(session=s)
+        assert (alert.state, alert.active_at, alert.fired_at) == ("firing", T0 + 10, T0 + 30)
+    second.stop()
+    third = make_service(tmp_path, results, clock)
+    step(third, clock, 10)
+    with third.sessions() as s:
+        assert len(store.undelivered(session=s)) == 1  # one page, not one per process
+    third.stop()
+
+
+def test_a_query_error_changes_nothing_and_marks_the_rule_unhealthy(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+    service = make_service(tmp_path, results, clock)
+    results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+    step(service, clock, 10)
+    step(service, clock, 20)
+    del results[EXPR]  # the static query now fails
+    step(service, clock, 10)
+    (health,) = service.health.values()
+    assert health.health == "err" and "no result" in health.last_error
+    with service.sessions() as s:
+        assert [a.state for a in store.list_alerts(session=s)] == ["firing"]
+    service.stop()
+
+
+def test_failsafe_holds_every_agent_while_prometheus_is_unreachable(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+    service = make_service(tmp_path, results, clock, failsafe_mode="require_approval", failsafe_after=60)
+    with service.sessions() as s:
+        store.ensure_agent(session=s, name="bot-1", now=clock.now)
+        s.commit()
+    del results[EXPR]
+    step(service, clock, 10)
+    service.expire()
+    assert mode(service) == "normal"  # blind, but not for long enough
+    step(service, clock, 60)
+    service.expire()
+    assert mode(service) == "require_approval"
+    results[EXPR] = []
+    step(service, clock, 10)
+    service.expire()
+    assert mode(service) == "normal"
+    service.stop()
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlack) -> Iterator[SlackNotifier]:
+    yield SlackNotifier(token="xoxb-test", base_url=fake_slack.url, timeout=2)
+
+
+def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
+        tmp_path: Path, results: dict[str, list[Sample]], clock: Clock, fake_slack: FakeSlack, slack: SlackNotifier) -> None:
+    service = make_service(tmp_path, results, clock, notifier=slack)
+    results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+    step(service, clock, 10)
+    step(service, clock, 20)
+    fake_slack.fail_next(3, status=500)  # the client's own retries (2) are not enough
+    assert service.deliver() == 0
+    with service.sessions() as s:
+        (row,) = store.undelivered(session=s)
+        assert row.attempts == 1 and "fatal_error" in (row.last_error or "")
+    assert service.deliver() == 1
+    assert service.deliver() == 0
+    assert len(fake_slack.of("chat.postMessage")) == 4 and len(fake_slack.messages) == 1  # 3 refused, 1 kept
+    fake_slack.fail_next(1, status=429, retry_after=0)
+    results[EXPR] = []
+    step(service, clock, 10)
+    assert service.deliver() == 1  # the 429 is retried by the client, honouring Retry-After
+    assert [c.method for c in fake_slack.calls[-2:]] == ["chat.update", "chat.update"]
+    service.stop()
