@@ -9,6 +9,7 @@ same way through the same `answer_control`.
 
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -20,9 +21,10 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from takeover import store
-from takeover.auth import Principal, TokenCache
+from takeover.approval import Status, check_args, may_respond
+from takeover.auth import Principal, Role, TokenCache, new_token
 from takeover.control import Decision, Source, SourceKind, decide
-from takeover.hub import ControlHub
+from takeover.hub import MAX_WAIT, ControlHub
 from takeover.mode import ALL_AGENTS, Mode, ModeName
 from takeover.rulefile import parse_duration
 from takeover.service import Service
@@ -53,6 +55,31 @@ class ActionRequest(BaseModel):
     risk: Literal["low", "high"] = "low"
     args: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = None
+
+
+class ApprovalCreate(BaseModel):
+    agent: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    kind: Literal["read", "write"] = "write"
+    risk: Literal["low", "high"] = "high"
+    args: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    idempotency_key: str | None = None
+    expires_in: str | None = Field(None, description="duration, e.g. 10m; default TAKEOVER_APPROVAL_EXPIRY")
+    responders: list[str] = Field(default_factory=lambda: ["role:operator"],
+                                  description='who may answer: "role:operator" or "operator:NAME"')
+
+
+class ApprovalDecision(BaseModel):
+    comment: str | None = Field(None, description="required to reject")
+    args: dict[str, Any] | None = Field(None, description="edited arguments (approve only)")
+
+
+class TokenCreate(BaseModel):
+    role: Literal["agent", "operator", "admin"]
+    name: str = Field(min_length=1)
+    agents: list[str] = Field(default_factory=list, description="agent tokens: the agents it may act for")
+    expires_in: str | None = None
 
 
 def parse_wait(text: str | None) -> float | None:
@@ -144,8 +171,14 @@ def create_app(service: Service) -> FastAPI:
         with service.sessions() as s:
             yield s
 
+    def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role != Role.admin:
+            raise HTTPException(403, f"{who.actor} is not an admin")
+        return who
+
     PrincipalDep = Annotated[Principal, Depends(principal)]
     OperatorDep = Annotated[Principal, Depends(operator)]
+    AdminDep = Annotated[Principal, Depends(admin)]
     SessionDep = Annotated[Session, Depends(session)]
 
     def may_act_for(who: Principal, agent: str) -> None:
@@ -269,9 +302,177 @@ def create_app(service: Service) -> FastAPI:
                                   "risk": request.risk, "mode": mode.name,
                                   "idempotency_key": request.idempotency_key})
         version = row.version
+        answer: dict[str, Any] = {"decision": decision.value, "reason": reason, "mode": mode.name,
+                                  "version": version, "retry_after": retry_after, "approval": None}
+        if decision == Decision.approval_required:
+            approval = open_approval(s, who, ApprovalCreate(
+                agent=agent, action=request.action, kind=request.kind, risk=request.risk,
+                args=request.args, reason=reason, idempotency_key=request.idempotency_key))
+            answer["approval"] = store.approval_public(approval)
         s.commit()
-        return {"decision": decision.value, "reason": reason, "mode": mode.name,
-                "version": version, "retry_after": retry_after}
+        return answer
+
+    def open_approval(s: Session, who: Principal, body: ApprovalCreate) -> Any:
+        now = service.clock()
+        ttl = service.settings.approval_expiry
+        if body.expires_in is not None:
+            ttl = expiry(body.expires_in, 0.0) or 0.0
+            if not 0 < ttl <= service.settings.approval_max_expiry:
+                raise HTTPException(422, f"expires_in must be more than 0 and at most "
+                                         f"{service.settings.approval_max_expiry:.0f}s")
+        bad = next((r for r in body.responders if not r.startswith(("role:", "operator:"))), None)
+        if bad is not None or not body.responders:
+            raise HTTPException(422, f"responders: {bad!r} is neither role:ROLE nor operator:NAME")
+        problem = check_args(body.args)
+        if problem:
+            raise HTTPException(422, problem)
+        row, created = store.create_approval(
+            session=s, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
+            args=body.args, reason=body.reason, requested_by=who.actor, now=now,
+            expires_at=now + ttl, responders=body.responders, idempotency_key=body.idempotency_key)
+        if created:
+            service.notify_approval(s, row, now=now)
+        return row
+
+    def approval_for(s: Session, who: Principal, approval_id: str) -> Any:
+        row = store.get_approval(session=s, approval_id=approval_id)
+        if row is None or not who.may_read(row.agent):
+            raise HTTPException(404, f"no approval {approval_id!r} visible to {who.actor}")
+        return row
+
+    @router.post("/approvals", status_code=201)
+    def create_approval(body: ApprovalCreate, who: PrincipalDep, s: SessionDep) -> Any:
+        """Ask a human to approve an action (idempotent per agent and idempotency_key)."""
+        may_act_for(who, body.agent)
+        row = open_approval(s, who, body)
+        s.commit()
+        return store.approval_public(row)
+
+    @router.get("/approvals/{approval_id}")
+    async def get_approval(
+        approval_id: str, who: PrincipalDep,
+        wait: Annotated[str | None, Query(description="long-poll while pending, e.g. 30s (max 60s)")] = None,
+    ) -> Any:
+        """The request and its decision; with `wait`, returns once it is decided or at the deadline."""
+        try:
+            seconds = parse_wait(wait) or 0.0
+        except ValueError as exc:
+            raise HTTPException(422, f"wait: {exc}; use a duration like 30s") from None
+
+        def load() -> Any:
+            with service.sessions() as s:
+                return store.approval_public(approval_for(s, who, approval_id))
+
+        deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT)
+        while True:
+            approval = await run_in_threadpool(load)
+            left = deadline - asyncio.get_running_loop().time()
+            if approval["status"] != "pending" or left <= 0:
+                return approval
+            if left > approval["expires_at"] - service.clock():  # wake to report the expiry
+                left = max(approval["expires_at"] - service.clock(), 0.0) + 0.05
+            await hub.wait_signal(f"approval:{approval_id}", left)
+            if approval["expires_at"] <= service.clock():
+                await run_in_threadpool(service.expire)
+
+    @router.get("/approvals")
+    def list_approvals(who: OperatorDep, s: SessionDep,
+                       status: Annotated[str | None, Query(description="pending, approved, ...")] = None,
+                       agent: str | None = None) -> Any:
+        if status is not None and status not in Status.__members__:
+            raise HTTPException(422, f"status must be one of {', '.join(Status.__members__)}")
+        return [store.approval_public(r) for r in store.list_approvals(session=s, status=status, agent=agent)]
+
+    def settle(approval_id: str, status: Status, who: Principal, s: Session,
+               body: ApprovalDecision) -> Any:
+        row = approval_for(s, who, approval_id)
+        now = service.clock()
+        if status in (Status.approved, Status.rejected) and not may_respond(
+                row.responders, role=who.role.value, name=who.name):
+            raise HTTPException(403, f"{who.actor} may not answer this request "
+                                     f"(responders: {', '.join(row.responders)})")
+        if status == Status.cancelled and who.actor != row.requested_by and not who.may_read(row.agent):
+            raise HTTPException(403, "only the requesting agent may cancel")
+        if status == Status.rejected and not (body.comment or "").strip():
+            raise HTTPException(422, "a rejection needs a comment: tell the agent why")
+        if body.args is not None:
+            if status != Status.approved:
+                raise HTTPException(422, "only an approval may carry edited args")
+            problem = check_args(body.args, proposed=row.args_proposed)
+            if problem:
+                raise HTTPException(422, problem)
+        if row.status == Status.pending.value and row.expires_at <= now:
+            service.expire()
+        won = store.decide_approval(session=s, approval_id=approval_id, status=status,
+                                    actor=who.actor, now=now, comment=body.comment, args=body.args)
+        if not won:
+            s.rollback()
+            current = approval_for(s, who, approval_id)
+            s.refresh(current)
+            raise HTTPException(409, {"message": f"already {current.status}"
+                                                 f"{' by ' + current.decided_by if current.decided_by else ''}",
+                                      "approval": store.approval_public(current)})
+        row = approval_for(s, who, approval_id)
+        service.notify_approval(s, row, now=now)
+        s.commit()
+        hub.signal(f"approval:{approval_id}")
+        service.wake_delivery()
+        return store.approval_public(row)
+
+    @router.post("/approvals/{approval_id}/approve")
+    def approve(approval_id: str, who: OperatorDep, s: SessionDep,
+                body: ApprovalDecision | None = None) -> Any:
+        """Approve, optionally with edited args (kept apart from the proposed ones)."""
+        return settle(approval_id, Status.approved, who, s, body or ApprovalDecision())
+
+    @router.post("/approvals/{approval_id}/reject")
+    def reject(approval_id: str, body: ApprovalDecision, who: OperatorDep, s: SessionDep) -> Any:
+        """Reject, with a comment the agent receives."""
+        return settle(approval_id, Status.rejected, who, s, body)
+
+    @router.post("/approvals/{approval_id}/cancel")
+    def cancel(approval_id: str, who: PrincipalDep, s: SessionDep) -> Any:
+        """The agent withdraws its request."""
+        return settle(approval_id, Status.cancelled, who, s, ApprovalDecision())
+
+    @router.get("/audit")
+    def audit(who: OperatorDep, s: SessionDep,
+              agent: str | None = None, actor: str | None = None,
+              action: Annotated[str | None, Query(description="prefix, e.g. approval or mode.override")] = None,
+              since: float | None = None, until: float | None = None,
+              after_id: Annotated[int, Query(ge=0, description="page after this row id")] = 0,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+        """A page of the audit trail, oldest first; pass the last id as after_id for the next."""
+        rows = store.audit_rows(session=s, agent=agent, actor=actor, action=action, since=since,
+                                until=until, after_id=after_id, limit=limit)
+        return {"rows": [r.model_dump() for r in rows],
+                "next_after_id": rows[-1].id if len(rows) == limit else None}
+
+    @router.post("/tokens", status_code=201)
+    def create_token(body: TokenCreate, who: AdminDep, s: SessionDep) -> Any:
+        """A new token, shown once in this answer; only its hash is stored."""
+        if body.role == "agent" and not body.agents:
+            raise HTTPException(422, "an agent token needs agents: the agent names it may act for")
+        now = service.clock()
+        token = new_token()
+        row = store.create_token(session=s, name=body.name, role=body.role, agents=body.agents,
+                                 token=token, now=now, actor=who.actor,
+                                 expires_at=expiry(body.expires_in, now))
+        s.commit()
+        return {**store.token_public(row), "token": token}
+
+    @router.get("/tokens")
+    def list_tokens(who: AdminDep, s: SessionDep) -> Any:
+        return [store.token_public(r) for r in store.list_tokens(session=s)]
+
+    @router.post("/tokens/{token_id}/revoke")
+    def revoke_token(token_id: int, who: AdminDep, s: SessionDep) -> Any:
+        row = store.revoke_token(session=s, token_id=token_id, actor=who.actor, now=service.clock())
+        if row is None:
+            raise HTTPException(404, f"no token {token_id}")
+        s.commit()
+        tokens.forget()
+        return store.token_public(row)
 
     @router.get("/agents")
     def list_agents(who: OperatorDep, s: SessionDep) -> Any:
@@ -308,6 +509,14 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.middleware("http")
+    async def with_request_id(request: Request, call_next: Any) -> Response:
+        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        store.request_id.set(rid)
+        response: Response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
 
     app.include_router(router)
     app.add_middleware(ControlFastPath, hub=hub, tokens=tokens)  # type: ignore[arg-type]

@@ -51,6 +51,10 @@ class TokenCache:
         self._clock = clock
         self._known: dict[str, tuple[Principal | None, float]] = {}
 
+    def forget(self) -> None:
+        """Drop every cached lookup (after a revocation in this process)."""
+        self._known.clear()
+
     def cached(self, token: str) -> Principal | None:
         """The principal if the token was looked up recently; never asks the database."""
         hit = self._known.get(store.hash_token(token))

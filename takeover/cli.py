@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Create API tokens (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _fail(message: str) -> None:
@@ -92,17 +94,31 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
 
 
+def _sessions():  # type: ignore[no-untyped-def]
+    from sqlmodel import Session
+
+    from takeover import store
+
+    return Session(store.make_engine(Settings().database_url), expire_on_commit=False)
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="agent, operator or admin")],
     name: Annotated[Optional[str], typer.Option(help="who holds the token (default: the agent name)")] = None,
     agent: Annotated[Optional[list[str]], typer.Option(help="agent name(s) an agent token is bound to")] = None,
+    expires_in: Annotated[Optional[str], typer.Option(help="duration, e.g. 90d; default: never")] = None,
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
-    from sqlmodel import Session
-
     from takeover import store
     from takeover.auth import Role, new_token
+    from takeover.rulefile import parse_duration
 
     if role not in Role.__members__:
         _fail(f"--role must be one of {', '.join(Role.__members__)}; got {role!r}")
@@ -110,13 +126,82 @@ def token_create(
         _fail("an agent token needs --agent NAME (the agent it may poll and act for)")
     if role != "agent" and not name:
         _fail(f"a {role} token needs --name NAME (who holds it, for the audit trail)")
+    try:
+        ttl = parse_duration(expires_in) if expires_in else None
+    except ValueError as exc:
+        _fail(f"--expires-in: {exc}")
     token = new_token()
-    engine = store.make_engine(Settings().database_url)
-    with Session(engine) as session:
+    now = time.time()
+    with _sessions() as session:
         store.create_token(session=session, name=name or agent[0], role=role,  # type: ignore[index]
-                           agents=agent or [], token=token, now=time.time())
+                           agents=agent or [], token=token, now=now, actor=_cli_actor(),
+                           expires_at=now + ttl if ttl else None)
         session.commit()
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never the secrets)."""
+    from takeover import store
+
+    with _sessions() as session:
+        for row in store.list_tokens(session=session):
+            state = "revoked" if row.revoked_at else "expired" if row.expires_at and row.expires_at < time.time() else "active"
+            typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{','.join(row.agents) or '-'}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `takeover token list`")]) -> None:
+    """Revoke a token (a running server stops accepting it within 5 seconds)."""
+    from takeover import store
+
+    with _sessions() as session:
+        row = store.revoke_token(session=session, token_id=token_id, actor=_cli_actor(), now=time.time())
+        if row is None:
+            _fail(f"no token {token_id}")
+        session.commit()
+    typer.echo(f"revoked token {token_id}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain; exit 1 naming the first row whose hash does not match."""
+    from takeover import store
+
+    with _sessions() as session:
+        checked, bad = store.verify_audit(session=session)
+    if bad is not None:
+        _fail(f"audit chain broken at row {bad.id} ({bad.action} by {bad.actor} at {bad.at}): "
+              f"its hash does not match its content and the row before it; {checked} rows before it verify")
+    typer.echo(f"audit chain verified: {checked} rows")
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[Optional[str], typer.Option(help="unix seconds or duration ago, e.g. 24h")] = None,
+) -> None:
+    """Write the audit trail as JSON Lines to stdout."""
+    import json
+
+    from takeover import store
+    from takeover.rulefile import parse_duration
+
+    start = None
+    if since:
+        try:
+            start = float(since)
+        except ValueError:
+            try:
+                start = time.time() - parse_duration(since)
+            except ValueError as exc:
+                _fail(f"--since: {exc}")
+    after = 0
+    with _sessions() as session:
+        while rows := store.audit_rows(session=session, since=start, after_id=after, limit=1000):
+            for row in rows:
+                typer.echo(json.dumps(row.model_dump(), sort_keys=True))
+            after = rows[-1].id or 0
 
 
 @app.command()

@@ -72,9 +72,9 @@ def run_demo(*, api_port: int) -> None:
         operator, agent = new_token(), new_token()
         with Session(service.engine) as session:
             store.create_token(session=session, name="demo-operator", role="operator", agents=[],
-                               token=operator, now=time.time())
+                               token=operator, now=time.time(), actor="system:demo")
             store.create_token(session=session, name=DEMO_AGENT, role="agent", agents=[DEMO_AGENT],
-                               token=agent, now=time.time())
+                               token=agent, now=time.time(), actor="system:demo")
             session.commit()
 
         def show_modes(agents: list[str]) -> None:

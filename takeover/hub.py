@@ -36,6 +36,7 @@ class ControlHub:
         self._load = load
         self._entries: dict[str, Entry] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._signals: dict[str, set[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Callable[[list[str]], None]] = []
         self._lock = threading.Lock()
@@ -120,4 +121,26 @@ class ControlHub:
 
     @property
     def waiting(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
+        return sum(len(w) for w in self._waiters.values()) + sum(len(w) for w in self._signals.values())
+
+    def signal(self, key: str) -> None:
+        """Wake everyone in `wait_signal(key)` (e.g. an approval was decided); any thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        for future in self._signals.pop(key, set()):
+            if not future.done():
+                future.set_result(None)
+
+    async def wait_signal(self, key: str, timeout: float) -> bool:
+        """Wait until `signal(key)` or the (capped) timeout; True when signalled."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._signals.setdefault(key, set()).add(future)
+        try:
+            await asyncio.wait_for(future, min(timeout, MAX_WAIT))
+            return True
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self._signals.get(key, set()).discard(future)

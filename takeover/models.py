@@ -96,14 +96,41 @@ class TokenRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
-    """Append-only trail of critical actions."""
+    """Append-only trail of critical actions; `hash` chains each row to the one before."""
 
     __tablename__ = "audit"
     id: int | None = Field(default=None, primary_key=True)
     at: float = Field(index=True)
-    actor: str
-    action: str
-    subject: str
+    actor: str = Field(index=True)
+    action: str = Field(index=True)
+    subject: str = Field(index=True)
     before: Any = Field(default=None, sa_column=Column(JSON))
     after: Any = Field(default=None, sa_column=Column(JSON))
     reason: str = ""
+    request_id: str = ""
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class ApprovalRow(SQLModel, table=True):
+    """A high-risk action waiting for a human: pending → approved | rejected | expired | cancelled."""
+
+    __tablename__ = "approval"
+    __table_args__ = (UniqueConstraint("agent", "idempotency_key"),)
+    id: str = Field(primary_key=True)
+    agent: str = Field(index=True)
+    action: str
+    kind: str
+    risk: str
+    reason: str = ""
+    args_proposed: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    args_approved: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    responders: list[str] = Field(sa_column=Column(JSON, nullable=False))  # "role:operator", "operator:alice"
+    status: str = Field(index=True)
+    requested_by: str
+    requested_at: float
+    expires_at: float = Field(index=True)
+    decided_at: float | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+    idempotency_key: str | None = None

@@ -168,11 +168,23 @@ class Service:
         self.blind_since = None
         return result
 
+    def notify_approval(self, session: Session, row: Any, *, now: float) -> None:
+        """Queue the request's Slack message: posted when requested, updated when decided."""
+        approval = store.approval_public(row)
+        kind = "approval_requested" if row.status == "pending" else "approval_decided"
+        store.enqueue(session=session, channel=self.settings.slack_channel, now=now,
+                      message_key=f"approval:{row.id}", payload=self.message(
+                          kind, approval=approval,
+                          fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
+
     def expire(self) -> None:
-        """Release expired overrides; hold every agent in the fail-safe mode while blind."""
+        """Release expired overrides and approvals; hold every agent in the fail-safe mode while blind."""
         now = self.clock()
         failsafe = self.settings.failsafe_mode
         with self.sessions() as session:
+            expired = store.expire_approvals(session=session, now=now)
+            for row in expired:
+                self.notify_approval(session, row, now=now)
             changed = store.expire_sources(session=session, now=now)
             held = any(s.kind == SourceKind.failsafe
                        for s in store.active_sources(session=session, now=now))
@@ -188,6 +200,8 @@ class Service:
                                                  reason="Prometheus reachable again")
             session.commit()
         self.hub.invalidate(sorted(set(changed)))
+        for row in expired:
+            self.hub.signal(f"approval:{row.id}")
 
     def _act(self, session: Session, group: Group, rule: Rule, transition: Transition,
              now: float) -> list[str]:
@@ -218,15 +232,16 @@ class Service:
 
     def render(self, kind: str, *, rule: Rule, alert: Any, now: float) -> Message:
         labels = alert.label_map
-        context = {
-            "rule": rule, "alert": alert, "labels": labels, "annotations": alert.annotations,
-            "status": "resolved" if alert.state == State.inactive else alert.state.value,
-            "value": alert.value, "now": now,
-            "agent": labels.get("agent", "all agents"),
-            "takeover": rule.takeover.name if rule.takeover else None,
-            "fallback_text": f"[{alert.state.value}] {rule.name} owner={labels.get('owner', '')} "
-                             f"runbook={alert.annotations.get('runbook_url', '')}",
-        }
+        return self.message(
+            kind, rule=rule, alert=alert, labels=labels, annotations=alert.annotations,
+            status="resolved" if alert.state == State.inactive else alert.state.value,
+            value=alert.value, now=now, agent=labels.get("agent", "all agents"),
+            takeover=rule.takeover.name if rule.takeover else None,
+            fallback_text=f"[{alert.state.value}] {rule.name} owner={labels.get('owner', '')} "
+                          f"runbook={alert.annotations.get('runbook_url', '')}")
+
+    def message(self, kind: str, **context: Any) -> Message:
+        """Render `templates/<kind>.json.j2`; plain text from `fallback_text` if it fails."""
         return render_message(self.templates, kind, context)
 
     def wake_delivery(self) -> None:

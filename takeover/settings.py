@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     query_timeout: float = Field(10.0, description="seconds before a Prometheus query fails")
     failsafe_mode: ModeName | None = Field(None, description="mode for every agent while Prometheus is unreachable (off when unset)")
     failsafe_after: float = Field(120.0, description="seconds of failed queries before the fail-safe mode applies")
+    approval_expiry: float = Field(900.0, description="seconds an approval request waits for a human by default")
+    approval_max_expiry: float = Field(86400.0, description="the longest expiry a request may ask for")
     deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
 
     @field_validator("rules", mode="before")

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from contextvars import ContextVar
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from takeover.approval import Status, effective_args
 from takeover.control import Source, SourceKind, permissions, resolve_mode
 from takeover.evaluate import Alert, Labels, State
 from takeover.mode import ALL_AGENTS, Mode
 from takeover.models import (
     AgentRow,
     AlertRow,
+    ApprovalRow,
     AuditRow,
     GroupRow,
     MessageRow,
@@ -30,17 +34,29 @@ from takeover.models import (
 )
 
 
+AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audit chain
+request_id: ContextVar[str] = ContextVar("request_id", default="")
+
+
 def make_engine(url: str) -> Engine:
-    """An engine with the schema in place; SQLite gets WAL and a busy timeout for threads."""
+    """An engine with the schema in place.
+
+    SQLite: WAL, a busy timeout, and BEGIN IMMEDIATE so a transaction that reads then writes
+    (a conditional decision, the audit chain) holds the write lock from its start."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
@@ -282,13 +298,34 @@ def hash_token(token: str) -> str:
 
 
 def create_token(*, session: Session, name: str, role: str, agents: Iterable[str], token: str,
-                 now: float, expires_at: float | None = None) -> TokenRow:
+                 now: float, actor: str, expires_at: float | None = None) -> TokenRow:
+    """Store a token's hash (never the token) and audit who created it."""
     row = TokenRow(name=name, role=role, agents=list(agents), token_hash=hash_token(token),
                    created_at=now, expires_at=expires_at)
     session.add(row)
     session.flush()
-    record_audit(session=session, now=now, actor="admin", action="token.create",
-                 subject=f"token:{row.id}", after={"name": name, "role": role, "agents": row.agents})
+    record_audit(session=session, now=now, actor=actor, action="token.create",
+                 subject=f"token:{row.id}", after=token_public(row))
+    return row
+
+
+def token_public(row: TokenRow) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "role": row.role, "agents": row.agents,
+            "created_at": row.created_at, "expires_at": row.expires_at, "revoked_at": row.revoked_at}
+
+
+def list_tokens(*, session: Session) -> list[TokenRow]:
+    return list(session.exec(select(TokenRow).order_by(col(TokenRow.id))))
+
+
+def revoke_token(*, session: Session, token_id: int, actor: str, now: float) -> TokenRow | None:
+    row = session.get(TokenRow, token_id)
+    if row is None or row.revoked_at is not None:
+        return row
+    row.revoked_at = now
+    session.add(row)
+    record_audit(session=session, now=now, actor=actor, action="token.revoke",
+                 subject=f"token:{row.id}", after=token_public(row))
     return row
 
 
@@ -296,7 +333,160 @@ def find_token(*, session: Session, token: str) -> TokenRow | None:
     return session.exec(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).first()
 
 
+def audit_content(row: AuditRow) -> str:
+    """The canonical text of a row that its hash covers."""
+    return json.dumps({"at": row.at, "actor": row.actor, "action": row.action,
+                       "subject": row.subject, "before": row.before, "after": row.after,
+                       "reason": row.reason, "request_id": row.request_id},
+                      sort_keys=True, separators=(",", ":"))
+
+
+def audit_hash(prev_hash: str, row: AuditRow) -> str:
+    return hashlib.sha256((prev_hash + audit_content(row)).encode()).hexdigest()
+
+
 def record_audit(*, session: Session, now: float, actor: str, action: str, subject: str,
-                 before: Any = None, after: Any = None, reason: str = "") -> None:
-    session.add(AuditRow(at=now, actor=actor, action=action, subject=subject, before=before,
-                         after=after, reason=reason))
+                 before: Any = None, after: Any = None, reason: str = "") -> AuditRow:
+    """Append a row to the audit chain, in the caller's transaction (so no change goes unrecorded)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+    last = session.exec(select(AuditRow.hash).order_by(col(AuditRow.id).desc()).limit(1)).first()
+    row = AuditRow(at=now, actor=actor, action=action, subject=subject, before=before, after=after,
+                   reason=reason, request_id=request_id.get(), prev_hash=last or "")
+    row.hash = audit_hash(row.prev_hash, row)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def verify_audit(*, session: Session, batch: int = 1000) -> tuple[int, AuditRow | None]:
+    """Walk the chain: (rows checked, the first row whose hash does not match, or None)."""
+    prev, checked, after_id = "", 0, 0
+    while True:
+        rows = list(session.exec(select(AuditRow).where(col(AuditRow.id) > after_id)
+                                 .order_by(col(AuditRow.id)).limit(batch)))
+        if not rows:
+            return checked, None
+        for row in rows:
+            if row.prev_hash != prev or row.hash != audit_hash(prev, row):
+                return checked, row
+            prev, checked, after_id = row.hash, checked + 1, row.id or 0
+
+
+def audit_rows(*, session: Session, since: float | None = None, until: float | None = None,
+               agent: str | None = None, actor: str | None = None, action: str | None = None,
+               after_id: int = 0, limit: int = 100) -> list[AuditRow]:
+    """A page of the trail, oldest first, after the row `after_id`."""
+    query = select(AuditRow).where(col(AuditRow.id) > after_id)
+    if since is not None:
+        query = query.where(col(AuditRow.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditRow.at) < until)
+    if agent is not None:
+        query = query.where(col(AuditRow.subject) == f"agent:{agent}")
+    if actor is not None:
+        query = query.where(col(AuditRow.actor) == actor)
+    if action is not None:
+        query = query.where(col(AuditRow.action).startswith(action))
+    return list(session.exec(query.order_by(col(AuditRow.id)).limit(limit)))
+
+
+# --- approvals ----------------------------------------------------------------------------
+
+def approval_public(row: ApprovalRow) -> dict[str, Any]:
+    return {
+        "id": row.id, "agent": row.agent, "action": row.action, "kind": row.kind, "risk": row.risk,
+        "reason": row.reason, "status": row.status, "requested_by": row.requested_by,
+        "requested_at": row.requested_at, "expires_at": row.expires_at,
+        "responders": row.responders, "decided_at": row.decided_at, "decided_by": row.decided_by,
+        "comment": row.comment, "idempotency_key": row.idempotency_key,
+        "args": {"proposed": row.args_proposed, "approved": row.args_approved,
+                 "effective": effective_args(row.args_proposed, row.args_approved)
+                 if row.status == Status.approved else None},
+    }
+
+
+def create_approval(*, session: Session, agent: str, action: str, kind: str, risk: str,
+                    args: dict[str, Any], reason: str, requested_by: str, now: float,
+                    expires_at: float, responders: list[str],
+                    idempotency_key: str | None) -> tuple[ApprovalRow, bool]:
+    """A new pending request, or the existing one for the same (agent, idempotency_key)."""
+    if idempotency_key is not None:
+        existing = session.exec(select(ApprovalRow).where(
+            ApprovalRow.agent == agent, ApprovalRow.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            return existing, False
+    ensure_agent(session=session, name=agent, now=now)
+    row = ApprovalRow(id=uuid.uuid4().hex, agent=agent, action=action, kind=kind, risk=risk,
+                      reason=reason, args_proposed=args, responders=responders,
+                      status=Status.pending.value, requested_by=requested_by, requested_at=now,
+                      expires_at=expires_at, idempotency_key=idempotency_key)
+    session.add(row)
+    record_audit(session=session, now=now, actor=requested_by, action="approval.request",
+                 subject=f"agent:{agent}", reason=reason,
+                 after={"approval": row.id, "action": action, "kind": kind, "risk": risk,
+                        "args": args, "expires_at": expires_at, "responders": responders})
+    return row, True
+
+
+def get_approval(*, session: Session, approval_id: str) -> ApprovalRow | None:
+    return session.get(ApprovalRow, approval_id)
+
+
+def decide_approval(*, session: Session, approval_id: str, status: Status, actor: str, now: float,
+                    comment: str | None = None, args: dict[str, Any] | None = None) -> bool:
+    """Move a pending, unexpired request to `status`: one conditional UPDATE, so exactly one
+    of any number of concurrent deciders wins (on SQLite and PostgreSQL alike)."""
+    result = session.execute(
+        update(ApprovalRow)
+        .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == Status.pending.value,
+               col(ApprovalRow.expires_at) > now)
+        .values(status=status.value, decided_at=now, decided_by=actor, comment=comment,
+                args_approved=args)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    row = session.get(ApprovalRow, approval_id)
+    assert row is not None
+    session.refresh(row)
+    record_audit(session=session, now=now, actor=actor, action=f"approval.{status.value}",
+                 subject=f"agent:{row.agent}", before=Status.pending.value, after={
+                     "approval": row.id, "status": status.value, "action": row.action,
+                     "args_proposed": row.args_proposed, "args_approved": args,
+                     "args_effective": effective_args(row.args_proposed, args)
+                     if status == Status.approved else None},
+                 reason=comment or "")
+    return True
+
+
+def expire_approvals(*, session: Session, now: float) -> list[ApprovalRow]:
+    """Turn every pending request past its expiry into `expired` (audited as the system)."""
+    ids = list(session.exec(select(ApprovalRow.id).where(
+        col(ApprovalRow.status) == Status.pending.value, col(ApprovalRow.expires_at) <= now)))
+    expired = []
+    for approval_id in ids:
+        result = session.execute(
+            update(ApprovalRow)
+            .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == Status.pending.value)
+            .values(status=Status.expired.value, decided_at=now, decided_by="system:expiry")
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            row = session.get(ApprovalRow, approval_id)
+            assert row is not None
+            session.refresh(row)
+            record_audit(session=session, now=now, actor="system:expiry", action="approval.expired",
+                         subject=f"agent:{row.agent}", before=Status.pending.value,
+                         after={"approval": row.id, "status": "expired", "action": row.action},
+                         reason="no decision before the request expired")
+            expired.append(row)
+    return expired
+
+
+def list_approvals(*, session: Session, status: str | None = None, agent: str | None = None,
+                   limit: int = 100) -> list[ApprovalRow]:
+    query = select(ApprovalRow)
+    if status is not None:
+        query = query.where(col(ApprovalRow.status) == status)
+    if agent is not None:
+        query = query.where(col(ApprovalRow.agent) == agent)
+    return list(session.exec(query.order_by(col(ApprovalRow.requested_at)).limit(limit)))

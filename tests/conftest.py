@@ -88,11 +88,36 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
     url = os.environ.get("TAKEOVER_TEST_DATABASE_URL")
     if not url:
         need("set TAKEOVER_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test to run PostgreSQL tests")
-    return url  # type: ignore[return-value]
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)  # type: ignore[arg-type]
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "missing"
+        admin.dispose()
+        need(f"PostgreSQL at TAKEOVER_TEST_DATABASE_URL is not usable: {exc}")
+    sep = "&" if "?" in url else "?"  # type: ignore[operator]
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on the embedded SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'takeover.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def takeover_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -53,9 +53,9 @@ def results() -> dict[str, list[Sample]]:
     return {EXPR: []}
 
 
-def make_service(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock, *,
+def make_service(url: str, results: dict[str, list[Sample]], clock: Clock, *,
                  release: bool = False, notifier: object = None, **settings: object) -> Service:
-    return Service(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}",  # type: ignore[arg-type]
+    return Service(Settings(database_url=url,  # type: ignore[arg-type]
                             templates=str(ROOT / "templates"), **settings),
                    groups=groups(release), notifier=notifier or ConsoleNotifier(io.StringIO()),  # type: ignore[arg-type]
                    query=static_query(results), clock=clock)
@@ -77,42 +77,41 @@ def step(service: Service, clock: Clock, seconds: float) -> None:
     service.evaluate_group(service.groups[0], now=clock.now)
 
 
-def test_takeover_stays_after_resolve_unless_the_rule_opts_in(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
-    for release, after in ((False, "pause_writes"), (True, "normal")):
-        path = tmp_path / str(release)
-        path.mkdir()
-        service = make_service(path, results, clock, release=release)
-        results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
-        step(service, clock, 10)
-        assert mode(service) == "unknown"  # pending: nothing acted yet
-        step(service, clock, 20)
-        assert mode(service) == "pause_writes"
-        results[EXPR] = []
-        step(service, clock, 10)
-        assert mode(service) == after
-        service.stop()
-
-
-def test_restart_keeps_the_pending_clock_and_does_not_page_twice(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+@pytest.mark.parametrize(("release", "after"), [(False, "pause_writes"), (True, "normal")])
+def test_takeover_stays_after_resolve_unless_the_rule_opts_in(
+        database_url: str, results: dict[str, list[Sample]], clock: Clock, release: bool, after: str) -> None:
+    service = make_service(database_url, results, clock, release=release)
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
-    first = make_service(tmp_path, results, clock)
+    step(service, clock, 10)
+    assert mode(service) == "unknown"  # pending: nothing acted yet
+    step(service, clock, 20)
+    assert mode(service) == "pause_writes"
+    results[EXPR] = []
+    step(service, clock, 10)
+    assert mode(service) == after
+    service.stop()
+
+
+def test_restart_keeps_the_pending_clock_and_does_not_page_twice(database_url: str, results: dict[str, list[Sample]], clock: Clock) -> None:
+    results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+    first = make_service(database_url, results, clock)
     step(first, clock, 10)
     first.stop()  # a restart between two evaluations of a pending alert
-    second = make_service(tmp_path, results, clock)
+    second = make_service(database_url, results, clock)
     step(second, clock, 20)
     with second.sessions() as s:
         (alert,) = store.list_alerts(session=s)
         assert (alert.state, alert.active_at, alert.fired_at) == ("firing", T0 + 10, T0 + 30)
     second.stop()
-    third = make_service(tmp_path, results, clock)
+    third = make_service(database_url, results, clock)
     step(third, clock, 10)
     with third.sessions() as s:
         assert len(store.undelivered(session=s)) == 1  # one page, not one per process
     third.stop()
 
 
-def test_a_query_error_changes_nothing_and_marks_the_rule_unhealthy(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
-    service = make_service(tmp_path, results, clock)
+def test_a_query_error_changes_nothing_and_marks_the_rule_unhealthy(database_url: str, results: dict[str, list[Sample]], clock: Clock) -> None:
+    service = make_service(database_url, results, clock)
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
     step(service, clock, 10)
     step(service, clock, 20)
@@ -125,8 +124,8 @@ def test_a_query_error_changes_nothing_and_marks_the_rule_unhealthy(tmp_path: Pa
     service.stop()
 
 
-def test_failsafe_holds_every_agent_while_prometheus_is_unreachable(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
-    service = make_service(tmp_path, results, clock, failsafe_mode="require_approval", failsafe_after=60)
+def test_failsafe_holds_every_agent_while_prometheus_is_unreachable(database_url: str, results: dict[str, list[Sample]], clock: Clock) -> None:
+    service = make_service(database_url, results, clock, failsafe_mode="require_approval", failsafe_after=60)
     with service.sessions() as s:
         store.ensure_agent(session=s, name="bot-1", now=clock.now)
         s.commit()
@@ -150,8 +149,8 @@ def slack(fake_slack: FakeSlack) -> Iterator[SlackNotifier]:
 
 
 def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
-        tmp_path: Path, results: dict[str, list[Sample]], clock: Clock, fake_slack: FakeSlack, slack: SlackNotifier) -> None:
-    service = make_service(tmp_path, results, clock, notifier=slack)
+        database_url: str, results: dict[str, list[Sample]], clock: Clock, fake_slack: FakeSlack, slack: SlackNotifier) -> None:
+    service = make_service(database_url, results, clock, notifier=slack)
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
     step(service, clock, 10)
     step(service, clock, 20)

@@ -1,0 +1,151 @@
+"""The processes a benchmark run starts: servers pinned to a CPU, each stopped on the way out.
+
+Every process goes through `Processes.start`, and `Processes.stop_all` (a context exit, also on
+Ctrl-C or SIGTERM) ends exactly those, by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session
+
+from takeover import store
+from takeover.auth import new_token
+from takeover.promproc import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+SERVER_CPU, CLIENT_CPU = 0, 1  # the server gets one core, the load generator the other
+ACTOR = "admin:bench"  # who the audit trail says created the bench tokens
+
+
+def pinned(cpu: int) -> list[str]:
+    """`taskset` prefix for a command, or nothing where there is one CPU or no taskset."""
+    if (os.cpu_count() or 1) < 2 or not Path("/usr/bin/taskset").exists():
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+@dataclass
+class Processes:
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, args: Sequence[str], *, cpu: int, env: dict[str, str] | None = None,
+              log: Path | None = None) -> subprocess.Popen[bytes]:
+        out = open(log, "wb") if log else subprocess.DEVNULL
+        # own session: a Ctrl-C reaches only us, and we stop the children in order
+        process = subprocess.Popen([*pinned(cpu), *args], env={**os.environ, **(env or {})},
+                                   stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   start_new_session=True)
+        if log:
+            out.close()  # type: ignore[union-attr]
+        self.started.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process in self.started:
+            self.started.remove(process)
+
+    def stop_all(self) -> None:
+        while self.started:
+            self.stop(self.started[-1])
+
+
+@contextmanager
+def processes() -> Iterator[Processes]:
+    """A `Processes` whose children are stopped on exit, Ctrl-C and SIGTERM alike."""
+    procs = Processes()
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], *, log: Path | None = None,
+                 timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited {process.returncode}"
+                               + (f"\n{log.read_text()}" if log else ""))
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class Takeover:
+    """A running `takeover serve` with an operator token and one agent token per agent."""
+
+    url: str
+    operator: str
+    agents: dict[str, str]  # agent name -> its token
+    log: Path
+
+
+def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str]) -> Takeover:
+    """`takeover serve` on SQLite in `tmp`, empty rules; tokens and agents written beforehand.
+
+    The 1,000 tokens go straight into the database (one transaction) rather than through
+    1,000 `takeover token create` processes."""
+    db = f"sqlite:///{tmp / 'takeover.db'}"
+    (tmp / "rules.yml").write_text("groups: []\n")
+    engine = store.make_engine(db)
+    now = time.time()
+    tokens = {name: new_token() for name in agents}
+    operator = new_token()
+    with Session(engine) as session:
+        store.create_token(session=session, name="bench-op", role="operator", agents=[], actor=ACTOR,
+                           token=operator, now=now)
+        for name, token in tokens.items():
+            store.create_token(session=session, name=name, role="agent", agents=[name],
+                               token=token, now=now, actor=ACTOR)
+            store.ensure_agent(session=session, name=name, now=now)
+        session.commit()
+    engine.dispose()
+    port = free_port()
+    env = {"TAKEOVER_DATABASE_URL": db, "TAKEOVER_RULES": str(tmp / "rules.yml"),
+           "TAKEOVER_TEMPLATES": str(ROOT / "templates"),
+           "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: no rules
+           "TAKEOVER_HOST": "127.0.0.1", "TAKEOVER_PORT": str(port)}
+    log = tmp / "serve.log"
+    process = procs.start([sys.executable, "-m", "takeover", "serve"], cpu=SERVER_CPU, env=env, log=log)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(f"{url}/healthz", process, log=log)
+    return Takeover(url, operator, tokens, log)
+
+
+def start_bare(procs: Processes, kind: str) -> str:
+    """One of `bench/bare.py`'s baselines ("304" or "longpoll"); returns its URL."""
+    port = free_port()
+    process = procs.start([sys.executable, str(BENCH / "bare.py"), kind, str(port)], cpu=SERVER_CPU)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url + "/", process)
+    return url
+
+
+def temp_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="takeover-bench-")
