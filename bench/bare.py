@@ -30,6 +30,7 @@ class LongPoll:
     """GET holds while If-None-Match is the current ETag; POST changes the document, waking all."""
 
     def __init__(self) -> None:
+        self.version = 1
         self.etag, self.body = b'"1-bare"', b'{"mode":"normal","version":1}'
         self.waiters: list[asyncio.Future[None]] = []
 
@@ -37,7 +38,9 @@ class LongPoll:
         if scope["type"] != "http":
             return
         if scope["method"] == "POST":
-            self.etag, self.body = b'"2-bare"', b'{"mode":"read_only","version":2}'
+            self.version += 1
+            self.etag = f'"{self.version}-bare"'.encode()
+            self.body = f'{{"mode":"read_only","version":{self.version}}}'.encode()
             for waiter in self.waiters:
                 waiter.set_result(None)
             self.waiters.clear()

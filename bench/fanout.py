@@ -8,17 +8,23 @@ from just before the trigger is sent to the moment its long-poll has returned th
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import httpx
 
+from rawpoll import long_poll as raw_long_poll
+
 SETTLE_SECONDS = 1.0  # after the last long-poll is sent, for the server to hold them all
+TLS = ssl.create_default_context()  # shared: httpx builds one per client otherwise (~15 ms each)
 
 Trigger = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Answer = tuple[float, int, bytes]  # perf_counter when the long-poll returned, status, body
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,33 @@ class Poller:
 @dataclass(frozen=True)
 class FanOutResult:
     agents: int
-    saw_change: int  # long-polls that returned 200 with the expected mode
+    saw_change: int  # long-polls that returned 200 with the expected mode after the trigger
     early: int  # long-polls that returned before the trigger (should be 0)
+    first_ms: float
     p50_ms: float
     p99_ms: float
     max_ms: float
-    trigger_ms: float  # the operator's own request, sent to answered
+
+
+async def httpx_poll(stack: AsyncExitStack, base_url: str, poller: Poller,
+                     polled: Callable[[], None]) -> Answer:
+    """One agent as the SDK would be: its own AsyncClient (closed after the measurement)."""
+    client = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=TLS))
+    first = await client.get(poller.path, headers=poller.headers)
+    first.raise_for_status()
+    polled()
+    response = await client.get(poller.path, params={"wait": "30s"},
+                                headers={**poller.headers, "If-None-Match": first.headers["etag"]})
+    return time.perf_counter(), response.status_code, response.content
+
+
+async def raw_poll(stack: AsyncExitStack, base_url: str, poller: Poller,
+                   polled: Callable[[], None]) -> Answer:
+    return await raw_long_poll(base_url, poller.path, poller.headers, polled)
+
+
+Poll = Callable[[AsyncExitStack, str, Poller, Callable[[], None]], Awaitable[Answer]]
+CLIENTS: dict[str, Poll] = {"httpx": httpx_poll, "raw socket": raw_poll}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,52 +71,39 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
 
 
-async def _poll(client: httpx.AsyncClient, poller: Poller, polled: asyncio.Queue[None],
-                sent: asyncio.Event) -> tuple[float, httpx.Response]:
-    first = await client.get(poller.path, headers=poller.headers)
-    first.raise_for_status()
-    polled.put_nowait(None)
-    response = await client.get(poller.path, params={"wait": "30s"},
-                                headers={**poller.headers, "If-None-Match": first.headers["etag"]})
-    returned = time.perf_counter()
-    if not sent.is_set():
-        returned = -1.0  # came back before the change: counted as early, not as a latency
-    return returned, response
+def saw(body: bytes, mode: str) -> bool:
+    try:
+        return bool(json.loads(body).get("mode") == mode)
+    except ValueError:
+        return False
 
 
-async def fan_out(base_url: str, pollers: list[Poller], *, trigger: Trigger,
+async def fan_out(base_url: str, pollers: list[Poller], *, trigger: Trigger, poll: Poll,
                   expect_mode: str = "read_only") -> FanOutResult:
     """Hold one long-poll per poller, fire `trigger`, and time every poller's return."""
-    # one client per agent, as real agents have: an httpx pool checks every one of its
-    # connections on each request, so one pool of 1,000 would measure httpcore, not the server
-    tls = ssl.create_default_context()  # shared: building one per client costs ~15 ms each
-    clients = [httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=tls) for _ in pollers]
-    operator = httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=tls)
-    polled: asyncio.Queue[None] = asyncio.Queue()
-    sent = asyncio.Event()
-    try:
-        tasks = [asyncio.create_task(_poll(c, p, polled, sent))
-                 for c, p in zip(clients, pollers)]
-        for _ in pollers:
-            await polled.get()
-        await asyncio.sleep(SETTLE_SECONDS)
-        sent.set()
-        started = time.perf_counter()
-        answer = await trigger(operator)
-        trigger_ms = (time.perf_counter() - started) * 1e3
-        answer.raise_for_status()
-        results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=25)
-    finally:
-        for c in [*clients, operator]:
-            await c.aclose()
-    latencies = [(at - started) * 1e3 for at, r in results
-                 if at > 0 and r.status_code == 200 and r.json().get("mode") == expect_mode]
+    held = asyncio.Semaphore(0)
+    async with AsyncExitStack() as stack:
+        operator = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=TLS))
+        tasks = [asyncio.create_task(poll(stack, base_url, p, held.release)) for p in pollers]
+        try:
+            for _ in pollers:
+                await asyncio.wait_for(held.acquire(), timeout=30)
+            await asyncio.sleep(SETTLE_SECONDS)
+            started = time.perf_counter()
+            answer = await trigger(operator)
+            answer.raise_for_status()
+            answers = await asyncio.wait_for(asyncio.gather(*tasks), timeout=25)
+        finally:
+            for task in tasks:
+                task.cancel()
+    latencies = [(at - started) * 1e3 for at, status, body in answers
+                 if at >= started and status == 200 and saw(body, expect_mode)]
     if not latencies:
-        raise RuntimeError(f"no long-poll saw {expect_mode}: {[r for _, r in results][:3]}")
+        raise RuntimeError(f"no long-poll saw {expect_mode}: {answers[:3]}")
     return FanOutResult(
-        agents=len(pollers), saw_change=len(latencies), early=sum(1 for at, _ in results if at < 0),
-        p50_ms=statistics.median(latencies), p99_ms=percentile(latencies, 99),
-        max_ms=max(latencies), trigger_ms=trigger_ms)
+        agents=len(pollers), saw_change=len(latencies), early=sum(1 for at, _, _ in answers if at < started),
+        first_ms=min(latencies), p50_ms=statistics.median(latencies), p99_ms=percentile(latencies, 99),
+        max_ms=max(latencies))
 
 
 def takeover_pollers(tokens: dict[str, str]) -> list[Poller]:
@@ -104,6 +118,7 @@ def bare_pollers(count: int) -> list[Poller]:
 
 
 def takeover_override(operator_token: str) -> Trigger:
+    """The operator's global override: every agent to read_only."""
     async def send(client: httpx.AsyncClient) -> httpx.Response:
         return await client.post("/v1/agents/*/sources", json={"mode": "read_only", "reason": "bench"},
                                  headers={"Authorization": f"Bearer {operator_token}"})

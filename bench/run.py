@@ -1,0 +1,176 @@
+"""Run every benchmark against `takeover serve` and its bare baseline; print one table.
+
+    .venv/bin/python bench/run.py      (or: make bench)
+
+Each figure is printed beside a baseline measured in the same run, on the same machine, with
+the same client: a ratio of 1.0 means takeover costs nothing over uvicorn itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+
+import fanout
+import poll304
+from procs import CLIENT_CPU, SERVER_CPU, Processes, Takeover, processes, start_bare, start_takeover, temp_dir
+
+FAN_OUT_AGENTS = 1000
+POLL_AGENT = "bench-poll"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    takeover: float
+    baseline: float
+    unit: str
+    higher_is_better: bool
+    goal: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.takeover / self.baseline if self.baseline else float("nan")
+
+
+def machine() -> list[str]:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    wrk = "no wrk"
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].split(" [")[0]
+    return [
+        f"cores: {os.cpu_count()} ({model})",
+        f"python {platform.python_version()}, uvicorn {version('uvicorn')} (loop and http 'auto' = "
+        f"uvloop {version('uvloop')}, httptools {version('httptools')}), httpx {version('httpx')}, {wrk}",
+        f"servers pinned to CPU {SERVER_CPU} (every thread); wrk, the fan-out clients and this "
+        f"script pinned to CPU {CLIENT_CPU}: the load generator shares the machine's 2 cores",
+    ]
+
+
+def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Row]:
+    """Benchmark 1: GET control with a matching If-None-Match, at 50 and 200 connections."""
+    bare_url = start_bare(procs, "304") + "/v1/agents/bench-poll/control"
+    url = f"{takeover.url}/v1/agents/{POLL_AGENT}/control"
+    auth = {"Authorization": f"Bearer {takeover.agents[POLL_AGENT]}"}
+    etag = httpx.get(url, headers=auth).headers["etag"]  # the first poll makes the agent known
+    headers = {**auth, "If-None-Match": etag}
+    for target in (url, bare_url):
+        status = httpx.get(target, headers=headers).status_code
+        if status != 304:
+            raise RuntimeError(f"{target} answered {status}, not 304: the benchmark would measure the wrong path")
+    rows = []
+    for connections in (50, 200):
+        print(f"  304 polls, {connections} connections: bare, then takeover "
+              f"({poll304.WARMUP_SECONDS}+{poll304.RUN_SECONDS} s each)", flush=True)
+        base = poll304.measure(bare_url, headers=headers, connections=connections)
+        ours = poll304.measure(url, headers=headers, connections=connections)
+        for name, result in (("bare", base), ("takeover", ours)):
+            if result.bad_status or result.socket_errors:
+                notes.append(f"304 @{connections} {name}: {result.bad_status} bad statuses, "
+                             f"{result.socket_errors} socket errors")
+        label = f"304 poll, {connections} conns"
+        rows += [
+            Row(f"{label}: requests/s", ours.requests_per_s, base.requests_per_s, "/s", True, "≥ 0.8× bare"),
+            Row(f"{label}: p50 latency", ours.p50_ms, base.p50_ms, "ms", False),
+            Row(f"{label}: p99 latency", ours.p99_ms, base.p99_ms, "ms", False),
+        ]
+    return rows
+
+
+def release_all(takeover: Takeover) -> None:
+    httpx.post(f"{takeover.url}/v1/agents/*/release", json={"reason": "bench round over"},
+               headers={"Authorization": f"Bearer {takeover.operator}"}, timeout=30).raise_for_status()
+
+
+def fan_out_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Row]:
+    """Benchmark 2: 1,000 long-polls woken by one global override, with two kinds of client."""
+    bare_url = start_bare(procs, "longpoll")
+    agents = {name: token for name, token in takeover.agents.items() if name != POLL_AGENT}
+    rows = []
+    for client, poll in fanout.CLIENTS.items():
+        print(f"  fan-out to {len(agents)} long-polls, {client} client: bare, then takeover", flush=True)
+        base = asyncio.run(fanout.fan_out(bare_url, fanout.bare_pollers(len(agents)),
+                                          trigger=fanout.bare_trigger, poll=poll))
+        ours = asyncio.run(fanout.fan_out(takeover.url, fanout.takeover_pollers(agents),
+                                          trigger=fanout.takeover_override(takeover.operator), poll=poll))
+        release_all(takeover)  # the next round starts from normal again
+        for name, result in (("bare", base), ("takeover", ours)):
+            if result.saw_change != result.agents or result.early:
+                notes.append(f"fan-out {client} {name}: {result.saw_change}/{result.agents} saw the "
+                             f"change, {result.early} returned early")
+        label = f"fan-out {len(agents)}, {client}"
+        rows += [
+            Row(f"{label}: agents told", ours.saw_change, base.saw_change, "", True, f"= {len(agents)}"),
+            Row(f"{label}: first", ours.first_ms, base.first_ms, "ms", False),
+            Row(f"{label}: p50", ours.p50_ms, base.p50_ms, "ms", False),
+            Row(f"{label}: p99", ours.p99_ms, base.p99_ms, "ms", False, "< 100 ms"),
+            Row(f"{label}: max", ours.max_ms, base.max_ms, "ms", False),
+        ]
+    return rows
+
+
+def number(value: float, unit: str) -> str:
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "ms":
+        return f"{value:,.1f} ms"
+    return f"{value:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    header = ("benchmark", "takeover", "baseline", "ratio", "goal")
+    cells = [header] + [(r.name, number(r.takeover, r.unit), number(r.baseline, r.unit),
+                         f"{r.ratio:.2f}×", r.goal) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    lines = ["  ".join(c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(c))).rstrip()
+             for c in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    try:
+        poll304.ensure_wrk()
+        has_wrk = True
+    except poll304.WrkMissing as exc:
+        print(f"skipping the 304 benchmark: {exc}", file=sys.stderr)
+        has_wrk = False
+    started = time.monotonic()
+    notes: list[str] = []
+    rows: list[Row] = []
+    with processes() as procs, temp_dir() as tmp:
+        print(f"starting takeover serve with {FAN_OUT_AGENTS} agent tokens", flush=True)
+        agents = [f"agent-{i:04d}" for i in range(FAN_OUT_AGENTS)] + [POLL_AGENT]
+        takeover = start_takeover(procs, Path(tmp), agents=agents)
+        if has_wrk:
+            rows += poll_rows(procs, takeover, notes)
+        rows += fan_out_rows(procs, takeover, notes)
+    print()
+    print("\n".join(machine()))
+    print(f"ratio = takeover / baseline (throughput: higher is better; latency: lower is better); "
+          f"ran in {time.monotonic() - started:.0f} s\n")
+    print(table(rows))
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: every process the benchmark started has been stopped", file=sys.stderr)
+        sys.exit(130)
