@@ -17,6 +17,8 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
@@ -25,6 +27,7 @@ from takeover.approval import Status, check_args, may_respond
 from takeover.auth import Principal, Role, TokenCache, new_token
 from takeover.control import Decision, Source, SourceKind, decide
 from takeover.hub import MAX_WAIT, ControlHub
+from takeover.metrics import Metrics
 from takeover.mode import ALL_AGENTS, Mode, ModeName
 from takeover.rulefile import parse_duration
 from takeover.service import Service
@@ -113,8 +116,8 @@ class ControlFastPath:
 
     PREFIX, SUFFIX = "/v1/agents/", "/control"
 
-    def __init__(self, app: ASGIApp, *, hub: ControlHub, tokens: TokenCache) -> None:
-        self.app, self.hub, self.tokens = app, hub, tokens
+    def __init__(self, app: ASGIApp, *, hub: ControlHub, tokens: TokenCache, metrics: Metrics) -> None:
+        self.app, self.hub, self.tokens, self.metrics = app, hub, tokens, metrics
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -134,6 +137,7 @@ class ControlFastPath:
             wait = version = entry = None  # let FastAPI explain the bad parameter
         if "/" in agent or who is None or entry is None or not who.may_read(agent):
             return await self.app(scope, receive, send)
+        self.metrics.control_polls += 1
         inm = headers.get(b"if-none-match")
         status, etag, body = await answer_control(
             self.hub, entry, agent=agent, if_none_match=inm.decode("latin-1") if inm else None,
@@ -336,8 +340,10 @@ def create_app(service: Service) -> FastAPI:
 
     def approval_for(s: Session, who: Principal, approval_id: str) -> Any:
         row = store.get_approval(session=s, approval_id=approval_id)
-        if row is None or not who.may_read(row.agent):
-            raise HTTPException(404, f"no approval {approval_id!r} visible to {who.actor}")
+        if row is None:
+            raise HTTPException(404, f"no approval {approval_id!r}")
+        if not who.may_read(row.agent):
+            raise HTTPException(403, f"{who.actor} may not see approvals of agent {row.agent!r}")
         return row
 
     @router.post("/approvals", status_code=201)
@@ -413,6 +419,7 @@ def create_app(service: Service) -> FastAPI:
                                                  f"{' by ' + current.decided_by if current.decided_by else ''}",
                                       "approval": store.approval_public(current)})
         row = approval_for(s, who, approval_id)
+        service.metrics.decision_latency.observe(now - row.requested_at)
         service.notify_approval(s, row, now=now)
         s.commit()
         hub.signal(f"approval:{approval_id}")
@@ -490,6 +497,20 @@ def create_app(service: Service) -> FastAPI:
         committed(s, [body.name])
         return doc_or_404(s, body.name)
 
+    @router.get("/rules")
+    def rules(who: OperatorDep) -> Any:
+        """Rule groups with each rule's health, last error and last evaluation."""
+        return {"groups": service.rules_status()}
+
+    @router.post("/rules/reload")
+    def reload_rules(who: OperatorDep) -> Any:
+        """Reload the rule files; a file that fails the check is refused and nothing changes."""
+        errors = service.reload(actor=who.actor)
+        if errors:
+            raise HTTPException(422, {"message": "rule files refused; the running rules stay",
+                                      "errors": [str(e) for e in errors]})
+        return {"groups": len(service.groups), "rules": sum(len(g.rules) for g in service.groups)}
+
     @router.get("/alerts")
     def list_alerts(who: OperatorDep, s: SessionDep) -> Any:
         return [
@@ -508,7 +529,21 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        """The process is alive."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        """Ready to serve: the database answers, rules are loaded, Prometheus answers."""
+        checks = service.readiness()
+        ready = all(ok for ok, _ in checks.values())
+        return JSONResponse({"ready": ready, "checks": {k: {"ok": ok, "detail": d} for k, (ok, d) in checks.items()}},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics of takeover itself."""
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.middleware("http")
     async def with_request_id(request: Request, call_next: Any) -> Response:
@@ -519,5 +554,5 @@ def create_app(service: Service) -> FastAPI:
         return response
 
     app.include_router(router)
-    app.add_middleware(ControlFastPath, hub=hub, tokens=tokens)  # type: ignore[arg-type]
+    app.add_middleware(ControlFastPath, hub=hub, tokens=tokens, metrics=service.metrics)  # type: ignore[arg-type]
     return app

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -67,6 +69,8 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
 
     server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port,
                                            log_level="warning", access_log=False))
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=service.reload, kwargs={"actor": "system:sighup"}, daemon=True).start())
     service.start()
     try:
         server.run()

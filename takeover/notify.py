@@ -110,13 +110,13 @@ class ConsoleNotifier:
 
 
 def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
-            clock: Callable[[], float] = time.time) -> int:
+            clock: Callable[[], float] = time.time) -> tuple[int, int]:
     """Send undelivered outbox rows in order; a message is posted once, then only updated.
 
     A failed row stays in the outbox (and holds back later rows for the same message) until a
-    later pass delivers it. Returns how many rows were sent.
+    later pass delivers it. Returns (rows sent, attempts failed).
     """
-    sent = 0
+    sent = failed = 0
     blocked: set[str] = set()
     with sessions() as session:
         rows = store.undelivered(session=session)
@@ -134,6 +134,7 @@ def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
                     notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
             except (SlackClientError, OSError) as exc:  # retried on a later pass
                 blocked.add(row.message_key)
+                failed += 1
                 row.attempts += 1
                 row.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.warning("slack delivery of outbox row %s failed (attempt %d): %s",
@@ -143,4 +144,4 @@ def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
                 sent += 1
             session.add(row)
             session.commit()
-    return sent
+    return sent, failed

@@ -11,9 +11,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,9 +26,10 @@ from takeover.control import Source, SourceKind
 from takeover.evaluate import EvaluationError, Labels, Sample, State, Transition, evaluate
 from takeover.mode import ALL_AGENTS, Mode
 from takeover.hub import ControlHub
+from takeover.metrics import Metrics
 from takeover.notify import Message, Notifier, deliver, render_message, template_env
 from takeover.query import QueryError, QueryFunc
-from takeover.rulefile import Group, Rule
+from takeover.rulefile import Group, Rule, RuleError, RuleFileError, load_rules
 from takeover.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RuleHealth:
+    group: str = ""
+    rule: str = ""
     health: str = "unknown"  # ok | err | unknown
     last_error: str = ""
     last_eval_at: float = 0.0
@@ -78,7 +81,11 @@ class Service:
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
         self._deliver_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self.blind_since: float | None = None  # first failed query since the last success
+        self.metrics = Metrics()
+        self.metrics.read_at_scrape(self._snapshot)
+        self.hub.subscribe(lambda agents: self.metrics.mode_changes.inc(len(agents)))
         self._register_agents()
 
     def sessions(self) -> Session:
@@ -97,16 +104,18 @@ class Service:
                 store.ensure_agent(session=session, name=name, now=self.clock())
             session.commit()
 
+    def _schedule(self, group: Group) -> None:
+        offset = group_offset(group)
+        first = slot_at(self.clock(), interval=group.interval, offset=offset) + group.interval
+        self.scheduler.add_job(
+            self.run_group, IntervalTrigger(seconds=group.interval,
+                                            start_date=datetime.fromtimestamp(first, timezone.utc)),
+            args=[group], id=f"group:{group.key}", name=f"evaluate {group.name}",
+            replace_existing=True)
+
     def start(self) -> None:
-        now = self.clock()
         for group in self.groups:
-            offset = group_offset(group)
-            first = slot_at(now, interval=group.interval, offset=offset) + group.interval
-            self.scheduler.add_job(
-                self.run_group, IntervalTrigger(
-                    seconds=group.interval,
-                    start_date=datetime.fromtimestamp(first, timezone.utc)),
-                args=[group], id=f"group:{group.key}", name=f"evaluate {group.name}")
+            self._schedule(group)
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
                                id="deliver", name="deliver notifications")
         self.scheduler.add_job(self.expire, IntervalTrigger(seconds=1), id="expire",
@@ -118,6 +127,72 @@ class Service:
             self.scheduler.shutdown(wait=True)
         self._pool.shutdown(wait=True)
         self.engine.dispose()
+
+    def reload(self, *, actor: str) -> list[RuleError]:
+        """Load the rule files again. A file that fails the check changes nothing and its errors
+        are returned; otherwise changed groups are rescheduled, alerts of unchanged rules keep
+        their state, and alerts of removed rules are resolved (their messages updated)."""
+        try:
+            groups = load_rules(self.settings.rules)
+        except RuleFileError as exc:
+            log.error("rule reload refused; the running rules stay:\n%s", exc)
+            return exc.errors
+        with self._reload_lock:
+            old = {g.key: g for g in self.groups}
+            new = {g.key: g for g in groups}
+            for key, group in old.items():
+                if new.get(key) != group and self.scheduler.get_job(f"group:{key}"):
+                    self.scheduler.remove_job(f"group:{key}")
+            self.groups = groups
+            self._register_agents()
+            if self.scheduler.running:
+                for key, group in new.items():
+                    if old.get(key) != group:
+                        self._schedule(group)
+            self._resolve_removed(old.values(), actor=actor)
+        log.info("rules reloaded: %d groups, %d rules", len(groups), sum(len(g.rules) for g in groups))
+        return []
+
+    def _resolve_removed(self, old_groups: Iterable[Group], *, actor: str) -> None:
+        now = self.clock()
+        live = {(g.key, r.key) for g in self.groups for r in g.rules}
+        rules = {(g.key, r.key): (g, r) for g in old_groups for r in g.rules}
+        with self.sessions() as session:
+            for row in store.list_alerts(session=session):
+                if (row.group_key, row.rule_key) in live:
+                    continue
+                alert = store.alert_from_row(row)
+                if alert.state == State.firing and (row.group_key, row.rule_key) in rules:
+                    group, rule = rules[(row.group_key, row.rule_key)]
+                    gone = replace(alert, state=State.inactive, resolved_at=now)
+                    self._act(session, group, rule, Transition(gone, State.firing, None), now)
+                session.delete(row)
+            store.record_audit(session=session, now=now, actor=actor, action="rules.reload",
+                               subject="rules", after={"groups": [g.key for g in self.groups]})
+            session.commit()
+        keys = {f"{g.key}/{r.key}" for g in self.groups for r in g.rules}
+        self.health = {k: v for k, v in self.health.items() if k in keys}
+        self.wake_delivery()
+
+    def rules_status(self) -> list[dict[str, Any]]:
+        """Groups and rules with health, last error, last evaluation and its duration
+        (the shape of Prometheus's /api/v1/rules, plus takeover's fields)."""
+        out = []
+        for group in self.groups:
+            rules = []
+            for rule in group.rules:
+                h = self.health.get(f"{group.key}/{rule.key}", RuleHealth())
+                rules.append({"name": rule.name, "query": rule.expr, "duration": rule.for_,
+                              "keepFiringFor": rule.keep_firing_for, "labels": dict(rule.labels),
+                              "annotations": dict(rule.annotations), "health": h.health,
+                              "lastError": h.last_error, "lastEvaluation": h.last_eval_at,
+                              "evaluationTime": h.duration, "type": "alerting",
+                              "takeover": rule.takeover.name if rule.takeover else None})
+            out.append({"name": group.name, "file": group.file, "interval": group.interval,
+                        "limit": group.limit, "rules": rules,
+                        "lastEvaluation": max((r["lastEvaluation"] for r in rules), default=0.0),
+                        "evaluationTime": max((r["evaluationTime"] for r in rules), default=0.0)})
+        return out
 
     def run_group(self, group: Group) -> None:
         """The scheduled job: evaluate the group at its current slot."""
@@ -135,7 +210,7 @@ class Service:
                 return
             previous = store.load_alerts(session=session, group_key=group.key)
             for rule, result in zip(group.rules, results):
-                health = self.health.setdefault(f"{group.key}/{rule.key}", RuleHealth())
+                health = self.health.setdefault(f"{group.key}/{rule.key}", RuleHealth(group.name, rule.name))
                 health.last_eval_at = now
                 if isinstance(result, QueryError):
                     health.health, health.last_error = "err", str(result)
@@ -154,8 +229,13 @@ class Service:
                 for transition in evaluation.transitions:
                     changed += self._act(session, group, rule, transition, now)
             session.commit()
+        elapsed = time.monotonic() - started
+        self.metrics.eval_duration.labels(group.name).observe(elapsed)
         for rule in group.rules:
-            self.health[f"{group.key}/{rule.key}"].duration = time.monotonic() - started
+            health = self.health[f"{group.key}/{rule.key}"]
+            health.duration = elapsed
+            if health.health == "err":
+                self.metrics.eval_failures.labels(group.name).inc()
         self.hub.invalidate(sorted(set(changed)))
 
     def _query(self, rule: Rule, now: float) -> list[Sample] | QueryError:
@@ -250,5 +330,32 @@ class Service:
             job.modify(next_run_time=datetime.now(timezone.utc))
 
     def deliver(self) -> int:
+        """One delivery pass over the outbox; returns how many notifications were sent."""
         with self._deliver_lock:
-            return deliver(sessions=self.sessions, notifier=self.notifier, clock=self.clock)
+            sent, failed = deliver(sessions=self.sessions, notifier=self.notifier, clock=self.clock)
+        self.metrics.notifications_sent.inc(sent)
+        self.metrics.notifications_failed.inc(failed)
+        return sent
+
+    def readiness(self) -> dict[str, tuple[bool, str]]:
+        """What /readyz reports: each check and why."""
+        checks: dict[str, tuple[bool, str]] = {}
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            checks["database"] = (True, "reachable")
+        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+            checks["database"] = (False, f"{type(exc).__name__}: {exc}"[:300])
+        checks["rules"] = (True, f"{len(self.groups)} groups loaded")
+        if self.blind_since is not None:
+            checks["prometheus"] = (False, f"queries failing for {self.clock() - self.blind_since:.0f}s")
+        else:
+            checks["prometheus"] = (True, "last query succeeded" if self.health else "no queries yet")
+        return checks
+
+    def _snapshot(self) -> dict[str, Any]:
+        with self.sessions() as session:
+            counts = store.snapshot_counts(session=session)
+        return {**counts, "waiting": self.hub.waiting, "leader": 1.0,
+                "prometheus_up": 0.0 if self.blind_since is not None else 1.0,
+                "health": {(h.group, h.rule): h.health != "err" for h in self.health.values()}}

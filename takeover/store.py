@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import event, text, update
+from sqlalchemy import event, func, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -69,7 +69,7 @@ def fingerprint(labels: Labels) -> str:
 
 # --- alerts -------------------------------------------------------------------------------
 
-def _alert_from_row(row: AlertRow) -> Alert:
+def alert_from_row(row: AlertRow) -> Alert:
     return Alert(
         labels=tuple(sorted(row.labels.items())),
         annotations=row.annotations,
@@ -86,7 +86,7 @@ def load_alerts(*, session: Session, group_key: str) -> dict[str, dict[Labels, A
     """The group's alerts by rule key, as the evaluator left them."""
     out: dict[str, dict[Labels, Alert]] = {}
     for row in session.exec(select(AlertRow).where(AlertRow.group_key == group_key)):
-        alert = _alert_from_row(row)
+        alert = alert_from_row(row)
         out.setdefault(row.rule_key, {})[alert.labels] = alert
     return out
 
@@ -490,3 +490,13 @@ def list_approvals(*, session: Session, status: str | None = None, agent: str | 
     if agent is not None:
         query = query.where(col(ApprovalRow.agent) == agent)
     return list(session.exec(query.order_by(col(ApprovalRow.requested_at)).limit(limit)))
+
+
+def snapshot_counts(*, session: Session) -> dict[str, Any]:
+    """Cheap aggregate counts for /metrics."""
+    alerts = dict(session.exec(select(AlertRow.state, func.count()).group_by(AlertRow.state)).all())
+    queued, oldest = session.exec(select(func.count(), func.min(OutboxRow.created_at))
+                                  .where(col(OutboxRow.sent_at).is_(None))).one()
+    pending = session.exec(select(func.count()).select_from(ApprovalRow)
+                           .where(col(ApprovalRow.status) == Status.pending.value)).one()
+    return {"alerts": alerts, "queued": queued, "oldest": oldest, "pending": pending}

@@ -1,0 +1,123 @@
+"""Every route × every kind of caller: 401, 403 or allowed, read from the app's own route list
+(so a new route without a rule here fails this test)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from takeover.api import create_app
+from takeover.notify import ConsoleNotifier
+from takeover.query import static_query
+from takeover.service import Service
+from takeover.settings import Settings
+from tests.conftest import Server, start_server, stop_server
+from tests.test_approvals import server_env
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+# who may call each route: public, agent (bound to the agent in the path or body), operator, admin
+RULES = {
+    ("GET", "/v1/agents/{agent}/control"): "agent",
+    ("PUT", "/v1/agents/{agent}/control"): "operator",
+    ("POST", "/v1/agents/{agent}/sources"): "operator",
+    ("POST", "/v1/agents/{agent}/sources/{source_id}/release"): "operator",
+    ("POST", "/v1/agents/{agent}/release"): "operator",
+    ("POST", "/v1/agents/{agent}/actions"): "agent",
+    ("GET", "/v1/agents"): "operator",
+    ("POST", "/v1/agents"): "operator",
+    ("GET", "/v1/alerts"): "operator",
+    ("POST", "/v1/approvals"): "agent",
+    ("GET", "/v1/approvals/{approval_id}"): "agent",
+    ("GET", "/v1/approvals"): "operator",
+    ("POST", "/v1/approvals/{approval_id}/approve"): "operator",
+    ("POST", "/v1/approvals/{approval_id}/reject"): "operator",
+    ("POST", "/v1/approvals/{approval_id}/cancel"): "agent",
+    ("GET", "/v1/audit"): "operator",
+    ("POST", "/v1/tokens"): "admin",
+    ("GET", "/v1/tokens"): "admin",
+    ("POST", "/v1/tokens/{token_id}/revoke"): "admin",
+    ("GET", "/v1/rules"): "operator",
+    ("POST", "/v1/rules/reload"): "operator",
+    ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/metrics"): "public",
+}
+ALLOWED = {
+    "public": {"none", "bad", "revoked", "expired", "wrong_agent", "agent", "operator", "admin"},
+    "agent": {"agent", "operator", "admin"},
+    "operator": {"operator", "admin"},
+    "admin": {"admin"},
+}
+BODY = {"mode": "read_only", "reason": "acl", "action": "x", "kind": "read", "name": "acl-bot",
+        "agent": "acl-bot", "comment": "no", "role": "operator"}
+
+
+def app_routes(tmp: Path) -> list[tuple[str, str]]:
+    service = Service(Settings(database_url=f"sqlite:///{tmp / 'routes.db'}", templates=str(ROOT / "templates")),
+                      groups=[], notifier=ConsoleNotifier(io.StringIO()), query=static_query({}))
+    try:
+        app = create_app(service)
+        return sorted((method, route.path) for route in app.routes if isinstance(route, APIRoute)
+                      for method in route.methods if method != "HEAD") + \
+            [("GET", r.path) for r in app.routes if not isinstance(r, APIRoute) and getattr(r, "path", "") in ("/healthz", "/readyz", "/metrics")]
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("acl")
+    srv = start_server(server_env(tmp, f"sqlite:///{tmp / 'takeover.db'}"), log=tmp / "serve.log")
+    yield srv
+    stop_server(srv)
+
+
+def test_every_route_has_an_access_rule(tmp_path: Path) -> None:
+    routes = app_routes(tmp_path)
+    missing = [r for r in routes if r not in RULES]
+    assert missing == [], f"add these routes to RULES in tests/test_access.py: {missing}"
+
+
+def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_path: Path) -> None:
+    admin = server.token("--role", "admin", "--name", "root")
+    tokens = {
+        "none": None,
+        "bad": "tko_not-a-token",
+        "agent": server.token("--role", "agent", "--agent", "acl-bot"),
+        "wrong_agent": server.token("--role", "agent", "--agent", "other-bot"),
+        "operator": server.token("--role", "operator", "--name", "acl-op"),
+        "admin": admin,
+    }
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}) as root:
+        revoked = root.post("/v1/tokens", json={"role": "operator", "name": "gone"}).json()
+        assert root.post(f"/v1/tokens/{revoked['id']}/revoke").status_code == 200
+        tokens["revoked"] = revoked["token"]
+        tokens["expired"] = root.post("/v1/tokens", json={"role": "admin", "name": "old", "expires_in": "1ms"}).json()["token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens['agent']}"}) as bot:
+        assert bot.get("/v1/agents/acl-bot/control").status_code == 200
+        approval = bot.post("/v1/approvals", json={"agent": "acl-bot", "action": "x"}).json()["id"]
+
+    failures = []
+    for method, path in app_routes(tmp_path):
+        rule = RULES[(method, path)]
+        url = path.format(agent="acl-bot", approval_id=approval, source_id=999999, token_id=999999)
+        for who, token in tokens.items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            status = httpx.request(method, f"{server.url}{url}", headers=headers,
+                                   json=BODY if method in ("POST", "PUT") else None, timeout=10).status_code
+            if who in ALLOWED[rule]:
+                ok = status < 500 and status not in (401, 403)
+            elif who in ("none", "bad", "revoked", "expired"):
+                ok = status == 401
+            else:
+                ok = status == 403
+            if not ok:
+                failures.append(f"{method} {path} as {who}: {status}")
+    assert failures == []
