@@ -106,7 +106,8 @@ class Takeover:
     log: Path
 
 
-def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str]) -> Takeover:
+def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
+                   serve: Sequence[str] = ("-m", "takeover", "serve")) -> Takeover:
     """`takeover serve` on SQLite in `tmp`, empty rules; tokens and agents written beforehand.
 
     The 1,000 tokens go straight into the database (one transaction) rather than through
@@ -132,7 +133,7 @@ def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str]) -> Tak
            "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: no rules
            "TAKEOVER_HOST": "127.0.0.1", "TAKEOVER_PORT": str(port)}
     log = tmp / "serve.log"
-    process = procs.start([sys.executable, "-m", "takeover", "serve"], cpu=SERVER_CPU, env=env, log=log)
+    process = procs.start([sys.executable, *serve], cpu=SERVER_CPU, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(f"{url}/healthz", process, log=log)
     return Takeover(url, operator, tokens, log)
