@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: int) ->
         bad_status=raw["bad_status"], socket_errors=raw["socket_errors"])
 
 
-def measure(url: str, *, headers: dict[str, str], connections: int) -> WrkResult:
-    """A short warm-up, then the measured run."""
+def measure(url: str, *, headers: dict[str, str], connections: int,
+            between: Callable[[], object] = lambda: None) -> WrkResult:
+    """A short warm-up, `between()`, then the measured run."""
     wrk(url, headers=headers, connections=connections, seconds=WARMUP_SECONDS)
+    between()
     return wrk(url, headers=headers, connections=connections, seconds=RUN_SECONDS)

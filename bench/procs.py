@@ -105,6 +105,13 @@ class Takeover:
     agents: dict[str, str]  # agent name -> its token
     log: Path
 
+    def fast_path_polls(self) -> int | None:
+        """The server's count of polls answered by the control fast path (None if not exported)."""
+        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("takeover_control_polls "):
+                return int(float(line.split()[1]))
+        return None
+
 
 def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
                    serve: Sequence[str] = ("-m", "takeover", "serve")) -> Takeover:

@@ -43,6 +43,15 @@ class Row:
         return self.takeover / self.baseline if self.baseline else float("nan")
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share of the machine's CPU time in use (by anything) over the next `seconds`."""
+    def sample() -> tuple[int, int]:
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+    (total0, idle0), _, (total1, idle1) = sample(), time.sleep(seconds), sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def machine() -> list[str]:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
@@ -74,7 +83,14 @@ def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Ro
         print(f"  304 polls, {connections} connections: bare, then takeover "
               f"({poll304.WARMUP_SECONDS}+{poll304.RUN_SECONDS} s each)", flush=True)
         base = poll304.measure(bare_url, headers=headers, connections=connections)
-        ours = poll304.measure(url, headers=headers, connections=connections)
+        counted: list[int | None] = []
+        ours = poll304.measure(url, headers=headers, connections=connections,
+                               between=lambda: counted.append(takeover.fast_path_polls()))
+        after = takeover.fast_path_polls()
+        if counted[0] is not None and after is not None:
+            slow = max(0, ours.requests - (after - counted[0]))  # wrk counts only completed requests
+            notes.append(f"304 @{connections}: {slow:,} of {ours.requests:,} measured polls missed the "
+                         f"fast path (token cache expiry sends them through FastAPI)")
         for name, result in (("bare", base), ("takeover", ours)):
             if result.bad_status or result.socket_errors:
                 notes.append(f"304 @{connections} {name}: {result.bad_status} bad statuses, "
@@ -102,8 +118,13 @@ def fan_out_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list
         print(f"  fan-out to {len(agents)} long-polls, {client} client: bare, then takeover", flush=True)
         base = asyncio.run(fanout.fan_out(bare_url, fanout.bare_pollers(len(agents)),
                                           trigger=fanout.bare_trigger, poll=poll))
+        before = takeover.fast_path_polls()
         ours = asyncio.run(fanout.fan_out(takeover.url, fanout.takeover_pollers(agents),
                                           trigger=fanout.takeover_override(takeover.operator), poll=poll))
+        after = takeover.fast_path_polls()
+        if before is not None and after is not None:
+            notes.append(f"fan-out {client}: {after - before:,} of the {2 * len(agents):,} polls "
+                         "(a first poll and a long-poll per agent) took the fast path")
         release_all(takeover)  # the next round starts from normal again
         for name, result in (("bare", base), ("takeover", ours)):
             if result.saw_change != result.agents or result.early:
@@ -150,6 +171,9 @@ def main() -> int:
         has_wrk = False
     started = time.monotonic()
     notes: list[str] = []
+    if Path("/proc/stat").exists() and (busy := cpu_busy()) > 0.1:
+        notes.append(f"other processes used {busy:.0%} of the CPU just before the run: "
+                     "figures are noisy; run again on a quiet machine")
     rows: list[Row] = []
     with processes() as procs, temp_dir() as tmp:
         print(f"starting takeover serve with {FAN_OUT_AGENTS} agent tokens", flush=True)

@@ -299,7 +299,12 @@ def create_app(service: Service) -> FastAPI:
         row = store.ensure_agent(session=s, name=agent, now=now)
         mode = store.effective_mode(session=s, agent=agent, now=now)
         decision, reason = decide(mode, kind=request.kind, risk=request.risk)
-        retry_after = PAUSE_RETRY_AFTER if mode == Mode.pause_writes and decision == Decision.deny else None
+        retry_after = None
+        if mode == Mode.pause_writes and decision == Decision.deny:
+            ends = [src.expires_at for src in store.active_sources(session=s, now=now)
+                    if src.applies(agent, now) and src.mode == Mode.pause_writes]
+            # the pause's own expiry when every pause has one; otherwise a polite default
+            retry_after = (max(ends) - now) if ends and None not in ends else PAUSE_RETRY_AFTER  # type: ignore[operator,type-var]
         store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
                            subject=f"agent:{agent}", reason=reason,
                            after={"action": request.action, "kind": request.kind,

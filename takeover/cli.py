@@ -43,6 +43,18 @@ def _load_groups(paths: list[str]) -> list:  # type: ignore[type-arg]
     raise AssertionError("unreachable")
 
 
+def _load_routing(settings: Settings):  # type: ignore[no-untyped-def]
+    from takeover.routing import load_routing
+    from takeover.rulefile import RuleFileError
+
+    try:
+        return load_routing(settings.routing, default_channel=settings.slack_channel)
+    except RuleFileError as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        _fail(f"takeover: {len(exc.errors)} problem(s) in the routing file; nothing started")
+
+
 def build_service(settings: Settings):  # type: ignore[no-untyped-def]
     """The service for `settings`: rules loaded (or exit 1), Slack or console notifier."""
     from takeover.notify import ConsoleNotifier, Notifier, SlackNotifier
@@ -50,6 +62,7 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
     from takeover.service import Service
 
     groups = _load_groups(settings.rules)
+    routing = _load_routing(settings)
     if not Path(settings.templates).is_dir():
         _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
     notifier: Notifier
@@ -57,7 +70,7 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
         notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url)
     else:
         notifier = ConsoleNotifier()
-    return Service(settings, groups=groups, notifier=notifier,
+    return Service(settings, groups=groups, notifier=notifier, routing=routing,
                    query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
 
 
@@ -68,7 +81,9 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
     from takeover.api import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port,
-                                           log_level="warning", access_log=False))
+                                           log_level="warning", access_log=False,
+                                           # held long-polls must not delay a shutdown by their wait
+                                           timeout_graceful_shutdown=3))
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
         target=service.reload, kwargs={"actor": "system:sighup"}, daemon=True).start())
     service.start()
@@ -94,6 +109,7 @@ def serve() -> None:
 def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None) -> None:
     """Validate rule files without a server: every problem as file:line:column, exit 1 if any."""
     groups = _load_groups(paths or Settings().rules)
+    _load_routing(Settings())
     rules = sum(len(g.rules) for g in groups)
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
 

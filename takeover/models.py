@@ -134,3 +134,40 @@ class ApprovalRow(SQLModel, table=True):
     decided_by: str | None = None
     comment: str | None = None
     idempotency_key: str | None = None
+
+
+class NotifyGroupRow(SQLModel, table=True):
+    """One Slack message per group of alerts (Alertmanager's aggregation group)."""
+
+    __tablename__ = "notify_group"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # channel + group_by label values
+    channel: str
+    owner: str
+    message_key: str  # outbox key of this episode's message
+    first_seen: float
+    last_flush: float | None = None
+    sent_firing: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    sent_resolved: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    acked_by: str | None = None
+    acked_at: float | None = None
+    escalated: int = 0
+
+
+class SilenceRow(SQLModel, table=True):
+    __tablename__ = "silence"
+    id: int | None = Field(default=None, primary_key=True)
+    matchers: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    starts_at: float
+    ends_at: float = Field(index=True)
+    created_by: str
+    comment: str
+    suppress_takeover: bool = False
+
+
+class InteractionRow(SQLModel, table=True):
+    """A Slack interaction already applied: a retried delivery or a double click is applied once."""
+
+    __tablename__ = "slack_interaction"
+    key: str = Field(primary_key=True)
+    at: float

@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]  # {"text": str, "blocks": [...]}: chat.postMessage arguments
 
 
+def humanize_seconds(seconds: float | None) -> str:
+    """`3h 5m`, `42s`: how long an alert has fired, for messages."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    parts = [(whole // 86400, "d"), (whole % 86400 // 3600, "h"), (whole % 3600 // 60, "m"), (whole % 60, "s")]
+    return " ".join([f"{n}{unit}" for n, unit in parts if n][:2]) or "0s"
+
+
 def slack_escape(text: object) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -37,6 +46,7 @@ def template_env(directory: str | Path) -> jinja2.Environment:
                                undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters["slack"] = slack_escape
     env.filters["value"] = format_value
+    env.filters["duration"] = humanize_seconds
     return env
 
 
@@ -123,10 +133,23 @@ def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
     for row in rows:
         if row.message_key in blocked:
             continue
+        parent_key = row.payload.get("thread_of")
+        if parent_key is not None and parent_key in blocked:
+            blocked.add(row.message_key)
+            continue
         with sessions() as session:
             posted = store.posted_message(session=session, key=row.message_key)
+            parent = store.posted_message(session=session, key=parent_key) if parent_key else None
+            if parent_key is not None and parent is None:
+                blocked.add(row.message_key)  # the thread's first message is not posted yet
+                continue
             try:
-                if posted is None:
+                if parent is not None:
+                    message = {k: v for k, v in row.payload.items() if k != "thread_of"}
+                    channel, ts = notifier.post(channel=parent.channel,
+                                                message={**message, "thread_ts": parent.ts})
+                    session.add(MessageRow(key=row.message_key, channel=channel, ts=ts))
+                elif posted is None:
                     channel, ts = notifier.post(channel=row.channel, message=row.payload)
                     # committed right after the post: the only window for a double post
                     session.add(MessageRow(key=row.message_key, channel=channel, ts=ts))

@@ -60,6 +60,10 @@ class Episode:
     resolved_at: float | None = None  # resolved, or dropped while pending; None: still active
 
     @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
     def paged(self) -> bool:
         """An episode pages its owner when it reaches firing."""
         return self.fired_at is not None

@@ -22,7 +22,8 @@ REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
 RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 ALERTNAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_Err = Callable[[yaml.Node | None, str], None]
+ErrorSink = Callable[[yaml.Node | None, str], None]  # reports a problem at a node
+_Err = ErrorSink
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DURATION_RE = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"

@@ -239,20 +239,17 @@ def parse_values(text: str) -> list[Point]:
             points.extend([None] * (int(blank["n"]) if blank["n"] else 1))
             continue
         match = _ITEM.fullmatch(item)
-        if match is None or (match["a"] == "stale" and match["b"]):
+        if match is None or (match["a"] == "stale" and match["n"] is not None):
             raise ValueError(f'bad item "{item}" in series values: expected a number, "stale", '
                              '"_", "_xN", "axN", "a+bxN" or "a-bxN"')
-        first: Point = "stale" if match["a"] == "stale" else float(match["a"])
-        if match["n"] is None:
-            points.append(first)
-        elif first == "stale":
-            points.extend(["stale"] * (int(match["n"]) + 1))
-        else:
-            assert isinstance(first, float)
-            step = float(match["b"]) if match["b"] else 0.0
-            for _ in range(int(match["n"]) + 1):
-                points.append(first)
-                first += step  # repeated addition, as the Go parser does (0.1 steps drift alike)
+        if match["a"] == "stale":
+            points.append("stale")
+            continue
+        value = float(match["a"])
+        step = float(match["b"]) if match["b"] else 0.0
+        for _ in range(int(match["n"]) + 1 if match["n"] else 1):
+            points.append(value)
+            value += step  # repeated addition, as the Go parser does: 0.1 steps drift alike
     return points
 
 
@@ -276,11 +273,12 @@ def parse_series(text: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- backfill and serve
 
-def openmetrics(series: Sequence[InputSeries], *, interval: float) -> str:
-    """The series as OpenMetrics text: sample i at i*interval seconds from the epoch, `# EOF` last.
-    Every sample of an interval-0 series lands at time 0, where the first one wins (as promtool)."""
+def openmetrics(series: Sequence[InputSeries], *, interval: float, start: float = 0.0) -> str:
+    """The series as OpenMetrics text, sample i at `start + i * interval` (seconds since the
+    epoch), `# EOF` last. With interval 0 every sample lands on `start`: the first one wins there
+    (as in promtool)."""
     lines = []
-    step_ms = round(interval * 1000)
+    step_ms, start_ms = round(interval * 1000), round(start * 1000)
     for s in series:
         if "__name__" not in s.labels:
             raise TestFileError(f"series {s.text} has no metric name: OpenMetrics cannot hold it")
@@ -288,7 +286,7 @@ def openmetrics(series: Sequence[InputSeries], *, interval: float) -> str:
         head = s.labels["__name__"] + (f"{{{rest}}}" if rest else "")
         seen: set[int] = set()
         for i, value in enumerate(s.values):
-            ms = i * step_ms
+            ms = start_ms + i * step_ms
             if value is None or ms in seen:
                 continue
             if value == "stale":
@@ -345,20 +343,21 @@ def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_inter
     prefix = f"    name: {test.name},\n" if test.name else ""
     unsupported = []
     if test.promql_checks:
-        unsupported.append(f"{prefix}    promql_expr_test ({len(test.promql_checks)} checks) not run: it "
-                           "checks PromQL, not rules; run promtool test rules for it")
+        n = len(test.promql_checks)
+        unsupported.append(f"{prefix}    promql_expr_test not run ({n} check{'s' * (n != 1)}): takeover "
+                           "tests alerting rules, not PromQL expressions; use promtool test rules for these")
     if stale := [s.text for s in test.input_series if "stale" in s.values]:
-        reason = (f"{prefix}    not run: input series {', '.join(stale)} use stale, and staleness markers "
-                  "cannot be backfilled (promtool tsdb create-blocks-from openmetrics)")
+        reason = (f"{prefix}    not run: input series {', '.join(stale)} use stale, and a staleness "
+                  "marker cannot be backfilled into a TSDB")
         return Outcome(unsupported=(*unsupported, reason))
     try:
         text = openmetrics(test.input_series, interval=test.interval)
     except TestFileError as exc:
         return Outcome(unsupported=(*unsupported, f"{prefix}    not run: {exc}"))
+    plan = _plan(test, groups, evaluation_interval)
     with serving(text) as url:
-        errors = check_alerts(test, evaluation_interval=evaluation_interval, history=run(_plan(test, groups, evaluation_interval),
-                                          query=prometheus_query(url, timeout=QUERY_TIMEOUT),
-                                          expand=_expander(test)))
+        history = run(plan, query=prometheus_query(url, timeout=QUERY_TIMEOUT), expand=_expander(test))
+        errors = check_alerts(test, evaluation_interval=evaluation_interval, history=history)
     return Outcome(tuple(errors), tuple(unsupported))
 
 

@@ -23,12 +23,15 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.control import Source, SourceKind
-from takeover.evaluate import EvaluationError, Labels, Sample, State, Transition, evaluate
+from takeover.evaluate import RESOLVED_RETENTION, EvaluationError, Labels, Sample, State, Transition, evaluate
 from takeover.mode import ALL_AGENTS, Mode
+from takeover.dispatcher import Dispatcher
 from takeover.hub import ControlHub
 from takeover.metrics import Metrics
 from takeover.notify import Message, Notifier, deliver, render_message, template_env
 from takeover.query import QueryError, QueryFunc
+from takeover.silence import silenced_by
+from takeover.routing import Routing
 from takeover.rulefile import Group, Rule, RuleError, RuleFileError, load_rules
 from takeover.settings import Settings
 
@@ -65,14 +68,17 @@ class Service:
     """Owns the database engine, the control cache and the scheduler for one process."""
 
     def __init__(self, settings: Settings, *, groups: list[Group], notifier: Notifier,
-                 query: QueryFunc, clock: Callable[[], float] = time.time) -> None:
+                 query: QueryFunc, routing: Routing | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.groups = groups
+        self.routing = routing or Routing(default_channel=settings.slack_channel)
         self.notifier = notifier
         self.query = query
         self.clock = clock
         self.engine = store.make_engine(settings.database_url)
         self.hub = ControlHub(self._load_documents)
+        self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.message)
         self.templates = template_env(settings.templates)
         self.health: dict[str, RuleHealth] = {}
         self.scheduler = BackgroundScheduler(
@@ -116,6 +122,8 @@ class Service:
     def start(self) -> None:
         for group in self.groups:
             self._schedule(group)
+        self.scheduler.add_job(self.dispatch, IntervalTrigger(seconds=self.settings.dispatch_interval),
+                               id="dispatch", name="group alerts into messages")
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
                                id="deliver", name="deliver notifications")
         self.scheduler.add_job(self.expire, IntervalTrigger(seconds=1), id="expire",
@@ -149,26 +157,27 @@ class Service:
                 for key, group in new.items():
                     if old.get(key) != group:
                         self._schedule(group)
-            self._resolve_removed(old.values(), actor=actor)
+            self._resolve_removed(actor=actor)
         log.info("rules reloaded: %d groups, %d rules", len(groups), sum(len(g.rules) for g in groups))
         return []
 
-    def _resolve_removed(self, old_groups: Iterable[Group], *, actor: str) -> None:
+    def _resolve_removed(self, *, actor: str | None) -> None:
+        """Alerts of rules that are gone: firing ones resolve (so their messages are updated),
+        the rest are forgotten once the dispatcher has had them for the retention time."""
         now = self.clock()
         live = {(g.key, r.key) for g in self.groups for r in g.rules}
-        rules = {(g.key, r.key): (g, r) for g in old_groups for r in g.rules}
         with self.sessions() as session:
             for row in store.list_alerts(session=session):
                 if (row.group_key, row.rule_key) in live:
                     continue
-                alert = store.alert_from_row(row)
-                if alert.state == State.firing and (row.group_key, row.rule_key) in rules:
-                    group, rule = rules[(row.group_key, row.rule_key)]
-                    gone = replace(alert, state=State.inactive, resolved_at=now)
-                    self._act(session, group, rule, Transition(gone, State.firing, None), now)
-                session.delete(row)
-            store.record_audit(session=session, now=now, actor=actor, action="rules.reload",
-                               subject="rules", after={"groups": [g.key for g in self.groups]})
+                if row.state == State.firing.value:
+                    row.state, row.resolved_at = State.inactive.value, now  # the dispatcher reports it
+                    session.add(row)
+                elif row.state == State.pending.value or (row.resolved_at or now) < now - RESOLVED_RETENTION:
+                    session.delete(row)
+            if actor is not None:
+                store.record_audit(session=session, now=now, actor=actor, action="rules.reload",
+                                   subject="rules", after={"groups": [g.key for g in self.groups]})
             session.commit()
         keys = {f"{g.key}/{r.key}" for g in self.groups for r in g.rules}
         self.health = {k: v for k, v in self.health.items() if k in keys}
@@ -198,7 +207,14 @@ class Service:
         """The scheduled job: evaluate the group at its current slot."""
         slot = slot_at(self.clock() + 0.001, interval=group.interval, offset=group_offset(group))
         self.evaluate_group(group, now=slot)
-        self.wake_delivery()
+        self.wake("dispatch")
+
+    def dispatch(self) -> int:
+        """One grouping pass: alert state → messages in the outbox; returns how many."""
+        queued = self.dispatcher.run(now=self.clock())
+        if queued:
+            self.wake_delivery()
+        return queued
 
     def evaluate_group(self, group: Group, *, now: float) -> None:
         """Evaluate every rule of `group` at `now` and commit the outcome as one transaction."""
@@ -285,11 +301,17 @@ class Service:
 
     def _act(self, session: Session, group: Group, rule: Rule, transition: Transition,
              now: float) -> list[str]:
-        """What a transition does: a mode source on firing, a message on firing and on resolve."""
+        """What a transition does to agents: a mode source on firing (unless a silence says
+        to hold the takeover too), a release on resolve when the rule opts in. Messages are
+        the dispatcher's job: it reads the alert state this transaction writes."""
         alert = transition.alert
         labels = alert.label_map
         changed: list[str] = []
         if transition.after == State.firing and rule.takeover is not None:
+            muted = silenced_by(labels, store.active_silences(session=session, now=now), now)
+            if muted is not None and muted.suppress_takeover:
+                log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
+                return []
             agent = labels.get("agent", ALL_AGENTS)
             changed = store.add_source(session=session, now=now, source=Source(
                 agent=agent, mode=rule.takeover, kind=SourceKind.alert,
@@ -302,30 +324,18 @@ class Service:
                 session=session, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
                 ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
                 reason="alert resolved (the rule releases on resolve)")
-        if transition.after == State.firing or resolved:
-            kind = "alert_firing" if transition.after == State.firing else "alert_resolved"
-            message = self.render(kind, rule=rule, alert=alert, now=now)
-            store.enqueue(session=session, channel=self.settings.slack_channel, payload=message,
-                          message_key=f"alert:{group.key}:{rule.key}:{store.fingerprint(alert.labels)}:{alert.active_at}",
-                          now=now)
         return changed
-
-    def render(self, kind: str, *, rule: Rule, alert: Any, now: float) -> Message:
-        labels = alert.label_map
-        return self.message(
-            kind, rule=rule, alert=alert, labels=labels, annotations=alert.annotations,
-            status="resolved" if alert.state == State.inactive else alert.state.value,
-            value=alert.value, now=now, agent=labels.get("agent", "all agents"),
-            takeover=rule.takeover.name if rule.takeover else None,
-            fallback_text=f"[{alert.state.value}] {rule.name} owner={labels.get('owner', '')} "
-                          f"runbook={alert.annotations.get('runbook_url', '')}")
 
     def message(self, kind: str, **context: Any) -> Message:
         """Render `templates/<kind>.json.j2`; plain text from `fallback_text` if it fails."""
         return render_message(self.templates, kind, context)
 
     def wake_delivery(self) -> None:
-        job = self.scheduler.get_job("deliver") if self.scheduler.running else None
+        self.wake("deliver")
+
+    def wake(self, job_id: str) -> None:
+        """Run a periodic job now instead of at its next tick."""
+        job = self.scheduler.get_job(job_id) if self.scheduler.running else None
         if job is not None:
             job.modify(next_run_time=datetime.now(timezone.utc))
 

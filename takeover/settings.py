@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus to query")
     rules: Annotated[list[str], NoDecode] = Field(["rules/"], description="rule files or directories (comma-separated)")
     templates: str = Field("templates/", description="directory of Slack message templates")
+    routing: str | None = Field(None, description="routing file (YAML): owners to Slack channels, grouping, escalation, Slack users")
+    slack_signing_secret: SecretStr | None = Field(None, description="Slack app signing secret; unset: /slack/interactions refuses everything")
     slack_token: SecretStr | None = Field(None, description="Slack bot token; unset: print messages to the console")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
     slack_channel: str = Field("#alerts", description="default Slack channel")
@@ -28,6 +30,7 @@ class Settings(BaseSettings):
     failsafe_after: float = Field(120.0, description="seconds of failed queries before the fail-safe mode applies")
     approval_expiry: float = Field(900.0, description="seconds an approval request waits for a human by default")
     approval_max_expiry: float = Field(86400.0, description="the longest expiry a request may ask for")
+    dispatch_interval: float = Field(1.0, description="seconds between grouping passes over the alerts")
     deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
 
     @field_validator("rules", mode="before")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event, func, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from takeover.approval import Status, effective_args
@@ -27,11 +28,15 @@ from takeover.models import (
     ApprovalRow,
     AuditRow,
     GroupRow,
+    InteractionRow,
     MessageRow,
+    NotifyGroupRow,
     OutboxRow,
+    SilenceRow,
     SourceRow,
     TokenRow,
 )
+from takeover.silence import Silence, parse_matcher
 
 
 AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audit chain
@@ -500,3 +505,79 @@ def snapshot_counts(*, session: Session) -> dict[str, Any]:
     pending = session.exec(select(func.count()).select_from(ApprovalRow)
                            .where(col(ApprovalRow.status) == Status.pending.value)).one()
     return {"alerts": alerts, "queued": queued, "oldest": oldest, "pending": pending}
+
+
+# --- notification groups, silences, Slack interactions -------------------------------------
+
+def silence_from_row(row: SilenceRow) -> Silence:
+    return Silence(id=row.id or 0, matchers=tuple(parse_matcher(m) for m in row.matchers),
+                   starts_at=row.starts_at, ends_at=row.ends_at, created_by=row.created_by,
+                   comment=row.comment, suppress_takeover=row.suppress_takeover)
+
+
+def create_silence(*, session: Session, matchers: list[str], starts_at: float, ends_at: float,
+                   created_by: str, comment: str, suppress_takeover: bool, now: float) -> SilenceRow:
+    row = SilenceRow(matchers=matchers, starts_at=starts_at, ends_at=ends_at, created_by=created_by,
+                     comment=comment, suppress_takeover=suppress_takeover)
+    session.add(row)
+    session.flush()
+    record_audit(session=session, now=now, actor=created_by, action="silence.create",
+                 subject=f"silence:{row.id}", reason=comment,
+                 after={"matchers": matchers, "starts_at": starts_at, "ends_at": ends_at,
+                        "suppress_takeover": suppress_takeover})
+    return row
+
+
+def active_silences(*, session: Session, now: float) -> list[Silence]:
+    rows = session.exec(select(SilenceRow).where(col(SilenceRow.ends_at) > now))
+    return [s for s in map(silence_from_row, rows) if s.active(now)]
+
+
+def list_silences(*, session: Session, now: float, include_expired: bool = False) -> list[SilenceRow]:
+    query = select(SilenceRow)
+    if not include_expired:
+        query = query.where(col(SilenceRow.ends_at) > now)
+    return list(session.exec(query.order_by(col(SilenceRow.id))))
+
+
+def expire_silence(*, session: Session, silence_id: int, actor: str, now: float) -> SilenceRow | None:
+    row = session.get(SilenceRow, silence_id)
+    if row is None or row.ends_at <= now:
+        return row
+    row.ends_at = now
+    session.add(row)
+    record_audit(session=session, now=now, actor=actor, action="silence.expire",
+                 subject=f"silence:{row.id}", after={"ends_at": now})
+    return row
+
+
+def notify_groups(*, session: Session) -> dict[str, NotifyGroupRow]:
+    return {g.key: g for g in session.exec(select(NotifyGroupRow))}
+
+
+def ack_group(*, session: Session, group_id: int, actor: str, now: float) -> NotifyGroupRow | None:
+    """Acknowledge a group once (a conditional update: the first acknowledgement wins)."""
+    result = session.execute(update(NotifyGroupRow)
+                             .where(col(NotifyGroupRow.id) == group_id, col(NotifyGroupRow.acked_by).is_(None))
+                             .values(acked_by=actor, acked_at=now)
+                             .execution_options(synchronize_session=False))
+    row = session.get(NotifyGroupRow, group_id)
+    if row is not None:
+        session.refresh(row)
+    if result.rowcount == 1 and row is not None:  # type: ignore[attr-defined]
+        record_audit(session=session, now=now, actor=actor, action="alert.ack",
+                     subject=f"group:{row.key}", after={"acked_by": actor})
+    return row
+
+
+def claim_interaction(*, session: Session, key: str, now: float) -> bool:
+    """True the first time `key` is seen; a retried delivery or a double click gets False."""
+    if session.get(InteractionRow, key) is not None:
+        return False
+    session.add(InteractionRow(key=key, at=now))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True

@@ -34,6 +34,14 @@ groups:
 """
 
 
+ROUTING = """\
+group_wait: 0s
+group_interval: 1s
+owners:
+  team-e2e: {channel: "#oncall", mention: S0E2E}
+"""
+
+
 def poll(fn: Callable[[], Any], *, until: Callable[[Any], bool], timeout: float = 30.0) -> Any:
     """Call `fn` until its result satisfies `until`; fail with the last result at the deadline."""
     deadline = time.monotonic() + timeout
@@ -49,7 +57,9 @@ def poll(fn: Callable[[], Any], *, until: Callable[[Any], bool], timeout: float 
 @pytest.fixture
 def server(tmp_path: Path, prometheus: str, fake_slack: FakeSlack) -> Iterator[Server]:
     (tmp_path / "rules.yml").write_text(RULES)
+    (tmp_path / "routing.yml").write_text(ROUTING)
     env = {
+        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"),
         "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'takeover.db'}",
         "TAKEOVER_PROMETHEUS_URL": prometheus,
         "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
@@ -91,7 +101,7 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     posted = fake_slack.of("chat.postMessage")[0].params
     rendered = str(posted["blocks"])
     assert posted["channel"] == "#oncall"
-    assert "https://runbooks.example.com/e2e" in rendered and "team-e2e" in rendered
+    assert "https://runbooks.example.com/e2e" in rendered and "<!subteam^S0E2E> (team-e2e)" in rendered
     assert "Look at the test gauge." in rendered and "read_only" in rendered
     assert posted["text"].startswith("[FIRING]")
 
@@ -104,9 +114,12 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     exporter.set(1, case="e2e", agent="agent-e2e")
     fake_slack.wait_for(lambda f: len(f.of("chat.update")) == 1)
     update = fake_slack.of("chat.update")[0].params
-    assert list(fake_slack.messages) == [(update["channel"], update["ts"])]  # the posted message, in place
+    top = [key for key, params in fake_slack.messages.items() if "thread_ts" not in params]
+    assert top == [(update["channel"], update["ts"])]  # the posted message, updated in place
     assert update["text"].startswith("[RESOLVED]")
-    assert len(fake_slack.of("chat.postMessage")) == 1
+    fake_slack.wait_for(lambda f: len(f.of("chat.postMessage")) == 2)
+    note = fake_slack.of("chat.postMessage")[1].params
+    assert note["thread_ts"] == update["ts"] and "resolved" in note["text"]  # the history, in the thread
     assert doc()["mode"] == "read_only"  # an alert's takeover stays until a human releases it
 
     released = httpx.put(control, headers={"Authorization": f"Bearer {operator}"},

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Exporter, Server, start_server, stop_server, takeover_cli
 from tests.fakeslack import FakeSlack
-from tests.test_e2e import RULES, poll
+from tests.test_e2e import ROUTING, RULES, poll
 
 pytestmark = pytest.mark.slow
 SECOND = """\
@@ -30,7 +30,9 @@ SECOND = """\
 @pytest.fixture
 def server(tmp_path: Path, prometheus: str, fake_slack: FakeSlack) -> Iterator[Server]:
     (tmp_path / "rules.yml").write_text(RULES.replace('case="e2e"', 'case="reload"'))
+    (tmp_path / "routing.yml").write_text(ROUTING)
     srv = start_server({
+        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"),
         "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'takeover.db'}",
         "TAKEOVER_PROMETHEUS_URL": prometheus, "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
         "TAKEOVER_SLACK_TOKEN": "xoxb-test", "TAKEOVER_SLACK_API_URL": fake_slack.url,

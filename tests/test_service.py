@@ -13,6 +13,7 @@ from takeover.evaluate import Sample
 from takeover.notify import ConsoleNotifier, SlackNotifier
 from takeover.query import static_query
 from takeover.rulefile import Group, parse_rule_file
+from takeover.routing import Routing
 from takeover.service import Service
 from takeover.settings import Settings
 from tests.fakeslack import FakeSlack
@@ -58,7 +59,8 @@ def make_service(url: str, results: dict[str, list[Sample]], clock: Clock, *,
     return Service(Settings(database_url=url,  # type: ignore[arg-type]
                             templates=str(ROOT / "templates"), **settings),
                    groups=groups(release), notifier=notifier or ConsoleNotifier(io.StringIO()),  # type: ignore[arg-type]
-                   query=static_query(results), clock=clock)
+                   query=static_query(results), clock=clock,
+                   routing=Routing(group_wait=0, group_interval=0))
 
 
 @pytest.fixture
@@ -75,6 +77,7 @@ def mode(service: Service, agent: str = "bot-1") -> str:
 def step(service: Service, clock: Clock, seconds: float) -> None:
     clock.now += seconds
     service.evaluate_group(service.groups[0], now=clock.now)
+    service.dispatch()
 
 
 @pytest.mark.parametrize(("release", "after"), [(False, "pause_writes"), (True, "normal")])
@@ -165,6 +168,10 @@ def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
     fake_slack.fail_next(1, status=429, retry_after=0)
     results[EXPR] = []
     step(service, clock, 10)
-    assert service.deliver() == 1  # the 429 is retried by the client, honouring Retry-After
-    assert [c.method for c in fake_slack.calls[-2:]] == ["chat.update", "chat.update"]
+    assert service.deliver() == 2  # the 429 is retried by the client, honouring Retry-After
+    note, retried, update = fake_slack.calls[-3:]
+    assert (note.method, retried.method, update.method) == ("chat.postMessage", "chat.postMessage", "chat.update")
+    (channel, ts), = fake_slack.messages.keys() - {(c, t) for c, t in fake_slack.messages if "thread_ts" in fake_slack.messages[(c, t)]}
+    assert retried.params["thread_ts"] == ts and "resolved" in retried.params["text"]
+    assert update.params["ts"] == ts and update.params["text"].startswith("[RESOLVED]")
     service.stop()

@@ -1,0 +1,159 @@
+"""Where notifications go: owners → Slack destinations, grouping timings, Slack users → operators.
+
+The routing file (TAKEOVER_ROUTING, YAML) is checked like a rule file: every problem is
+reported as `file:line:column: message` by `takeover check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from takeover.rulefile import ErrorSink, RuleError, RuleFileError, parse_duration
+
+TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
+              "owners", "slack_users"}
+OWNER_FIELDS = {"channel", "mention", "escalation"}
+STEP_FIELDS = {"after", "target"}
+
+
+@dataclass(frozen=True)
+class Escalation:
+    after: float  # seconds after the group first fired without an acknowledgement
+    target: str  # a Slack channel ("#x" / "C…") or user ("U…") to re-notify
+
+
+@dataclass(frozen=True)
+class Destination:
+    channel: str
+    mention: str = ""  # a Slack user group id (S…) or user id (U…) to @-mention
+    escalation: tuple[Escalation, ...] = ()
+    known: bool = True  # False: an unknown owner, sent to the default channel with a warning
+
+
+@dataclass(frozen=True)
+class Routing:
+    default_channel: str = "#alerts"
+    group_by: tuple[str, ...] = ("alertname", "owner")
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    repeat_interval: float = 4 * 3600.0
+    owners: Mapping[str, Destination] = field(default_factory=dict)
+    slack_users: Mapping[str, str] = field(default_factory=dict)  # Slack user id → operator name
+
+    def destination(self, owner: str) -> Destination:
+        """The owner's destination; an unknown owner goes to the default channel, flagged."""
+        return self.owners.get(owner) or Destination(self.default_channel, known=False)
+
+    def group_key(self, labels: Mapping[str, str]) -> str:
+        return ",".join(f"{name}={labels.get(name, '')}" for name in self.group_by)
+
+
+def mention_text(mention: str) -> str:
+    """Slack's syntax for mentioning a user group (S…) or a user (U…/W…)."""
+    if not mention:
+        return ""
+    return f"<!subteam^{mention}>" if mention.startswith("S") else f"<@{mention}>"
+
+
+def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
+    """Read the routing file; no file means defaults. Raises RuleFileError with every problem."""
+    if path is None:
+        return Routing(default_channel=default_channel)
+    filename = str(path)
+    errors: list[RuleError] = []
+
+    def err(node: yaml.Node | None, message: str) -> None:
+        mark = node.start_mark if node is not None else None
+        errors.append(RuleError(filename, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, message))
+
+    try:
+        root = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    except OSError as exc:
+        raise RuleFileError([RuleError(filename, 1, 1, f"cannot read routing file: {exc.strerror}")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise RuleFileError([RuleError(filename, mark.line + 1 if mark else 1,
+                                       mark.column + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
+    top = _fields(root, TOP_FIELDS, err, "routing file")
+    durations = {}
+    for name, default in (("group_wait", 30.0), ("group_interval", 300.0), ("repeat_interval", 14400.0)):
+        durations[name] = _duration(top.get(name), err, name, default)
+    group_by = tuple(_strings(top.get("group_by"), err, "group_by")) or ("alertname", "owner")
+    owners = {}
+    owners_node = top.get("owners")
+    if owners_node is not None:
+        if not isinstance(owners_node, yaml.MappingNode):
+            err(owners_node, "owners must be a mapping of owner name to destination")
+        else:
+            for key, value in owners_node.value:
+                owners[str(key.value)] = _destination(value, err, str(key.value), default_channel)
+    users: dict[str, str] = {}
+    users_node = top.get("slack_users")
+    if isinstance(users_node, yaml.MappingNode):
+        users = {str(k.value): str(v.value) for k, v in users_node.value}
+    elif users_node is not None:
+        err(users_node, "slack_users must map Slack user ids (U…) to operator names")
+    if errors:
+        raise RuleFileError(sorted(errors, key=lambda e: (e.line, e.column)))
+    channel = top.get("default_channel")
+    return Routing(default_channel=str(channel.value) if isinstance(channel, yaml.ScalarNode) else default_channel,
+                   group_by=group_by, owners=owners, slack_users=users, **durations)
+
+
+def _fields(node: yaml.Node | None, allowed: set[str], err: ErrorSink, what: str) -> dict[str, yaml.Node]:
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        err(node, f"{what} must be a mapping")
+        return {}
+    out = {}
+    for key, value in node.value:
+        if str(key.value) not in allowed:
+            err(key, f"unknown field {key.value} in {what} (allowed: {', '.join(sorted(allowed))})")
+        out[str(key.value)] = value
+    return out
+
+
+def _duration(node: yaml.Node | None, err: ErrorSink, what: str, default: float) -> float:
+    if node is None:
+        return default
+    try:
+        return parse_duration(str(node.value))
+    except ValueError as exc:
+        err(node, f"{what}: {exc}")
+        return default
+
+
+def _strings(node: yaml.Node | None, err: ErrorSink, what: str) -> list[str]:
+    if node is None:
+        return []
+    if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.ScalarNode) for n in node.value):
+        err(node, f"{what} must be a list of label names")
+        return []
+    return [str(n.value) for n in node.value]
+
+
+def _destination(node: yaml.Node, err: ErrorSink, owner: str, default_channel: str) -> Destination:
+    fields = _fields(node, OWNER_FIELDS, err, f"owner {owner}")
+    steps = []
+    esc = fields.get("escalation")
+    if esc is not None and not isinstance(esc, yaml.SequenceNode):
+        err(esc, f"owner {owner}: escalation must be a list of {{after, target}} steps")
+    elif esc is not None:
+        for step in esc.value:
+            sf = _fields(step, STEP_FIELDS, err, f"owner {owner} escalation step")
+            if "after" not in sf or "target" not in sf:
+                err(step, f"owner {owner}: an escalation step needs after and target")
+                continue
+            steps.append(Escalation(_duration(sf["after"], err, "after", 0.0), str(sf["target"].value)))
+    channel = fields.get("channel")
+    if channel is None:
+        err(node, f"owner {owner}: channel is required")
+    mention = fields.get("mention")
+    return Destination(channel=str(channel.value) if channel is not None else default_channel,
+                       mention=str(mention.value) if mention is not None else "",
+                       escalation=tuple(sorted(steps, key=lambda s: s.after)))

@@ -1,0 +1,337 @@
+"""`takeover test rules` against `promtool test rules`: the parity suite in tests/rules/.
+
+tests/rules/*.test.yml must pass in both; tests/rules/failing/ must fail in both with the very
+same report; tests/rules/divergent/ are known differences (strict xfail: fixing one fails the
+test, so the file moves to tests/rules/); tests/rules/unsupported/ are what takeover refuses.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from takeover.evaluate import Sample
+from takeover.query import QueryError, QueryFunc
+from takeover.replay import run
+from takeover.rulefile import Group, Rule
+from takeover.ruletest import (
+    AlertCheck,
+    ExpectedAlert,
+    InputSeries,
+    TestFileError,
+    TestGroup,
+    check_alerts,
+    go_duration,
+    go_quote,
+    load_test_file,
+    model_duration,
+    openmetrics,
+    parse_series,
+    parse_values,
+    run_test_files,
+)
+
+RULES = Path(__file__).resolve().parent / "rules"
+binaries = [pytest.mark.prometheus, pytest.mark.usefixtures("prometheus_binaries")]
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def promtool(path: str, cwd: Path) -> Result:
+    done = subprocess.run(["promtool", "test", "rules", path], cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def takeover(path: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.chdir(cwd)  # both tools print the path as given
+    code = run_test_files([path], out=out, err=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.test.yml"))
+
+
+# ---------------------------------------------------------------- parity with promtool
+
+@pytest.mark.parametrize("name", files(RULES))
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_passes_in_promtool_and_in_takeover(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = promtool(name, RULES)
+    assert (expected.code, expected.out) == (0, f"Unit Testing:  {name}\n  SUCCESS\n\n"), expected.err
+    got = takeover(name, RULES, monkeypatch)
+    assert (got.code, got.out, got.err) == (0, expected.out, "")
+
+
+@pytest.mark.parametrize("name", files(RULES / "failing"))
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_wrong_expectations_fail_in_both_with_the_same_report(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = promtool(name, RULES / "failing")
+    assert expected.code == 1 and "FAILED:" in expected.err
+    assert takeover(name, RULES / "failing", monkeypatch) == expected
+
+
+def _divergent() -> list[object]:
+    params: list[object] = []
+    for name in files(RULES / "divergent"):
+        reason = " ".join(line.lstrip("# ") for line in (RULES / "divergent" / name).read_text().splitlines()
+                          if line.startswith("#"))
+        params.append(pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason)))
+    return params
+
+
+@pytest.mark.parametrize("name", _divergent())
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_known_divergence(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = promtool(name, RULES / "divergent")
+    assert takeover(name, RULES / "divergent", monkeypatch) == expected
+
+
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_promql_expr_tests_are_reported_unsupported_after_the_alert_checks_ran(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert promtool("promql_expr.test.yml", RULES / "unsupported").code == 0
+    got = takeover("promql_expr.test.yml", RULES / "unsupported", monkeypatch)
+    assert got.code == 1
+    assert "FAILED" not in got.err and "SUCCESS" not in got.out  # the alert checks passed; the run did not
+    assert got.err == ("  UNSUPPORTED (takeover could not run these; they did not pass):\n"
+                       "    name: mixed,\n"
+                       "    promql_expr_test not run (1 check): takeover tests alerting rules, not PromQL "
+                       "expressions; use promtool test rules for these\n")
+
+
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_stale_inputs_are_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert promtool("stale.test.yml", RULES / "unsupported").code == 0
+    got = takeover("stale.test.yml", RULES / "unsupported", monkeypatch)
+    assert got.code == 1
+    assert "not run: input series empty_test use stale" in got.err
+
+
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_rule_file_errors_stop_the_file_with_file_line_and_column(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad.rules.yml").write_text(
+        "groups:\n  - name: bad\n    rules:\n      - alert: NoOwner\n        expr: up ==\n")
+    (tmp_path / "bad.test.yml").write_text(
+        "rule_files: [bad.rules.yml]\ntests:\n  - alert_rule_test:\n"
+        "      - {eval_time: 0s, alertname: NoOwner, exp_alerts: []}\n")
+    assert promtool("bad.test.yml", tmp_path).code == 1
+    got = takeover("bad.test.yml", tmp_path, monkeypatch)
+    assert got.code == 1
+    assert got.err.splitlines() == [
+        "  FAILED:",
+        "bad.rules.yml:4:9: alert \"NoOwner\": label \"owner\" is required (who owns this alert?)",
+        "bad.rules.yml:4:9: alert \"NoOwner\": annotation \"runbook_url\" is required",
+        "bad.rules.yml:4:9: alert \"NoOwner\": annotation \"first_check\" is required",
+        "bad.rules.yml:5:15: could not parse expression: invalid promql query",
+    ]
+
+
+def test_a_test_file_error_is_reported_as_failed(tmp_path: Path) -> None:
+    (tmp_path / "t.yml").write_text("tests:\n  - interval: 1m\n    input_serie: []\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert run_test_files([str(tmp_path / "t.yml")], out=out, err=err) == 1
+    assert err.getvalue() == ("  FAILED:\nyaml: unmarshal errors:\n"
+                              "  line 3: field input_serie not found in type main.testGroup\n")
+
+
+# ---------------------------------------------------------------- the test file format
+
+def test_load_test_file_resolves_rule_files_and_reads_scalars_as_written(tmp_path: Path) -> None:
+    (tmp_path / "t.yml").write_text("""\
+rule_files: [r.yml, /abs/r.yml]
+evaluation_interval: 30s
+group_eval_order: [b, a]
+tests:
+  - name: n
+    interval: 15s
+    external_labels: {env: prod}
+    external_url: https://x
+    input_series:
+      - {series: 'up{job="a"}', values: 1+1x2}
+    alert_rule_test:
+      - eval_time: 1m
+        alertname: A
+        exp_alerts:
+          - exp_labels: {n: 3.0}
+            exp_annotations: {empty: , t: true}
+    promql_expr_test:
+      - {expr: up, eval_time: 2m, exp_samples: []}
+""")
+    f = load_test_file(str(tmp_path / "t.yml"))
+    assert f.rule_files == (str(tmp_path / "r.yml"), "/abs/r.yml")
+    assert (f.evaluation_interval, f.group_eval_order) == (30.0, ("b", "a"))
+    (t,) = f.tests
+    assert t == TestGroup(
+        name="n", interval=15.0,
+        input_series=(InputSeries('up{job="a"}', {"__name__": "up", "job": "a"}, (1.0, 2.0, 3.0)),),
+        alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({"n": "3.0"}, {"empty": "", "t": "true"}),)),),
+        promql_checks=(120.0,), external_labels={"env": "prod"}, external_url="https://x")
+    assert t.max_eval_time == 120.0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("tests: [{alert_rule_test: [{eval_time: 1m}]}]",
+     "an item under alert_rule_test misses required attribute alertname at eval_time 1m"),
+    ("group_eval_order: [a, a]", "group name repeated in evaluation order: a"),
+    ("bogus: 1", "field bogus not found in type main.unitTestFile"),
+    ("tests: [{input_series: [{series: up, values: '1 x'}]}]", 'bad item "x" in series values'),
+])
+def test_load_test_file_errors(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "t.yml").write_text(text)
+    with pytest.raises(TestFileError, match=message.replace("[", r"\[")):
+        load_test_file(str(tmp_path / "t.yml"))
+
+
+# ---------------------------------------------------------------- expanding notation
+
+@pytest.mark.parametrize(("text", "points"), [
+    ("1+1x3", [1.0, 2.0, 3.0, 4.0]),  # a+bxN is N+1 samples
+    ("10-2x2", [10.0, 8.0, 6.0]),
+    ("-1-1x1", [-1.0, -2.0]),
+    ("5x2", [5.0, 5.0, 5.0]),
+    ("1 _ 3", [1.0, None, 3.0]),
+    ("_x3 1", [None, None, None, 1.0]),  # _xN is N missing samples
+    ("1 stale 2", [1.0, "stale", 2.0]),
+    ("1e3 .5 +Inf -Inf inf", [1000.0, 0.5, math.inf, -math.inf, math.inf]),
+    ("1e+3+1x1", [1000.0, 1001.0]),
+    ("0x3", [0.0, 0.0, 0.0, 0.0]),  # not hex: series values disallow it
+    ("  1   2 ", [1.0, 2.0]),
+    ("", []),
+])
+def test_parse_values(text: str, points: list[object]) -> None:
+    assert parse_values(text) == points
+
+
+def test_parse_values_adds_steps_one_by_one_like_go() -> None:
+    assert parse_values("0+0.1x3")[-1] == 0.1 + 0.1 + 0.1 != 0.3
+
+
+def test_parse_values_nan() -> None:
+    (nan,) = parse_values("NaN")
+    assert isinstance(nan, float) and math.isnan(nan)
+
+
+@pytest.mark.parametrize("text", ["1+1", "stalex2", "x3", "1x", "1+1x1.5", "1++1x2", "Infinity", "1,2", "abc"])
+def test_parse_values_rejects_what_promtool_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="in series values"):
+        parse_values(text)
+
+
+def test_parse_series() -> None:
+    assert parse_series('up{job="a\\"b", instance=\'i\',}') == {"__name__": "up", "job": 'a"b', "instance": "i"}
+    assert parse_series('{__name__="up"}') == {"__name__": "up"}
+    with pytest.raises(ValueError, match="labels must be given with ="):
+        parse_series('up{job=~"a"}')
+    with pytest.raises(ValueError, match="bad series"):
+        parse_series("up{")
+
+
+# ---------------------------------------------------------------- OpenMetrics for the backfill
+
+def series(text: str, values: str) -> InputSeries:
+    return InputSeries(text, parse_series(text), tuple(parse_values(values)))
+
+
+def test_openmetrics_puts_sample_i_at_i_times_interval_seconds() -> None:
+    text = openmetrics([series('up{job="a\\\\\\"\\n",b="1"}', "1 _ NaN +Inf 0.1"), series("x", "1.5")],
+                       interval=0.5)
+    assert text == ('up{b="1",job="a\\\\\\"\\n"} 1.0 0.000\n'
+                    'up{b="1",job="a\\\\\\"\\n"} NaN 1.000\n'
+                    'up{b="1",job="a\\\\\\"\\n"} +Inf 1.500\n'
+                    'up{b="1",job="a\\\\\\"\\n"} 0.1 2.000\n'
+                    "x 1.5 0.000\n# EOF\n")
+
+
+def test_openmetrics_interval_zero_keeps_the_first_sample_and_start_shifts() -> None:
+    assert openmetrics([series("x", "_ 7 8")], interval=0) == "x 7.0 0.000\n# EOF\n"
+    assert openmetrics([series("x", "1 2")], interval=60, start=1_700_000_000) == (
+        "x 1.0 1700000000.000\nx 2.0 1700000060.000\n# EOF\n")
+
+
+def test_openmetrics_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(TestFileError, match="no metric name"):
+        openmetrics([series('{job="a"}', "1")], interval=60)
+    with pytest.raises(TestFileError, match="stale markers cannot be backfilled"):
+        openmetrics([series("x", "1 stale")], interval=60)
+
+
+# ---------------------------------------------------------------- promtool's text
+
+@pytest.mark.parametrize(("seconds", "model", "go"), [
+    (0, "0s", "0s"), (60, "1m", "1m0s"), (90, "1m30s", "1m30s"), (3600, "1h", "1h0m0s"),
+    (86400 * 8, "8d", "192h0m0s"), (86400 * 14, "2w", "336h0m0s"), (0.5, "500ms", "500ms"),
+    (61.25, "1m1s250ms", "1m1.25s"),
+])
+def test_durations_print_like_go(seconds: float, model: str, go: str) -> None:
+    assert (model_duration(seconds), go_duration(seconds)) == (model, go)
+
+
+def test_go_quote() -> None:
+    assert go_quote('a"b\\c\nd\té\x01') == '"a\\"b\\\\c\\nd\\té\\x01"'
+
+
+# ---------------------------------------------------------------- the comparison, without Prometheus
+
+def rule(name: str, expr: str, **labels: str) -> Rule:
+    return Rule(name=name, expr=expr, labels={"owner": "t", **labels}, annotations={"v": "{{ $value }}"})
+
+
+def table(results: Mapping[tuple[str, float], list[Sample]]) -> QueryFunc:
+    def query(expr: str, ts: float) -> list[Sample]:
+        if (expr, ts) not in results:
+            raise QueryError(f"no data for {expr} at {ts}")
+        return results[(expr, ts)]
+
+    return query
+
+
+def check(groups: list[Group], test: TestGroup, query: QueryFunc, *, interval: float = 60.0) -> list[str]:
+    plan = [(t * interval, g) for t in range(int(test.max_eval_time // interval) + 1) for g in groups]
+    return check_alerts(test, evaluation_interval=interval, history=run(plan, query=query))
+
+
+def test_checks_see_the_last_evaluation_at_or_before_eval_time_across_groups() -> None:
+    groups = [Group("g1", "f", 60.0, (rule("A", "a"),)), Group("g2", "f", 60.0, (rule("A", "b"),))]
+    one = [Sample({"__name__": "a", "x": "1"}, 1.0)]
+    query = table({("a", 0.0): one, ("b", 0.0): [], ("a", 60.0): one, ("b", 60.0): [Sample({}, 2.0)]})
+    exp_a = ExpectedAlert({"owner": "t", "x": "1"}, {"v": "1"})
+    ok = TestGroup(alert_checks=(AlertCheck(59.0, "A", (exp_a,)),
+                                 AlertCheck(60.0, "A", (ExpectedAlert({"owner": "t"}, {"v": "2"}), exp_a))))
+    assert check(groups, ok, query) == []
+    wrong = TestGroup(name="n", alert_checks=(AlertCheck(30.0, "A", ()),))
+    assert check(groups, wrong, query) == [
+        "    name: n,\n    alertname: A, time: 30s, \n        exp:[], \n        got:[\n"
+        "            0:\n"
+        '              Labels:{alertname="A", owner="t", x="1"}\n'
+        '              Annotations:{v="1"}\n'
+        "            ]"]
+
+
+def test_an_evaluation_error_stops_the_checks_at_that_time() -> None:
+    groups = [Group("g", "f", 60.0, (rule("A", "a"), rule("B", "b")))]
+    query = table({("a", 0.0): [], ("b", 0.0): [], ("b", 60.0): []})  # `a` fails at 60s
+    test = TestGroup(alert_checks=(AlertCheck(0.0, "A", (ExpectedAlert({}, {}),)), AlertCheck(120.0, "A", ())))
+    errors = check(groups, test, query)
+    assert len(errors) == 2 and errors[0].startswith("    alertname: A, time: 0s")
+    assert errors[1] == "    rule: A, time: 1m0s, err: no data for a at 60.0"
