@@ -34,14 +34,32 @@ class Poller:
 
 
 @dataclass(frozen=True)
-class FanOutResult:
+class Round:
     agents: int
-    saw_change: int  # long-polls that returned 200 with the expected mode after the trigger
+    latencies_ms: list[float]  # of the long-polls that returned 200 with the new mode
     early: int  # long-polls that returned before the trigger (should be 0)
-    first_ms: float
+
+
+@dataclass(frozen=True)
+class FanOutResult:
+    """Several rounds pooled: percentiles over every agent of every round."""
+
+    rounds: int
+    agents: int
+    saw_change: int  # in the worst round
+    early: int  # over all rounds
+    first_ms: float  # median over rounds of the first agent told
     p50_ms: float
     p99_ms: float
     max_ms: float
+
+
+def summarize(rounds: list[Round]) -> FanOutResult:
+    pooled = [ms for r in rounds for ms in r.latencies_ms]
+    return FanOutResult(
+        rounds=len(rounds), agents=rounds[0].agents, saw_change=min(len(r.latencies_ms) for r in rounds),
+        early=sum(r.early for r in rounds), first_ms=statistics.median(min(r.latencies_ms) for r in rounds),
+        p50_ms=statistics.median(pooled), p99_ms=percentile(pooled, 99), max_ms=max(pooled))
 
 
 async def httpx_poll(stack: AsyncExitStack, base_url: str, poller: Poller,
@@ -79,7 +97,7 @@ def saw(body: bytes, mode: str) -> bool:
 
 
 async def fan_out(base_url: str, pollers: list[Poller], *, trigger: Trigger, poll: Poll,
-                  expect_mode: str = "read_only") -> FanOutResult:
+                  expect_mode: str = "read_only") -> Round:
     """Hold one long-poll per poller, fire `trigger`, and time every poller's return."""
     held = asyncio.Semaphore(0)
     async with AsyncExitStack() as stack:
@@ -100,10 +118,7 @@ async def fan_out(base_url: str, pollers: list[Poller], *, trigger: Trigger, pol
                  if at >= started and status == 200 and saw(body, expect_mode)]
     if not latencies:
         raise RuntimeError(f"no long-poll saw {expect_mode}: {answers[:3]}")
-    return FanOutResult(
-        agents=len(pollers), saw_change=len(latencies), early=sum(1 for at, _, _ in answers if at < started),
-        first_ms=min(latencies), p50_ms=statistics.median(latencies), p99_ms=percentile(latencies, 99),
-        max_ms=max(latencies))
+    return Round(len(pollers), latencies, early=sum(1 for at, _, _ in answers if at < started))
 
 
 def takeover_pollers(tokens: dict[str, str]) -> list[Poller]:

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from takeover import operations as ops
 from takeover import store
 from takeover.approval import Status, check_args, may_respond
 from takeover.auth import Principal, Role, TokenCache, new_token
@@ -195,9 +196,6 @@ def create_app(service: Service) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(422, f"expires_in: {exc}") from None
 
-    def committed(s: Session, changed: list[str]) -> None:
-        s.commit()
-        hub.invalidate(sorted(set(changed)))
 
     def doc_or_404(s: Session, agent: str) -> Any:
         if agent == ALL_AGENTS:
@@ -246,49 +244,27 @@ def create_app(service: Service) -> FastAPI:
     @router.put("/agents/{agent}/control")
     def set_control(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Take over (set a mode) or hand back (`normal`): replaces every hold on the agent."""
-        now = service.clock()
-        expires_at = expiry(change.expires_in, now)
-        if agent != ALL_AGENTS:
-            store.ensure_agent(session=s, name=agent, now=now)
-        changed = store.release_sources(session=s, agent=agent, actor=who.actor,
-                                        reason=change.reason, now=now)
-        if change.mode != "normal":
-            changed += store.add_source(session=s, now=now, source=Source(
-                agent=agent, mode=Mode[change.mode], kind=SourceKind.override, ref=who.actor,
-                reason=change.reason, actor=who.actor, since=now, expires_at=expires_at))
-        committed(s, changed)
+        ops.take_over(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
+                      actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/sources", status_code=201)
     def add_override(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Add a human override beside the existing sources (the strictest wins)."""
-        now = service.clock()
-        if change.mode == "normal":
-            raise HTTPException(422, "an override holds a mode stricter than normal; "
-                                     "to hand back, release sources instead")
-        changed = store.add_source(session=s, now=now, source=Source(
-            agent=agent, mode=Mode[change.mode], kind=SourceKind.override, ref=who.actor,
-            reason=change.reason, actor=who.actor, since=now,
-            expires_at=expiry(change.expires_in, now)))
-        committed(s, changed)
+        ops.add_override(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
+                         actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/sources/{source_id}/release")
     def release_one(agent: str, source_id: int, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Release one source (alert, override or fail-safe) by its id in the control document."""
-        changed = store.release_sources(session=s, agent=agent, source_id=source_id, actor=who.actor,
-                                        reason=body.reason, now=service.clock())
-        if not changed:
-            raise HTTPException(404, f"no active source {source_id} on {agent!r}")
-        committed(s, changed)
+        ops.release(service, s, agent=agent, source_id=source_id, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/release")
     def release_all(agent: str, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Hand control back: release every source held on the agent (`*`: the global ones)."""
-        changed = store.release_sources(session=s, agent=agent, actor=who.actor,
-                                        reason=body.reason, now=service.clock())
-        committed(s, changed)
+        ops.release(service, s, agent=agent, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/actions")
@@ -343,14 +319,6 @@ def create_app(service: Service) -> FastAPI:
             service.notify_approval(s, row, now=now)
         return row
 
-    def approval_for(s: Session, who: Principal, approval_id: str) -> Any:
-        row = store.get_approval(session=s, approval_id=approval_id)
-        if row is None:
-            raise HTTPException(404, f"no approval {approval_id!r}")
-        if not who.may_read(row.agent):
-            raise HTTPException(403, f"{who.actor} may not see approvals of agent {row.agent!r}")
-        return row
-
     @router.post("/approvals", status_code=201)
     def create_approval(body: ApprovalCreate, who: PrincipalDep, s: SessionDep) -> Any:
         """Ask a human to approve an action (idempotent per agent and idempotency_key)."""
@@ -372,7 +340,7 @@ def create_app(service: Service) -> FastAPI:
 
         def load() -> Any:
             with service.sessions() as s:
-                return store.approval_public(approval_for(s, who, approval_id))
+                return store.approval_public(ops.approval_for(s, who, approval_id))
 
         deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT)
         while True:
@@ -394,58 +362,24 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(422, f"status must be one of {', '.join(Status.__members__)}")
         return [store.approval_public(r) for r in store.list_approvals(session=s, status=status, agent=agent)]
 
-    def settle(approval_id: str, status: Status, who: Principal, s: Session,
-               body: ApprovalDecision) -> Any:
-        row = approval_for(s, who, approval_id)
-        now = service.clock()
-        if status in (Status.approved, Status.rejected) and not may_respond(
-                row.responders, role=who.role.value, name=who.name):
-            raise HTTPException(403, f"{who.actor} may not answer this request "
-                                     f"(responders: {', '.join(row.responders)})")
-        if status == Status.cancelled and who.actor != row.requested_by and not who.may_read(row.agent):
-            raise HTTPException(403, "only the requesting agent may cancel")
-        if status == Status.rejected and not (body.comment or "").strip():
-            raise HTTPException(422, "a rejection needs a comment: tell the agent why")
-        if body.args is not None:
-            if status != Status.approved:
-                raise HTTPException(422, "only an approval may carry edited args")
-            problem = check_args(body.args, proposed=row.args_proposed)
-            if problem:
-                raise HTTPException(422, problem)
-        if row.status == Status.pending.value and row.expires_at <= now:
-            service.expire()
-        won = store.decide_approval(session=s, approval_id=approval_id, status=status,
-                                    actor=who.actor, now=now, comment=body.comment, args=body.args)
-        if not won:
-            s.rollback()
-            current = approval_for(s, who, approval_id)
-            s.refresh(current)
-            raise HTTPException(409, {"message": f"already {current.status}"
-                                                 f"{' by ' + current.decided_by if current.decided_by else ''}",
-                                      "approval": store.approval_public(current)})
-        row = approval_for(s, who, approval_id)
-        service.metrics.decision_latency.observe(now - row.requested_at)
-        service.notify_approval(s, row, now=now)
-        s.commit()
-        hub.signal(f"approval:{approval_id}")
-        service.wake_delivery()
-        return store.approval_public(row)
-
     @router.post("/approvals/{approval_id}/approve")
     def approve(approval_id: str, who: OperatorDep, s: SessionDep,
                 body: ApprovalDecision | None = None) -> Any:
         """Approve, optionally with edited args (kept apart from the proposed ones)."""
-        return settle(approval_id, Status.approved, who, s, body or ApprovalDecision())
+        body = body or ApprovalDecision()
+        return ops.decide(service, s, approval_id=approval_id, status=Status.approved, who=who,
+                          comment=body.comment, args=body.args)
 
     @router.post("/approvals/{approval_id}/reject")
     def reject(approval_id: str, body: ApprovalDecision, who: OperatorDep, s: SessionDep) -> Any:
         """Reject, with a comment the agent receives."""
-        return settle(approval_id, Status.rejected, who, s, body)
+        return ops.decide(service, s, approval_id=approval_id, status=Status.rejected, who=who,
+                          comment=body.comment, args=body.args)
 
     @router.post("/approvals/{approval_id}/cancel")
     def cancel(approval_id: str, who: PrincipalDep, s: SessionDep) -> Any:
         """The agent withdraws its request."""
-        return settle(approval_id, Status.cancelled, who, s, ApprovalDecision())
+        return ops.decide(service, s, approval_id=approval_id, status=Status.cancelled, who=who)
 
     @router.get("/audit")
     def audit(who: OperatorDep, s: SessionDep,
@@ -499,7 +433,8 @@ def create_app(service: Service) -> FastAPI:
         store.record_audit(session=s, now=service.clock(), actor=who.actor, action="agent.create",
                            subject=f"agent:{body.name}", after={"canary_ratio": body.canary_ratio})
         row.version += 1
-        committed(s, [body.name])
+        s.commit()
+        hub.invalidate([body.name])
         return doc_or_404(s, body.name)
 
     @router.get("/rules")
@@ -531,6 +466,10 @@ def create_app(service: Service) -> FastAPI:
 
     app = FastAPI(title="takeover", summary="Alerting and human takeover for AI agents",
                   lifespan=lifespan)
+
+    @app.exception_handler(ops.Refusal)
+    async def refused(request: Request, exc: ops.Refusal) -> Response:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -8,7 +8,9 @@ takeover mode.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -170,22 +172,20 @@ def report_json(report: Report) -> dict[str, Any]:
 
 def print_report(report: Report, *, console: Any) -> None:
     """The report as tables on a rich Console."""
-    from rich.table import Table
-
     console.print(f"Backtest {rfc3339(report.start)} .. {rfc3339(report.end)}: "
-                  f"{report.evaluations} group evaluations, {len(report.episodes)} alert episodes")
-    table = Table("rule", "labels", "pending at", "fired at", "resolved at", "duration", title="Alert episodes")
+                  f"{report.evaluations} group evaluations, {len(report.episodes)} alert episodes", soft_wrap=True)
+    table = _table("Alert episodes", "rule", "labels", "pending at", "fired at", "resolved at", "duration")
     for e in report.episodes:
         labels = ", ".join(f"{k}={v}" for k, v in e.labels if k != "alertname")
         table.add_row(e.rule.name, labels, rfc3339(e.pending_at), rfc3339(e.fired_at) if e.fired_at else "never",
                       rfc3339(e.resolved_at) if e.resolved_at is not None else "still active",
                       short_duration(e.end(until=report.end) - e.pending_at))
     console.print(table)
-    owners = Table("owner", "pages", title="Pages per owner (episodes that reached firing)")
+    owners = _table("Pages per owner", "owner", "pages", caption="a page: an episode that reached firing")
     for owner, count in report.pages.items():
         owners.add_row(owner or "(no owner)", str(count))
     console.print(owners)
-    modes = Table("agent", "mode", "time", title="Time in takeover modes")
+    modes = _table("Time in takeover modes", "agent", "mode", "time")
     for m in report.modes:
         modes.add_row(m.agent, m.mode.name, short_duration(m.seconds) + (" or longer" if m.until_release else ""))
     console.print(modes)
@@ -195,11 +195,18 @@ def print_report(report: Report, *, console: Any) -> None:
                       style="red", markup=False, soft_wrap=True)
 
 
+def _table(title: str, *columns: str, caption: str | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption)
+    for name in columns:
+        table.add_column(name, overflow="fold")  # never cut a label or a time short
+    return table
+
+
 def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: str, timeout: float,
                  as_json: bool = False, now: float | None = None) -> int:
     """`takeover backtest`: print the report (or JSON); 1 when rules, times or evaluations failed."""
-    import json
-
     from rich.console import Console
     from rich.progress import Progress
 
@@ -207,24 +214,26 @@ def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: 
     from takeover.rulefile import RuleFileError, load_rules
     from takeover.service import group_offset
 
-    out, err = Console(highlight=False), Console(stderr=True, highlight=False)
+    # piped output gets full-width lines instead of tables folded to 80 columns
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    err = Console(stderr=True, highlight=False)
     try:
         groups = load_rules(paths)
     except RuleFileError as exc:
         for problem in exc.errors:
-            err.print(str(problem), markup=False, highlight=False)
+            print(problem, file=sys.stderr)
         return 1
     clock = time.time() if now is None else now
     try:
         t0, t1 = parse_time(start, now=clock), parse_time(end, now=clock)
     except ValueError as exc:
-        err.print(f"takeover backtest: {exc}", markup=False)
+        print(f"takeover backtest: {exc}", file=sys.stderr)
         return 1
     if t0 >= t1:
-        err.print(f"takeover backtest: --start ({rfc3339(t0)}) must be before --end ({rfc3339(t1)})")
+        print(f"takeover backtest: --start ({rfc3339(t0)}) must be before --end ({rfc3339(t1)})", file=sys.stderr)
         return 1
     total = len(schedule(groups, start=t0, end=t1, offset=group_offset))
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(f"replaying {total} group evaluations", total=total)
         report = backtest(groups, query=prometheus_query(prometheus_url, timeout=timeout), start=t0,
                           end=t1, offset=group_offset, on_slot=lambda s: progress.advance(task))

@@ -16,8 +16,8 @@ from takeover.evaluate import Alert, EvaluationError, Expand, Labels, State, Tra
 from takeover.query import QueryError, QueryFunc
 from takeover.rulefile import Group, Rule
 
-# one evaluation of one group: (timestamp, group)
-Schedule = Sequence[tuple[float, Group]]
+# the evaluations to run, in order: (timestamp, group)
+Plan = Iterable[tuple[float, Group]]
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def schedule(groups: Sequence[Group], *, start: float, end: float,
     return [(t, g) for t, _, g in sorted(steps, key=lambda s: (s[0], s[1]))]
 
 
-def run(plan: Iterable[tuple[float, Group]], *, query: QueryFunc,
+def run(plan: Plan, *, query: QueryFunc,
         expand: Expand = expand_plain) -> Iterator[GroupSlot]:
     """Evaluate each (timestamp, group) of `plan` in order, carrying every rule's alerts forward."""
     state: dict[tuple[str, int], Mapping[Labels, Alert]] = {}
@@ -143,7 +143,7 @@ def episodes(history: Iterable[GroupSlot]) -> list[Episode]:
     return sorted([*done, *open_.values()], key=lambda e: (e.pending_at, e.group, e.labels))
 
 
-def replay(plan: Iterable[tuple[float, Group]], *, query: QueryFunc,
+def replay(plan: Plan, *, query: QueryFunc,
            expand: Expand = expand_plain) -> Replay:
     """Run the whole plan and return every slot and every episode."""
     history = tuple(run(plan, query=query, expand=expand))

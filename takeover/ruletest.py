@@ -172,7 +172,7 @@ def _struct(node: yaml.Node | None, kind: str) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
         raise TestFileError(f"yaml: {_where(node)}: cannot unmarshal into main.{kind}")
     out = {}
-    for key, value in node.value:
+    for key, value in _pairs(node):
         if key.value not in _FIELDS[kind]:
             raise TestFileError(f"yaml: unmarshal errors:\n  {_where(key)}: field {key.value} "
                                 f"not found in type main.{kind}")
@@ -210,17 +210,21 @@ def _string_map(node: yaml.Node | None) -> dict[str, str]:
         return {}
     if not isinstance(node, yaml.MappingNode):
         raise TestFileError(f"yaml: {_where(node)}: expected a mapping of strings")
-    return {_text(k): _text(v) for k, v in node.value}
+    return {_text(k): _text(v) for k, v in _pairs(node)}
+
+
+def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """The key/value nodes with YAML merge keys (`<<: *base`) applied, as yaml.v2 does."""
+    yaml.SafeLoader("").flatten_mapping(node)
+    return list(node.value)
 
 
 def _duration(node: yaml.Node | None) -> float:
     text = _text(node)
-    if not text:
-        return 0.0
     try:
-        return parse_duration(text)
+        return parse_duration(text) if text else 0.0
     except ValueError as exc:
-        raise TestFileError(f"yaml: {_where(node)}: {exc}") from None  # type: ignore[arg-type]
+        raise TestFileError(f"yaml: {text!r}: {exc}") from None
 
 
 # ---------------------------------------------------------------- series notation
