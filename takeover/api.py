@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -32,6 +32,7 @@ from takeover.metrics import Metrics
 from takeover.mode import ALL_AGENTS, Mode, ModeName
 from takeover.rulefile import parse_duration
 from takeover.service import Service
+from takeover.slack import SlackInteractions
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -77,6 +78,13 @@ class ApprovalCreate(BaseModel):
 class ApprovalDecision(BaseModel):
     comment: str | None = Field(None, description="required to reject")
     args: dict[str, Any] | None = Field(None, description="edited arguments (approve only)")
+
+
+class SilenceCreate(BaseModel):
+    matchers: list[str] = Field(min_length=1, description='e.g. ["alertname=AgentErrorRateHigh", "agent=~bot-.*"]')
+    duration: str = Field("1h", description="how long, e.g. 2h")
+    comment: str = Field(min_length=1, description="why: shown with the silence and in the audit trail")
+    suppress_takeover: bool = Field(False, description="also hold back the takeover of matching alerts")
 
 
 class TokenCreate(BaseModel):
@@ -451,6 +459,45 @@ def create_app(service: Service) -> FastAPI:
                                       "errors": [str(e) for e in errors]})
         return {"groups": len(service.groups), "rules": sum(len(g.rules) for g in service.groups)}
 
+    @router.post("/silences", status_code=201)
+    def create_silence(body: SilenceCreate, who: OperatorDep, s: SessionDep) -> Any:
+        """Mute notifications of matching alerts (their takeover too only with suppress_takeover)."""
+        try:
+            seconds = parse_duration(body.duration)
+        except ValueError as exc:
+            raise HTTPException(422, f"duration: {exc}") from None
+        row = ops.silence(service, s, matchers=body.matchers, duration=seconds, comment=body.comment,
+                          actor=who.actor, suppress_takeover=body.suppress_takeover)
+        service.wake("dispatch")
+        return row.model_dump()
+
+    @router.get("/silences")
+    def list_silences(who: OperatorDep, s: SessionDep, expired: bool = False) -> Any:
+        return [r.model_dump() for r in store.list_silences(session=s, now=service.clock(), include_expired=expired)]
+
+    @router.post("/silences/{silence_id}/expire")
+    def expire_silence(silence_id: int, who: OperatorDep, s: SessionDep) -> Any:
+        row = store.expire_silence(session=s, silence_id=silence_id, actor=who.actor, now=service.clock())
+        if row is None:
+            raise HTTPException(404, f"no silence {silence_id}")
+        s.commit()
+        service.wake("dispatch")
+        return row.model_dump()
+
+    @router.get("/alert-groups")
+    def alert_groups(who: OperatorDep, s: SessionDep) -> Any:
+        """The groups of alerts with a Slack message, and who acknowledged them."""
+        return [g.model_dump() for g in store.notify_groups(session=s).values()]
+
+    @router.post("/alert-groups/{group_id}/ack")
+    def ack_group(group_id: int, who: OperatorDep) -> Any:
+        """Acknowledge: stops escalation and shows who is on it."""
+        group = service.dispatcher.acknowledge(group_id=group_id, actor=who.actor, now=service.clock())
+        if group is None:
+            raise HTTPException(404, f"no alert group {group_id}")
+        service.wake_delivery()
+        return group.model_dump()
+
     @router.get("/alerts")
     def list_alerts(who: OperatorDep, s: SessionDep) -> Any:
         return [
@@ -475,6 +522,21 @@ def create_app(service: Service) -> FastAPI:
     def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
+
+    secret = service.settings.slack_signing_secret
+    slack = SlackInteractions(service, signing_secret=secret.get_secret_value()) if secret else None
+
+    @app.post("/slack/interactions", include_in_schema=False)
+    async def slack_interactions(request: Request, background: BackgroundTasks) -> Response:
+        """Slack's button callbacks: verified, acknowledged at once, applied after."""
+        if slack is None:
+            raise HTTPException(403, "Slack interactivity is off: set TAKEOVER_SLACK_SIGNING_SECRET")
+        interaction = slack.verify(await request.body(), request.headers)
+        if interaction is False:
+            raise HTTPException(401, "invalid or stale Slack signature")
+        if interaction is not None and interaction is not True:
+            background.add_task(slack.apply, interaction)
+        return Response(status_code=200)
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> Response:

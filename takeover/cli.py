@@ -236,11 +236,12 @@ def demo(
 
 @app.command("demo-agent")
 def demo_agent(port: Annotated[int, typer.Option(help="port for /metrics")] = 9101,
+               host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 in a container)")] = "127.0.0.1",
                climb_after: Annotated[float, typer.Option(help="seconds before errors climb")] = 20.0) -> None:
     """Run only the demo agent's metrics exporter (what `takeover demo` and docker-compose scrape)."""
     from takeover.demo import serve_demo_agent
 
-    serve_demo_agent(port=port, climb_after=climb_after, block=True)
+    serve_demo_agent(port=port, host=host, climb_after=climb_after, block=True)
 
 
 def main() -> None:

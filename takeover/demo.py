@@ -16,8 +16,8 @@ from takeover.promproc import free_port, running_prometheus, scrape_config
 DEMO_AGENT = "demo-agent"
 
 
-def serve_demo_agent(*, port: int, climb_after: float = 20.0, agent: str = DEMO_AGENT,
-                     block: bool = False) -> threading.Event:
+def serve_demo_agent(*, port: int, host: str = "127.0.0.1", climb_after: float = 20.0,
+                     agent: str = DEMO_AGENT, block: bool = False) -> threading.Event:
     """Export an agent's request, cost and tool-call counters; errors climb after `climb_after` s.
 
     Returns an Event that stops the traffic when set (or blocks forever with `block=True`)."""
@@ -27,7 +27,7 @@ def serve_demo_agent(*, port: int, climb_after: float = 20.0, agent: str = DEMO_
     tools = Counter("agent_tool_calls", "Tool calls by risk", ["agent", "tool", "risk"], registry=registry)
     for outcome in ("ok", "error", "timeout"):
         requests.labels(agent, outcome)
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=host, registry=registry)
     stop = threading.Event()
     started = time.monotonic()
 

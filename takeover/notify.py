@@ -69,6 +69,12 @@ class Notifier(Protocol):
     def update(self, *, channel: str, ts: str, message: Message) -> None:
         """Edit the message at (channel, ts) in place."""
 
+    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        """A message only `user` sees (refusals of Slack buttons)."""
+
+    def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (the comment box of a rejection)."""
+
 
 class SlackNotifier:
     """slack-sdk's WebClient with retries on 429 (honouring Retry-After) and on 5xx."""
@@ -94,6 +100,12 @@ class SlackNotifier:
     def update(self, *, channel: str, ts: str, message: Message) -> None:
         self.client.chat_update(channel=channel, ts=ts, **message)
 
+    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
+        self.client.views_open(trigger_id=trigger_id, view=view)
+
 
 class ConsoleNotifier:
     """Prints each message's text and block text to a terminal stream."""
@@ -117,6 +129,12 @@ class ConsoleNotifier:
 
     def update(self, *, channel: str, ts: str, message: Message) -> None:
         self._print(f"── slack {channel} (update of message {ts}) ──", message)
+
+    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        self._print(f"── slack {channel} (only {user} sees this) ──", {"text": text})
+
+    def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
+        self._print("── slack modal ──", {"text": str(view.get("title", {}).get("text", ""))})
 
 
 def deliver(*, sessions: Callable[[], Session], notifier: Notifier,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import itertools
 import math
+import os
 import re
 import subprocess
 import sys
@@ -119,8 +120,9 @@ def load_test_file(path: str) -> TestFile:
     except yaml.MarkedYAMLError as exc:
         raise TestFileError(f"yaml: {exc}") from None
     top = _struct(node, "unitTestFile")
-    base = Path(path).parent
-    patterns = [str(base / p) if not Path(p).is_absolute() else p for p in _strings(top.get("rule_files"))]
+    base = os.path.dirname(path)
+    patterns = [p if os.path.isabs(p) else os.path.normpath(os.path.join(base, p))  # Go's filepath.Join
+                for p in _strings(top.get("rule_files"))]
     order = _strings(top.get("group_eval_order"))
     for i, name in enumerate(order):
         if name in order[:i]:
@@ -397,6 +399,8 @@ def check_alerts(test: TestGroup, *, evaluation_interval: float,
         latest.update(((s.group.key, r.index), r) for s in evaluated for r in s.rules)
         while checks and at <= checks[0].eval_time < at + evaluation_interval:
             errors.extend(_compare(checks.popleft(), test.name, latest.values()))
+    for check in checks:  # left only when there was nothing to evaluate (no rule groups)
+        errors.extend(_compare(check, test.name, latest.values()))
     return errors
 
 

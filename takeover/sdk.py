@@ -9,12 +9,29 @@ It fails closed: a write never runs on a stale all-clear. The exceptions:
     TakeoverError
      ├── ControlPlaneUnreachable   no fresh control document, or the server did not answer
      ├── RequestRejected           the server refused the request itself (401, 403, other 4xx)
-     └── Refused                   the server said not now (.action .reason .mode .version)
+     └── Refused                   the server said not now (.action .reason .mode .version .approval_id)
           ├── ApprovalRequired     decision approval_required: a human must approve it
-          └── Denied               decision deny, for a reason not below
+          │    └── ApprovalTimeout still pending when wait_for_approval ran out; the request stays open
+          ├── Rejected             a human rejected the request (.comment .decided_by)
+          ├── ApprovalExpired      nobody answered the request before it expired
+          └── Denied               decision deny, or an approval request cancelled, for a reason not below
                ├── WritesPaused    mode pause_writes: writes may resume (.retry_after)
                ├── ReadOnly        mode read_only
                └── HandedOff       mode handoff: stop and hand the conversation to a human
+
+Approvals. A guard whose action needs a human's approval raises ApprovalRequired at once,
+unless given `wait_for_approval=seconds`: then it long-polls the approval request until it is
+decided. Approved: the call runs with the effective arguments (the proposed ones with the
+approver's edits on top) — a decorated function gets the edited values in place of the call's
+arguments of those names; `with client.guard(...) as permit:` gets them as `permit.args`.
+Rejected raises Rejected, expired raises ApprovalExpired. Still pending at the timeout raises
+ApprovalTimeout and leaves the request open, so that asking again with the same
+`idempotency_key` picks up the same request and any decision made meanwhile (without a key,
+every call opens a new request). A key names one action: once its request is approved, asking
+again with that key runs at once, and reusing it for other arguments raises RequestRejected.
+If the server stops answering while the guard waits, it raises ControlPlaneUnreachable; and an
+approval that arrives after the agent's mode changed to deny the action (by the cached control
+document, which must be fresh) does not run.
 """
 
 from __future__ import annotations
@@ -37,9 +54,9 @@ from urllib.parse import quote
 import httpx
 
 __all__ = [
-    "Action", "ApprovalRequired", "AsyncClient", "Client", "ControlPlaneUnreachable", "ControlState",
-    "Denied", "Guard", "HandedOff", "ReadOnly", "Refused", "RequestRejected", "Status",
-    "TakeoverError", "WritesPaused", "route",
+    "Action", "ApprovalExpired", "ApprovalRequired", "ApprovalTimeout", "AsyncClient", "Client",
+    "ControlPlaneUnreachable", "ControlState", "Denied", "Guard", "HandedOff", "Permit", "ReadOnly",
+    "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "WritesPaused", "route",
 ]
 
 T = TypeVar("T")
@@ -53,6 +70,7 @@ Flow = Generator[Step, Outcome, T]
 
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0  # seconds
 IDLE = 1.0  # seconds between polls when a server answers long-polls at once
+APPROVAL_POLL = 30.0  # seconds one long-poll of an approval request may block (the server caps it at 60)
 NOT_RUNNING = "the client is not running: start() it, or use it as a context manager"
 
 
@@ -72,14 +90,34 @@ class Refused(TakeoverError):
     """The server answered that the action may not run now."""
 
     def __init__(self, *, action: str, reason: str, mode: str, version: int,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, approval_id: str | None = None) -> None:
         super().__init__(f"{action}: {reason} (mode {mode})")
         self.action, self.reason, self.mode, self.version = action, reason, mode, version
         self.retry_after = retry_after  # the server's hint in seconds, for WritesPaused
+        self.approval_id = approval_id  # the approval request the answer is about, if any
 
 
 class ApprovalRequired(Refused):
-    """A human must approve the action first."""
+    """A human must approve the action first; `approval_id` names the pending request."""
+
+
+class ApprovalTimeout(ApprovalRequired):
+    """Still pending when `wait_for_approval` ran out. The request is not cancelled: ask again
+    with the same idempotency_key to pick it up (and a decision made meanwhile)."""
+
+
+class Rejected(Refused):
+    """A human rejected the request: `comment` says why, `decided_by` who."""
+
+    def __init__(self, *, action: str, mode: str, version: int, approval_id: str | None,
+                 comment: str, decided_by: str) -> None:
+        super().__init__(action=action, reason=f"rejected by {decided_by or 'a human'}: {comment}", mode=mode,
+                         version=version, approval_id=approval_id)
+        self.comment, self.decided_by = comment, decided_by
+
+
+class ApprovalExpired(Refused):
+    """Nobody answered the request before it expired, so it will not run (no human declined it)."""
 
 
 class Denied(Refused):
@@ -121,6 +159,20 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Permit:
+    """What a guard lets run; `with client.guard(...) as permit:` gives it.
+
+    `args` are the arguments to run with: the effective ones when a human approved (the proposed
+    arguments with the approver's edits on top), else the action's own."""
+
+    args: Mapping[str, Any]
+    edits: Mapping[str, Any] = field(default_factory=dict)  # the arguments the approver changed
+    approval_id: str | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class Synced:
     document: dict[str, Any]
     etag: str
@@ -142,10 +194,30 @@ def refusal(answer: Mapping[str, Any], *, action: str) -> Refused | None:
     """The exception for the server's answer to `action`; None when the decision is allow."""
     if answer.get("decision") == "allow":
         return None
-    mode, retry = str(answer.get("mode", "")), answer.get("retry_after")
+    mode, retry, approval = str(answer.get("mode", "")), answer.get("retry_after"), answer.get("approval")
     kind = ApprovalRequired if answer.get("decision") == "approval_required" else DENIALS.get(mode, Denied)
     return kind(action=action, reason=str(answer.get("reason", "")), mode=mode,
-                version=int(answer.get("version") or 0), retry_after=None if retry is None else float(retry))
+                version=int(answer.get("version") or 0), retry_after=None if retry is None else float(retry),
+                approval_id=str(approval["id"]) if isinstance(approval, dict) and approval.get("id") else None)
+
+
+def settled(approval: Mapping[str, Any], *, asked: ApprovalRequired) -> Permit | Refused | None:
+    """What a decided approval request means: a Permit when approved, else the refusal to raise;
+    None while it is pending. Cancelled, or a status the SDK does not know, never runs."""
+    status, by, comment = approval["status"], approval.get("decided_by"), approval.get("comment")
+    if status == "pending":
+        return None
+    if status == "approved":
+        args = approval["args"]
+        proposed, effective = dict(args["proposed"]), dict(args["effective"])
+        return Permit(args=effective, edits={k: v for k, v in effective.items() if k not in proposed or proposed[k] != v},
+                      approval_id=asked.approval_id, decided_by=by, comment=comment)
+    if status == "rejected":
+        return Rejected(action=asked.action, mode=asked.mode, version=asked.version, approval_id=asked.approval_id,
+                        comment=str(comment or ""), decided_by=str(by or ""))
+    kind, why = (ApprovalExpired, "expired before anyone answered it") if status == "expired" else (Denied, f"is {status}")
+    return kind(action=asked.action, reason=f"approval request {asked.approval_id} {why}", mode=asked.mode,
+                version=asked.version, approval_id=asked.approval_id)
 
 
 def failure(outcome: Outcome) -> str:
@@ -170,6 +242,27 @@ def call_args(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, A
     return {name: value for name, value in named.items() if fits(value)}
 
 
+def with_edits(fn: Callable[..., Any], edits: Mapping[str, Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The call's arguments with the approver's edits in place of the ones they name (by
+    parameter name, positional or not); edits that name no parameter go in as keywords."""
+    if not edits:
+        return args, kwargs
+    try:
+        parameters = inspect.signature(fn).parameters
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return args, {**kwargs, **edits}
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    extra = {}
+    for name, value in edits.items():
+        if name in parameters and parameters[name].kind not in variadic:
+            bound.arguments[name] = value
+        else:
+            extra[name] = value
+    return bound.args, {**bound.kwargs, **extra}
+
+
 class ControlState:
     """The sans-I/O core: the cached control document, its freshness, and what to send next.
 
@@ -185,7 +278,8 @@ class ControlState:
                  clock: Callable[[], float] = time.monotonic) -> None:
         if read_policy not in ("allow", "deny") or max_staleness <= 0 or timeout <= 0 or wait < 0:
             raise ValueError("read_policy is allow|deny; max_staleness, timeout > 0; wait >= 0")
-        self.url = f"{base_url.rstrip('/')}/v1/agents/{quote(agent, safe='')}"
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/v1/agents/{quote(agent, safe='')}"
         self.agent, self.max_staleness, self.read_policy = agent, max_staleness, read_policy
         self.timeout, self.clock = timeout, clock
         # a long-poll's answer must come before the document goes stale: leave it `timeout`, or half
@@ -272,12 +366,14 @@ class ControlState:
         while True:
             yield from self.sync(wait=self.poll_wait)
 
-    def authorize(self, act: Action, *, wait_for_resume: float = 0.0) -> Flow[None]:
-        """Return when `act` may run now; otherwise raise why not.
+    def authorize(self, act: Action, *, wait_for_resume: float = 0.0,
+                  wait_for_approval: float = 0.0) -> Flow[Permit]:
+        """Return what may run now; otherwise raise why not.
 
         When the document is not fresh, or the server does not answer (transport error, 5xx),
         writes raise ControlPlaneUnreachable and reads follow read_policy. While writes are
-        paused and `wait_for_resume` seconds last, long-poll for a change and ask again."""
+        paused and `wait_for_resume` seconds last, long-poll for a change and ask again. When a
+        human must approve, wait up to `wait_for_approval` seconds for the decision."""
         deadline = self.clock() + wait_for_resume
         while True:
             try:
@@ -294,44 +390,117 @@ class ControlState:
             if outcome.status_code != 200:
                 raise RequestRejected(failure(outcome))
             try:
-                refused, left = refusal(outcome.json(), action=act.name), deadline - self.clock()
+                answer = outcome.json()
+                refused, left = refusal(answer, action=act.name), deadline - self.clock()
             except (ValueError, AttributeError) as exc:
                 return self.fail_closed(act, f"unreadable answer: {exc!r}")
             if refused is None:
-                return None
+                return Permit(args=act.args)
+            if isinstance(refused, ApprovalRequired) and refused.approval_id is not None:
+                return (yield from self.await_approval(act, answer["approval"], refused, wait=wait_for_approval))
             if not isinstance(refused, WritesPaused) or left <= 0:
                 raise refused
             yield from self.sync(wait=min(self.poll_wait, left), version=refused.version)
 
-    def fail_closed(self, act: Action, why: object) -> None:
+    def fail_closed(self, act: Action, why: object) -> Permit:
         if act.kind != "read" or self.read_policy != "allow":
             raise ControlPlaneUnreachable(f"{act.kind} {act.name!r} refused: {why}")
+        return Permit(args=act.args)
+
+    def approval_request(self, approval_id: str, *, wait: float) -> httpx.Request:
+        """GET the approval request; with `wait`, long-poll while it is pending."""
+        url = f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}"
+        timeout = httpx.Timeout(self.timeout, read=wait + self.timeout)
+        return httpx.Request("GET", url, headers=self.headers, params={"wait": f"{wait:.3f}"},
+                             extensions={"timeout": timeout.as_dict()})
+
+    def await_approval(self, act: Action, approval: Mapping[str, Any], asked: ApprovalRequired, *,
+                       wait: float) -> Flow[Permit]:
+        """Long-poll the approval request `act` got, for up to `wait` seconds, until it is decided:
+        a Permit when approved, else raise (see the module docstring). Any failure to hear the
+        decision raises ControlPlaneUnreachable, even for a read: only a human's yes runs it."""
+        deadline, waited = self.clock() + wait, False
+        unheard = f"{act.kind} {act.name!r} refused: waiting for approval request {asked.approval_id} failed"
+        try:
+            proposed = approval["args"]["proposed"]
+        except (LookupError, TypeError) as exc:
+            raise ControlPlaneUnreachable(f"{unheard}: unreadable request {exc!r}") from None
+        if approval.get("action") != act.name or proposed != json.loads(json.dumps(dict(act.args))):
+            raise RequestRejected(f"idempotency_key {act.idempotency_key!r} already names approval request "
+                                  f"{asked.approval_id} for {approval.get('action')} {proposed}; use a new key "
+                                  f"for a different action")
+        while True:
+            try:
+                decided = settled(approval, asked=asked)
+            except (LookupError, TypeError, AttributeError, ValueError) as exc:
+                raise ControlPlaneUnreachable(f"{unheard}: unreadable request {exc!r}") from None
+            if isinstance(decided, Refused):
+                raise decided
+            if decided is not None:
+                if waited:
+                    self.still_permitted(act, asked)
+                return decided
+            left = deadline - self.clock()
+            if left <= 0 and wait > 0:
+                key = (f"ask again with idempotency_key {act.idempotency_key!r} to pick it up" if act.idempotency_key
+                       else "without an idempotency_key, asking again opens a new request")
+                raise ApprovalTimeout(action=act.name, mode=asked.mode, version=asked.version,
+                                      approval_id=asked.approval_id, reason=f"approval request "
+                                      f"{asked.approval_id} is still pending after {wait:g}s; {key}")
+            if left <= 0:
+                raise asked
+            sent, poll = self.clock(), min(left, APPROVAL_POLL)
+            outcome = yield self.approval_request(str(asked.approval_id), wait=poll)
+            waited = True
+            if not isinstance(outcome, httpx.Response) or outcome.status_code >= 500:
+                raise ControlPlaneUnreachable(f"{unheard}: {failure(outcome)}")
+            if outcome.status_code != 200:
+                raise RequestRejected(failure(outcome))
+            try:
+                approval = dict(outcome.json())
+            except (ValueError, TypeError) as exc:
+                raise ControlPlaneUnreachable(f"{unheard}: unreadable answer {exc!r}") from None
+            if approval.get("status") == "pending" and self.clock() - sent < poll / 2:
+                yield min(IDLE, max(deadline - self.clock(), 0.0))  # the server did not hold the long-poll
+
+    def still_permitted(self, act: Action, asked: ApprovalRequired) -> None:
+        """Raise unless the fresh document still lets `act` run: a takeover made while a human
+        was approving wins over the approval."""
+        document = self.fresh_document()
+        if document.get("permissions", {}).get(f"{act.kind}_{act.risk}") == "deny":
+            mode = str(document.get("mode", ""))
+            raise DENIALS.get(mode, Denied)(
+                action=act.name, reason=f"approved, but the mode changed to {mode} while waiting", mode=mode,
+                version=int(document.get("version") or 0), approval_id=asked.approval_id)
 
 
 class Guard:
-    """`@client.guard(...)` on a function, or `with client.guard(..., action=...):`; with an
-    AsyncClient, on an `async def`, or `async with`."""
+    """`@client.guard(...)` on a function, or `with client.guard(..., action=...) as permit:`;
+    with an AsyncClient, on an `async def`, or `async with`. The block gets a `Permit`."""
 
-    def __init__(self, client: Client | AsyncClient, template: Action, *, wait_for_resume: float) -> None:
+    def __init__(self, client: Client | AsyncClient, template: Action, *, wait_for_resume: float,
+                 wait_for_approval: float = 0.0) -> None:
         self._client, self._template, self._wait = client, template, wait_for_resume
+        self._wait_for_approval = wait_for_approval
 
-    def _flow(self, act: Action, *, is_async: bool) -> Flow[None]:
+    def _flow(self, act: Action, *, is_async: bool) -> Flow[Permit]:
         if is_async != isinstance(self._client, AsyncClient):
             raise TypeError("guard: `async def` and `async with` with an AsyncClient, else a Client")
         if not self._client.running:
             raise ControlPlaneUnreachable(NOT_RUNNING)
         if not act.name:
             raise ValueError("as a context manager, guard(...) needs action='<name>'")
-        return self._client.state.authorize(act, wait_for_resume=self._wait)
+        return self._client.state.authorize(act, wait_for_resume=self._wait,
+                                            wait_for_approval=self._wait_for_approval)
 
-    def __enter__(self) -> None:
-        cast(Client, self._client).run(self._flow(self._template, is_async=False))
+    def __enter__(self) -> Permit:
+        return cast(Client, self._client).run(self._flow(self._template, is_async=False))
 
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    async def __aenter__(self) -> None:
-        await cast(AsyncClient, self._client).run(self._flow(self._template, is_async=True))
+    async def __aenter__(self) -> Permit:
+        return await cast(AsyncClient, self._client).run(self._flow(self._template, is_async=True))
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
@@ -344,13 +513,15 @@ class Guard:
 
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-            cast(Client, self._client).run(self._flow(act(args, kwargs), is_async=False))
-            return fn(*args, **kwargs)
+            permit = cast(Client, self._client).run(self._flow(act(args, kwargs), is_async=False))
+            edited, named = with_edits(fn, permit.edits, args, kwargs)
+            return cast(Callable[..., T], fn)(*edited, **named)
 
         @functools.wraps(fn)
         async def aguarded(*args: P.args, **kwargs: P.kwargs) -> Any:
-            await cast(AsyncClient, self._client).run(self._flow(act(args, kwargs), is_async=True))
-            return await cast(Callable[P, Any], fn)(*args, **kwargs)
+            permit = await cast(AsyncClient, self._client).run(self._flow(act(args, kwargs), is_async=True))
+            edited, named = with_edits(fn, permit.edits, args, kwargs)
+            return await cast(Callable[..., Any], fn)(*edited, **named)
         return cast(Callable[P, T], aguarded) if inspect.iscoroutinefunction(fn) else guarded
 
 
@@ -384,11 +555,15 @@ class _Facade:
 
     def guard(self, *, kind: Kind = "write", risk: Risk = "low", action: str | None = None,
               args: Mapping[str, Any] | None = None, idempotency_key: str | None = None,
-              wait_for_resume: float = 0.0) -> Guard:
-        """Ask the server before the call: run it on allow, else raise (see the module docstring)."""
+              wait_for_resume: float = 0.0, wait_for_approval: float = 0.0) -> Guard:
+        """Ask the server before the call: run it on allow, else raise (see the module docstring).
+
+        `wait_for_resume`: seconds to wait while writes are paused. `wait_for_approval`: seconds
+        to wait for a human's decision when one is needed (0: raise ApprovalRequired at once)."""
         assert isinstance(self, (Client, AsyncClient))
         return Guard(self, Action(name=action or "", kind=kind, risk=risk, args=args or {},
-                                  idempotency_key=idempotency_key), wait_for_resume=wait_for_resume)
+                                  idempotency_key=idempotency_key), wait_for_resume=wait_for_resume,
+                     wait_for_approval=wait_for_approval)
 
 
 class Client(_Facade):

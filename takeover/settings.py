@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 class Settings(BaseSettings):
     """Every field is read from `TAKEOVER_<NAME>`; see `takeover --help`."""
 
-    model_config = SettingsConfigDict(env_prefix="TAKEOVER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TAKEOVER_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field("sqlite:///takeover.db", description="SQLAlchemy URL; default: SQLite file in the working directory")
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus to query")

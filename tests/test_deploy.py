@@ -118,9 +118,9 @@ def test_bind_mount_sources_exist_and_named_volumes_are_declared() -> None:
                 assert source in declared, f"{name}: named volume {source} is not declared under volumes:"
 
 
-@pytest.mark.parametrize("where", [*BUILT, "Dockerfile CMD"])
+@pytest.mark.parametrize("where", [*BUILT, "Dockerfile"])
 def test_commands_are_takeover_commands(where: str) -> None:
-    if where == "Dockerfile CMD":
+    if where == "Dockerfile":
         command = json.loads(next(args for keyword, args in DOCKERFILE if keyword == "CMD"))
     else:
         command = command_of(SERVICES[where])

@@ -157,7 +157,7 @@ def test_a_test_file_error_is_reported_as_failed(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the test file format
 
-def test_load_test_file_resolves_rule_files_and_reads_scalars_as_written(tmp_path: Path) -> None:
+def test_load_test_file_resolves_rule_files_reads_scalars_as_written_and_merges(tmp_path: Path) -> None:
     (tmp_path / "t.yml").write_text("""\
 rule_files: [r.yml, /abs/r.yml]
 evaluation_interval: 30s
@@ -173,8 +173,8 @@ tests:
       - eval_time: 1m
         alertname: A
         exp_alerts:
-          - exp_labels: {n: 3.0}
-            exp_annotations: {empty: , t: true}
+          - exp_labels: &labels {n: 3.0}
+            exp_annotations: {<<: *labels, empty: , t: true}
     promql_expr_test:
       - {expr: up, eval_time: 2m, exp_samples: []}
 """)
@@ -185,7 +185,7 @@ tests:
     assert t == TestGroup(
         name="n", interval=15.0,
         input_series=(InputSeries('up{job="a"}', {"__name__": "up", "job": "a"}, (1.0, 2.0, 3.0)),),
-        alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({"n": "3.0"}, {"empty": "", "t": "true"}),)),),
+        alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({"n": "3.0"}, {"n": "3.0", "empty": "", "t": "true"}),)),),
         promql_checks=(120.0,), external_labels={"env": "prod"}, external_url="https://x")
     assert t.max_eval_time == 120.0
 
@@ -335,3 +335,9 @@ def test_an_evaluation_error_stops_the_checks_at_that_time() -> None:
     errors = check(groups, test, query)
     assert len(errors) == 2 and errors[0].startswith("    alertname: A, time: 0s")
     assert errors[1] == "    rule: A, time: 1m0s, err: no data for a at 60.0"
+
+
+def test_checks_are_made_even_without_rule_groups() -> None:
+    test = TestGroup(alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({}, {}),)), AlertCheck(0.0, "B", ())))
+    (error,) = check([], test, table({}))
+    assert error.startswith("    alertname: A, time: 1m, \n        exp:[\n")

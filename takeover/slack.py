@@ -1,0 +1,156 @@
+"""Slack interactivity: the buttons on takeover's messages.
+
+Requests are verified with slack-sdk's `SignatureVerifier` over the raw body (it also refuses
+timestamps more than 5 minutes off: replays), acknowledged at once, and applied afterwards,
+once: a retried delivery or a double click finds its key already claimed, and decisions are
+conditional updates anyway. Each button is the same operation as the API's, audited with the
+operator the Slack user maps to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk.errors import SlackClientError
+from slack_sdk.signature import SignatureVerifier
+
+from takeover import operations as ops
+from takeover import store
+from takeover.approval import Status
+from takeover.auth import Principal, Role
+from takeover.mode import Mode
+from takeover.models import NotifyGroupRow
+from takeover.service import Service
+
+log = logging.getLogger(__name__)
+REJECT_MODAL = "takeover_reject"
+SILENCE_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One button press (or the reject modal's submission), as takeover needs it."""
+
+    key: str  # the same for a retried delivery of the same press
+    user_id: str
+    action_id: str
+    value: str
+    channel: str = ""
+    trigger_id: str = ""
+    comment: str = ""
+
+
+def parse_interaction(payload: Mapping[str, Any]) -> Interaction | None:
+    """The interaction in a Slack payload, or None for kinds takeover does not handle."""
+    user = str(payload.get("user", {}).get("id", ""))
+    if payload.get("type") == "block_actions" and payload.get("actions"):
+        action = payload["actions"][0]
+        return Interaction(
+            key=f"{user}:{action.get('action_ts', '')}:{action.get('action_id', '')}", user_id=user,
+            action_id=str(action.get("action_id", "")), value=str(action.get("value", "")),
+            channel=str(payload.get("channel", {}).get("id", "")),
+            trigger_id=str(payload.get("trigger_id", "")))
+    view = payload.get("view", {})
+    if payload.get("type") == "view_submission" and view.get("callback_id") == REJECT_MODAL:
+        values = view.get("state", {}).get("values", {})
+        comment = values.get("comment", {}).get("comment", {}).get("value") or ""
+        meta = json.loads(view.get("private_metadata") or "{}")
+        return Interaction(key=f"{user}:view:{view.get('id', '')}", user_id=user, action_id="reject_submit",
+                           value=str(meta.get("approval", "")), channel=str(meta.get("channel", "")),
+                           comment=comment)
+    return None
+
+
+def reject_modal(approval_id: str, channel: str) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": REJECT_MODAL,
+        "private_metadata": json.dumps({"approval": approval_id, "channel": channel}),
+        "title": {"type": "plain_text", "text": "Reject the action"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "blocks": [{"type": "input", "block_id": "comment",
+                    "label": {"type": "plain_text", "text": "Why? The agent is told."},
+                    "element": {"type": "plain_text_input", "action_id": "comment", "multiline": True}}],
+    }
+
+
+def group_matchers(group_key: str) -> list[str]:
+    """The silence that mutes one group: its `group_by` labels (`#chan|alertname=A,owner=o`)."""
+    labels = group_key.split("|", 1)[-1]
+    return [f'{name}="{value}"' for name, _, value in (p.partition("=") for p in labels.split(",")) if value]
+
+
+class SlackInteractions:
+    def __init__(self, service: Service, *, signing_secret: str) -> None:
+        self.service = service
+        self.verifier = SignatureVerifier(signing_secret)
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Interaction | None | bool:
+        """False when the signature or timestamp is wrong; else the parsed interaction (or None)."""
+        if not self.verifier.is_valid_request(body, dict(headers)):
+            return False
+        form = parse_qs(body.decode())
+        try:
+            return parse_interaction(json.loads(form["payload"][0]))
+        except (KeyError, ValueError):
+            return None
+
+    def apply(self, interaction: Interaction) -> None:
+        """Do what the button says, once, as the operator the Slack user maps to."""
+        service = self.service
+        name = service.routing.slack_users.get(interaction.user_id)
+        if name is None:
+            self._tell(interaction, "You are not mapped to a takeover operator, so nothing changed. "
+                                    "Ask an admin to add your Slack user id to slack_users in the routing file.")
+            return
+        who = Principal(name, Role.operator)
+        store.request_id.set(f"slack:{interaction.user_id}")
+        with service.sessions() as s:
+            if not store.claim_interaction(session=s, key=interaction.key, now=service.clock()):
+                return  # a retried delivery: already applied
+            s.commit()
+        try:
+            with service.sessions() as s:
+                self._do(s, interaction, who)
+        except ops.Refusal as exc:
+            detail = exc.detail["message"] if isinstance(exc.detail, dict) else exc.detail
+            self._tell(interaction, f"Nothing changed: {detail}")
+        except (SlackClientError, OSError) as exc:
+            log.warning("slack interaction %s failed: %s", interaction.action_id, exc)
+
+    def _do(self, s: Any, i: Interaction, who: Principal) -> None:
+        service = self.service
+        if i.action_id == "ack":
+            service.dispatcher.acknowledge(group_id=int(i.value), actor=who.actor, now=service.clock())
+        elif i.action_id == "silence_1h":
+            group = s.get(NotifyGroupRow, int(i.value))
+            if group is None:
+                raise ops.Refusal(404, "this alert group is over")
+            ops.silence(service, s, matchers=group_matchers(group.key), duration=SILENCE_SECONDS,
+                        comment=f"silenced for 1h from Slack by {who.name}", actor=who.actor)
+            service.wake("dispatch")
+        elif i.action_id == "takeover":
+            ops.take_over(service, s, agent=i.value, mode=Mode.read_only, actor=who.actor,
+                          reason=f"taken over from Slack by {who.name}")
+        elif i.action_id == "release":
+            ops.release(service, s, agent=i.value, actor=who.actor, reason=f"released from Slack by {who.name}")
+        elif i.action_id == "approve":
+            ops.decide(service, s, approval_id=i.value, status=Status.approved, who=who)
+        elif i.action_id == "reject":
+            ops.approval_for(s, who, i.value)
+            service.notifier.open_modal(trigger_id=i.trigger_id, view=reject_modal(i.value, i.channel))
+        elif i.action_id == "reject_submit":
+            ops.decide(service, s, approval_id=i.value, status=Status.rejected, who=who, comment=i.comment)
+
+    def _tell(self, i: Interaction, text: str) -> None:
+        if not i.channel:
+            log.warning("slack user %s: %s", i.user_id, text)
+            return
+        try:
+            self.service.notifier.ephemeral(channel=i.channel, user=i.user_id, text=text)
+        except (SlackClientError, OSError) as exc:
+            log.warning("could not tell slack user %s: %s", i.user_id, exc)
