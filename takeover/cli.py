@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Create API tokens (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -70,8 +72,13 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
         notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url)
     else:
         notifier = ConsoleNotifier()
-    return Service(settings, groups=groups, notifier=notifier, routing=routing,
-                   query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
+    from takeover.migrate import DatabaseBehind
+
+    try:
+        return Service(settings, groups=groups, notifier=notifier, routing=routing,
+                       query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
+    except DatabaseBehind as exc:
+        _fail(f"takeover: {exc}")
 
 
 def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
@@ -118,8 +125,12 @@ def _sessions():  # type: ignore[no-untyped-def]
     from sqlmodel import Session
 
     from takeover import store
+    from takeover.migrate import DatabaseBehind
 
-    return Session(store.make_engine(Settings().database_url), expire_on_commit=False)
+    try:
+        return Session(store.make_engine(Settings().database_url), expire_on_commit=False)
+    except DatabaseBehind as exc:
+        _fail(f"takeover: {exc}")
 
 
 def _cli_actor() -> str:
@@ -182,6 +193,26 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `take
             _fail(f"no token {token_id}")
         session.commit()
     typer.echo(f"revoked token {token_id}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to TAKEOVER_DATABASE_URL (run before starting a new version)."""
+    from takeover import migrate, store
+
+    engine = store.make_engine(Settings().database_url, migrate=True)
+    typer.echo(f"database schema at {migrate.current(engine)} (latest)")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema version of TAKEOVER_DATABASE_URL and the one this takeover needs."""
+    from sqlalchemy import create_engine
+
+    from takeover import migrate
+
+    engine = create_engine(Settings().database_url)
+    typer.echo(f"current: {migrate.current(engine) or 'empty'}; needed: {migrate.head()}")
 
 
 @audit_app.command("verify")

@@ -14,7 +14,7 @@ It fails closed: a write never runs on a stale all-clear. The exceptions:
           │    └── ApprovalTimeout still pending when wait_for_approval ran out; the request stays open
           ├── Rejected             a human rejected the request (.comment .decided_by)
           ├── ApprovalExpired      nobody answered the request before it expired
-          └── Denied               decision deny, or an approval request cancelled, for a reason not below
+          └── Denied               decision deny (or an approval request cancelled), for a reason not below
                ├── WritesPaused    mode pause_writes: writes may resume (.retry_after)
                ├── ReadOnly        mode read_only
                └── HandedOff       mode handoff: stop and hand the conversation to a human
@@ -27,8 +27,9 @@ arguments of those names; `with client.guard(...) as permit:` gets them as `perm
 Rejected raises Rejected, expired raises ApprovalExpired. Still pending at the timeout raises
 ApprovalTimeout and leaves the request open, so that asking again with the same
 `idempotency_key` picks up the same request and any decision made meanwhile (without a key,
-every call opens a new request). A key names one action: once its request is approved, asking
-again with that key runs at once, and reusing it for other arguments raises RequestRejected.
+every call opens a new request). A key names one action and its one request: once approved,
+asking again with the key runs at once; once rejected or expired, it raises that again (a new
+request needs a new key); reusing the key for other arguments raises RequestRejected.
 If the server stops answering while the guard waits, it raises ControlPlaneUnreachable; and an
 approval that arrives after the agent's mode changed to deny the action (by the cached control
 document, which must be fresh) does not run.
@@ -210,13 +211,16 @@ def settled(approval: Mapping[str, Any], *, asked: ApprovalRequired) -> Permit |
     if status == "approved":
         args = approval["args"]
         proposed, effective = dict(args["proposed"]), dict(args["effective"])
-        return Permit(args=effective, edits={k: v for k, v in effective.items() if k not in proposed or proposed[k] != v},
-                      approval_id=asked.approval_id, decided_by=by, comment=comment)
+        edits = {k: v for k, v in effective.items() if k not in proposed or proposed[k] != v}
+        return Permit(args=effective, edits=edits, approval_id=asked.approval_id, decided_by=by, comment=comment)
     if status == "rejected":
         return Rejected(action=asked.action, mode=asked.mode, version=asked.version, approval_id=asked.approval_id,
                         comment=str(comment or ""), decided_by=str(by or ""))
-    kind, why = (ApprovalExpired, "expired before anyone answered it") if status == "expired" else (Denied, f"is {status}")
-    return kind(action=asked.action, reason=f"approval request {asked.approval_id} {why}", mode=asked.mode,
+    if status == "expired":
+        return ApprovalExpired(action=asked.action, mode=asked.mode, version=asked.version,
+                               approval_id=asked.approval_id,
+                               reason=f"approval request {asked.approval_id} expired before anyone answered it")
+    return Denied(action=asked.action, reason=f"approval request {asked.approval_id} is {status}", mode=asked.mode,
                 version=asked.version, approval_id=asked.approval_id)
 
 

@@ -76,7 +76,7 @@ class Service:
         self.notifier = notifier
         self.query = query
         self.clock = clock
-        self.engine = store.make_engine(settings.database_url)
+        self.engine = store.make_engine(settings.database_url, migrate=settings.auto_migrate)
         self.hub = ControlHub(self._load_documents)
         self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.message)
         self.templates = template_env(settings.templates)

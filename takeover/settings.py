@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAKEOVER_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field("sqlite:///takeover.db", description="SQLAlchemy URL; default: SQLite file in the working directory")
+    auto_migrate: bool = Field(False, description="upgrade the database schema at start (always on for SQLite)")
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus to query")
     rules: Annotated[list[str], NoDecode] = Field(["rules/"], description="rule files or directories (comma-separated)")
     templates: str = Field("templates/", description="directory of Slack message templates")

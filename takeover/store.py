@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import event, func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
 from takeover.approval import Status, effective_args
 from takeover.control import Source, SourceKind, permissions, resolve_mode
@@ -43,8 +43,9 @@ AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audi
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the schema in place.
+def make_engine(url: str, *, migrate: bool = False) -> Engine:
+    """An engine on a database whose schema is current: the embedded SQLite (or any database
+    when `migrate`) is upgraded in place; another one that is behind raises DatabaseBehind.
 
     SQLite: WAL, a busy timeout, and BEGIN IMMEDIATE so a transaction that reads then writes
     (a conditional decision, the audit chain) holds the write lock from its start."""
@@ -64,7 +65,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+    from takeover.migrate import ensure_current
+
+    ensure_current(engine, upgrade_if_behind=migrate or url.startswith("sqlite"))
     return engine
 
 

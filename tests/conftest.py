@@ -88,7 +88,7 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A PostgreSQL URL whose connections use a fresh schema, dropped afterwards."""
     url = os.environ.get("TAKEOVER_TEST_DATABASE_URL")
     if not url:
@@ -106,7 +106,12 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
         need(f"PostgreSQL at TAKEOVER_TEST_DATABASE_URL is not usable: {exc}")
     sep = "&" if "?" in url else "?"  # type: ignore[operator]
-    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
+    if request.node.get_closest_marker("empty_database") is None:
+        from takeover import store
+
+        store.make_engine(scoped, migrate=True).dispose()  # what `takeover db upgrade` does
+    yield scoped
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()

@@ -19,9 +19,9 @@ import pytest
 
 import takeover.sdk as sdk
 from takeover.promproc import free_port
-from takeover.sdk import (Action, ApprovalRequired, AsyncClient, Client, ControlPlaneUnreachable, ControlState,
-                          Denied, HandedOff, ReadOnly, Refused, RequestRejected, Status, TakeoverError,
-                          WritesPaused, backoff, call_args, refusal, route)
+from takeover.sdk import (Action, ApprovalExpired, ApprovalRequired, ApprovalTimeout, AsyncClient, Client,
+                          ControlPlaneUnreachable, ControlState, Denied, HandedOff, ReadOnly, Refused, Rejected,
+                          RequestRejected, Status, TakeoverError, WritesPaused, backoff, call_args, refusal, route)
 from takeover.sdk import Kind, Risk  # the Literal aliases, for typing the cases
 from tests.conftest import ROOT, Server, start_server, stop_server
 
@@ -65,6 +65,7 @@ def synced(state: ControlState, mode: str = "normal") -> ControlState:
 class Run:
     steps: list[sdk.Step]
     error: BaseException | None = None
+    value: Any = None  # what the flow returned
 
 
 def run(flow: sdk.Flow[Any], reply: Callable[[httpx.Request], sdk.Outcome]) -> Run:
@@ -76,8 +77,8 @@ def run(flow: sdk.Flow[Any], reply: Callable[[httpx.Request], sdk.Outcome]) -> R
             steps.append(step)
             step = flow.send(reply(step) if isinstance(step, httpx.Request) else None)
         raise AssertionError(f"the flow did not end: {steps}")
-    except StopIteration:
-        return Run(steps)
+    except StopIteration as done:
+        return Run(steps, value=done.value)
     except TakeoverError as exc:
         return Run(steps, exc)
 
@@ -148,11 +149,17 @@ def test_each_decision_maps_to_its_exception(decision: str, mode: str, raised: t
     if refused is not None:
         assert (refused.action, refused.reason, refused.mode, refused.version) == ("refund", "why", mode, 4)
         assert refused.retry_after == (30.0 if mode == "pause_writes" else None)
+        assert refused.approval_id is None
+    asked = refusal({"decision": "approval_required", "mode": "normal", "reason": "why", "version": 4,
+                     "approval": {"id": "ap-1", "status": "pending"}}, action="refund")
+    assert isinstance(asked, ApprovalRequired) and asked.approval_id == "ap-1"
 
 
 def test_every_exception_is_a_takeover_error() -> None:
     assert all(issubclass(kind, Denied) for kind in (WritesPaused, ReadOnly, HandedOff))
-    assert all(issubclass(kind, Refused) for kind in (ApprovalRequired, Denied))
+    assert all(issubclass(kind, Refused) for kind in (ApprovalRequired, Denied, Rejected, ApprovalExpired))
+    assert issubclass(ApprovalTimeout, ApprovalRequired)  # still pending: the same request may yet be approved
+    assert not issubclass(ApprovalExpired, ApprovalRequired) and not issubclass(Rejected, Denied)
     assert all(issubclass(kind, TakeoverError) for kind in (ControlPlaneUnreachable, RequestRejected, Refused))
 
 
@@ -270,9 +277,11 @@ def test_the_decorator_sends_the_calls_json_arguments_by_name() -> None:
 
 def test_public_surface() -> None:
     assert sorted(sdk.__all__) == [
-        "Action", "ApprovalRequired", "AsyncClient", "Client", "ControlPlaneUnreachable", "ControlState",
-        "Denied", "Guard", "HandedOff", "ReadOnly", "Refused", "RequestRejected", "Status",
-        "TakeoverError", "WritesPaused", "route"]
+        "Action", "ApprovalExpired", "ApprovalRequired", "ApprovalTimeout", "AsyncClient", "Client",
+        "ControlPlaneUnreachable", "ControlState", "Denied", "Guard", "HandedOff", "Permit", "ReadOnly",
+        "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "WritesPaused", "route"]
+    assert all(name in (sdk.__doc__ or "") for name in sdk.__all__ if isinstance(getattr(sdk, name), type)
+               and issubclass(getattr(sdk, name), TakeoverError))  # the docstring draws every exception
 
 
 def test_the_sdk_needs_only_the_standard_library_and_httpx() -> None:
@@ -308,12 +317,14 @@ class Served:
         return AsyncClient(self.server.url, token=self.bot, agent="bot", **{"wait": 2.0, **options})
 
 
-def serve(tmp: Path) -> Served:
+def serve(tmp: Path, **env: str) -> Served:
+    """`takeover serve` with no rules, an operator token and a token for agent bot; `env` adds settings."""
     (tmp / "rules.yml").write_text("groups: []\n")
     server = start_server({
         "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp / 'takeover.db'}",
         "TAKEOVER_RULES": str(tmp / "rules.yml"),
         "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens; no rule queries it
+        **env,
     }, log=tmp / "serve.log")
     return Served(server, server.token("--role", "operator", "--name", "op"),
                   server.token("--role", "agent", "--agent", "bot"))
