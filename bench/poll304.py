@@ -7,10 +7,10 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from procs import CLIENT_CPU, pinned
+from procs import CLIENT_CPU, cpu_seconds, pinned
 
 WARMUP_SECONDS, RUN_SECONDS = 2, 10
 MARK = "WRK_RESULT "
@@ -36,6 +36,7 @@ class WrkResult:
     requests: int
     bad_status: int  # answers other than 2xx/3xx (a 401 would show here)
     socket_errors: int
+    server_cpu_us: float = 0.0  # server CPU time per request (all its threads): robust to a busy machine
 
 
 class WrkMissing(RuntimeError):
@@ -84,9 +85,11 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: int) ->
         bad_status=raw["bad_status"], socket_errors=raw["socket_errors"])
 
 
-def measure(url: str, *, headers: dict[str, str], connections: int,
+def measure(url: str, *, pid: int, headers: dict[str, str], connections: int,
             between: Callable[[], object] = lambda: None) -> WrkResult:
-    """A short warm-up, `between()`, then the measured run."""
+    """A short warm-up, `between()`, then the measured run of the server `pid`."""
     wrk(url, headers=headers, connections=connections, seconds=WARMUP_SECONDS)
     between()
-    return wrk(url, headers=headers, connections=connections, seconds=RUN_SECONDS)
+    cpu = cpu_seconds(pid)
+    result = wrk(url, headers=headers, connections=connections, seconds=RUN_SECONDS)
+    return replace(result, server_cpu_us=(cpu_seconds(pid) - cpu) / max(1, result.requests) * 1e6)

@@ -45,7 +45,8 @@ class Processes:
               log: Path | None = None) -> subprocess.Popen[bytes]:
         out = open(log, "wb") if log else subprocess.DEVNULL
         # own session: a Ctrl-C reaches only us, and we stop the children in order
-        process = subprocess.Popen([*pinned(cpu), *args], env={**os.environ, **(env or {})},
+        # taskset execs the command: the pid is the server's own
+    process = subprocess.Popen([*pinned(cpu), *args], env={**os.environ, **(env or {})},
                                    stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                    start_new_session=True)
         if log:
@@ -96,11 +97,24 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], *, log: Path | None
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Bare:
+    url: str
+    pid: int
+
+
 @dataclass
 class Takeover:
     """A running `takeover serve` with an operator token and one agent token per agent."""
 
     url: str
+    pid: int
     operator: str
     agents: dict[str, str]  # agent name -> its token
     log: Path
@@ -143,16 +157,16 @@ def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
     process = procs.start([sys.executable, *serve], cpu=SERVER_CPU, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(f"{url}/healthz", process, log=log)
-    return Takeover(url, operator, tokens, log)
+    return Takeover(url, process.pid, operator, tokens, log)
 
 
-def start_bare(procs: Processes, kind: str) -> str:
-    """One of `bench/bare.py`'s baselines ("304" or "longpoll"); returns its URL."""
+def start_bare(procs: Processes, kind: str) -> Bare:
+    """One of `bench/bare.py`'s baselines: "304" or "longpoll"."""
     port = free_port()
     process = procs.start([sys.executable, str(BENCH / "bare.py"), kind, str(port)], cpu=SERVER_CPU)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url + "/", process)
-    return url
+    return Bare(url, process.pid)
 
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:

@@ -70,7 +70,8 @@ def machine() -> list[str]:
 
 def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Row]:
     """Benchmark 1: GET control with a matching If-None-Match, at 50 and 200 connections."""
-    bare_url = start_bare(procs, "304") + "/v1/agents/bench-poll/control"
+    bare = start_bare(procs, "304")
+    bare_url = bare.url + "/v1/agents/bench-poll/control"
     url = f"{takeover.url}/v1/agents/{POLL_AGENT}/control"
     auth = {"Authorization": f"Bearer {takeover.agents[POLL_AGENT]}"}
     etag = httpx.get(url, headers=auth).headers["etag"]  # the first poll makes the agent known
@@ -83,9 +84,9 @@ def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Ro
     for connections in (50, 200):
         print(f"  304 polls, {connections} connections: bare, then takeover "
               f"({poll304.WARMUP_SECONDS}+{poll304.RUN_SECONDS} s each)", flush=True)
-        base = poll304.measure(bare_url, headers=headers, connections=connections)
+        base = poll304.measure(bare_url, pid=bare.pid, headers=headers, connections=connections)
         counted: list[int | None] = []
-        ours = poll304.measure(url, headers=headers, connections=connections,
+        ours = poll304.measure(url, pid=takeover.pid, headers=headers, connections=connections,
                                between=lambda: counted.append(takeover.fast_path_polls()))
         after = takeover.fast_path_polls()
         if counted[0] is not None and after is not None:
@@ -101,6 +102,7 @@ def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Ro
             Row(f"{label}: requests/s", ours.requests_per_s, base.requests_per_s, "/s", True, "≥ 0.8× bare"),
             Row(f"{label}: p50 latency", ours.p50_ms, base.p50_ms, "ms", False),
             Row(f"{label}: p99 latency", ours.p99_ms, base.p99_ms, "ms", False),
+            Row(f"{label}: server CPU/poll", ours.server_cpu_us, base.server_cpu_us, "µs", False),
         ]
     return rows
 
@@ -112,7 +114,7 @@ def release_all(takeover: Takeover) -> None:
 
 def fan_out_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Row]:
     """Benchmark 2: 1,000 long-polls woken by one global override, with two kinds of client."""
-    bare_url = start_bare(procs, "longpoll")
+    bare_url = start_bare(procs, "longpoll").url
     agents = {name: token for name, token in takeover.agents.items() if name != POLL_AGENT}
     rows = []
     for client, poll in fanout.CLIENTS.items():
@@ -149,8 +151,8 @@ def fan_out_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list
 def number(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:,.0f}/s"
-    if unit == "ms":
-        return f"{value:,.1f} ms"
+    if unit in ("ms", "µs"):
+        return f"{value:,.1f} {unit}"
     return f"{value:,.0f}"
 
 

@@ -88,8 +88,8 @@ class Dispatcher:
             context = self._context(group, rows, dest, now)
             store.enqueue(session=session, channel=step.target, now=now,
                           message_key=f"{group.message_key}:escalation:{group.escalated}",
-                          payload=self.render("escalation", **context, target=step.target,
-                                              fallback_text=f"[ESCALATED] {key}: not acknowledged"))
+                          payload=self.render("escalation", **{**context, "target": step.target,
+                                              "fallback_text": f"[ESCALATED] {key}: not acknowledged"}))
             self._note(session, group, f"Escalated to {mention_text(step.target) or step.target}: "
                                        f"not acknowledged after {step.after:.0f}s", now)
             group.escalated += 1

@@ -24,6 +24,7 @@ from takeover.gotemplate import format_value
 from takeover.models import MessageRow
 
 log = logging.getLogger(__name__)
+LOUD_AFTER = 300.0  # seconds undelivered after which each failure is logged as an error
 Message = dict[str, Any]  # {"text": str, "blocks": [...]}: chat.postMessage arguments
 
 
@@ -79,7 +80,7 @@ class Notifier(Protocol):
 class SlackNotifier:
     """slack-sdk's WebClient with retries on 429 (honouring Retry-After) and on 5xx."""
 
-    def __init__(self, *, token: str, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, *, token: str, base_url: str, timeout: float = 10.0, retries: int = 2) -> None:
         from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
@@ -88,9 +89,9 @@ class SlackNotifier:
         )
 
         self.client = WebClient(token=token, base_url=base_url, timeout=int(timeout), retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=retries),
+            RateLimitErrorRetryHandler(max_retry_count=retries),
+            ServerErrorRetryHandler(max_retry_count=retries),
         ])
 
     def post(self, *, channel: str, message: Message) -> tuple[str, str]:
@@ -178,8 +179,10 @@ def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
                 failed += 1
                 row.attempts += 1
                 row.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                log.warning("slack delivery of outbox row %s failed (attempt %d): %s",
-                            row.id, row.attempts, row.last_error)
+                age = clock() - row.created_at
+                level = logging.ERROR if age > LOUD_AFTER else logging.WARNING
+                log.log(level, "slack delivery of outbox row %s failed (attempt %d, undelivered for %.0fs): %s",
+                        row.id, row.attempts, age, row.last_error)
             else:
                 row.sent_at = clock()
                 sent += 1

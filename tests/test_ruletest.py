@@ -38,7 +38,6 @@ from takeover.ruletest import (
 )
 
 RULES = Path(__file__).resolve().parent / "rules"
-binaries = [pytest.mark.prometheus, pytest.mark.usefixtures("prometheus_binaries")]
 
 
 @dataclass(frozen=True)
