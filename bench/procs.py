@@ -44,9 +44,9 @@ class Processes:
     def start(self, args: Sequence[str], *, cpu: int, env: dict[str, str] | None = None,
               log: Path | None = None) -> subprocess.Popen[bytes]:
         out = open(log, "wb") if log else subprocess.DEVNULL
-        # own session: a Ctrl-C reaches only us, and we stop the children in order
-        # taskset execs the command: the pid is the server's own
-    process = subprocess.Popen([*pinned(cpu), *args], env={**os.environ, **(env or {})},
+        # own session: a Ctrl-C reaches only us, and we stop the children in order;
+        # taskset execs the command, so the pid is the server's own
+        process = subprocess.Popen([*pinned(cpu), *args], env={**os.environ, **(env or {})},
                                    stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
                                    start_new_session=True)
         if log:

@@ -319,10 +319,13 @@ def create_app(service: Service) -> FastAPI:
         problem = check_args(body.args)
         if problem:
             raise HTTPException(422, problem)
-        row, created = store.create_approval(
-            session=s, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
-            args=body.args, reason=body.reason, requested_by=who.actor, now=now,
-            expires_at=now + ttl, responders=body.responders, idempotency_key=body.idempotency_key)
+        try:
+            row, created = store.create_approval(
+                session=s, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
+                args=body.args, reason=body.reason, requested_by=who.actor, now=now,
+                expires_at=now + ttl, responders=body.responders, idempotency_key=body.idempotency_key)
+        except store.IdempotencyConflict as exc:
+            raise HTTPException(409, str(exc)) from None
         if created:
             service.notify_approval(s, row, now=now)
         return row

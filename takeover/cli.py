@@ -112,6 +112,40 @@ def serve() -> None:
     run_server(service, host=settings.host, port=settings.port)
 
 
+test_app = typer.Typer(help="Rule unit tests in promtool's format, run through takeover's evaluator.",
+                       no_args_is_help=True)
+app.add_typer(test_app, name="test")
+
+
+@test_app.command("rules")
+def rules_test(
+    files: Annotated[list[str], typer.Argument(help="promtool test files (rule_files, evaluation_interval, tests)")],
+) -> None:
+    """Run `promtool test rules` files through takeover's evaluator, each test group against a
+    throwaway Prometheus holding its input series. Prints promtool's report (SUCCESS, or FAILED
+    with the expected and the got alerts) and exits 1 on any failure; promql_expr_test and `stale`
+    inputs are reported UNSUPPORTED, which exits 1 too."""
+    from takeover.ruletest import run_test_files
+
+    raise typer.Exit(run_test_files(files))
+
+
+@app.command()
+def backtest(
+    start: Annotated[str, typer.Option(help="RFC3339, unix seconds, now, or relative like -6h")],
+    end: Annotated[str, typer.Option(help="RFC3339, unix seconds, now, or relative like -1h")],
+    paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Replay the rules over history from TAKEOVER_PROMETHEUS_URL, at every slot the live evaluator
+    would have used, and report the alert episodes, pages per owner and time in takeover modes."""
+    from takeover.backtest import run_backtest
+
+    settings = Settings()
+    raise typer.Exit(run_backtest(paths or settings.rules, start=start, end=end, as_json=json_output,
+                                  prometheus_url=settings.prometheus_url, timeout=settings.query_timeout))
+
+
 @app.command()
 def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None) -> None:
     """Validate rule files without a server: every problem as file:line:column, exit 1 if any."""

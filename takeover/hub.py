@@ -40,6 +40,9 @@ class ControlHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Callable[[list[str]], None]] = []
         self._lock = threading.Lock()
+        # set by the service when other replicas share the database
+        self.publish: Callable[[list[str]], None] | None = None
+        self.publish_signal: Callable[[str], None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the event loop the long-polls run on (at API startup)."""
@@ -63,15 +66,21 @@ class ControlHub:
         with self._lock:
             return self._entries.setdefault(agent, make_entry(docs[agent]))
 
-    def invalidate(self, agents: Sequence[str]) -> None:
-        """Forget the agents' documents and wake their long-polls; callable from any thread."""
-        if not agents:
+    def invalidate(self, agents: Sequence[str] | None, *, remote: bool = False) -> None:
+        """Forget the agents' documents (None: every document) and wake their long-polls;
+        callable from any thread. A local change is also published to the other replicas."""
+        if agents is not None and not agents:
             return
         with self._lock:
+            if agents is None:
+                agents = list(self._entries) + [a for a in self._waiters if a not in self._entries]
+                self._entries.clear()
             for agent in agents:
                 self._entries.pop(agent, None)
         for listener in self._listeners:
             listener(list(agents))
+        if not remote and self.publish is not None:
+            self.publish(list(agents))
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._refresh_and_wake, list(agents))
 
@@ -123,8 +132,10 @@ class ControlHub:
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiters.values()) + sum(len(w) for w in self._signals.values())
 
-    def signal(self, key: str) -> None:
+    def signal(self, key: str, *, remote: bool = False) -> None:
         """Wake everyone in `wait_signal(key)` (e.g. an approval was decided); any thread."""
+        if not remote and self.publish_signal is not None:
+            self.publish_signal(key)
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._fire, key)
 

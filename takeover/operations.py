@@ -82,6 +82,8 @@ def decide(service: Service, s: Session, *, approval_id: str, status: Status, wh
     if status in (Status.approved, Status.rejected) and not may_respond(
             row.responders, role=who.role.value, name=who.name):
         raise Refusal(403, f"{who.actor} may not answer this request (responders: {', '.join(row.responders)})")
+    if status == Status.cancelled and who.is_operator():
+        raise Refusal(403, "only the requesting agent cancels its request; operators reject it (with a comment)")
     if status == Status.rejected and not (comment or "").strip():
         raise Refusal(422, "a rejection needs a comment: tell the agent why")
     if args is not None:

@@ -31,6 +31,7 @@ from takeover.metrics import Metrics
 from takeover.notify import Message, Notifier, deliver, render_message, template_env
 from takeover.query import QueryError, QueryFunc
 from takeover.silence import silenced_by
+from takeover.replicas import ChangeFeed, Leadership
 from takeover.routing import Routing
 from takeover.rulefile import Group, Rule, RuleError, RuleFileError, load_rules
 from takeover.settings import Settings
@@ -46,6 +47,9 @@ class RuleHealth:
     last_error: str = ""
     last_eval_at: float = 0.0
     duration: float = 0.0
+
+
+LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover after the leader dies
 
 
 def slot_at(now: float, *, interval: float, offset: float) -> float:
@@ -78,6 +82,13 @@ class Service:
         self.clock = clock
         self.engine = store.make_engine(settings.database_url, migrate=settings.auto_migrate)
         self.hub = ControlHub(self._load_documents)
+        self.leadership = Leadership(settings.database_url)
+        self.feed: ChangeFeed | None = None
+        if not self.leadership.embedded:
+            self.feed = ChangeFeed(settings.database_url,
+                                   on_agents=lambda agents: self.hub.invalidate(agents, remote=True),
+                                   on_signal=lambda key: self.hub.signal(key, remote=True))
+            self.hub.publish, self.hub.publish_signal = self.feed.publish_agents, self.feed.publish_signal
         self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.message)
         self.templates = template_env(settings.templates)
         self.health: dict[str, RuleHealth] = {}
@@ -120,19 +131,37 @@ class Service:
             replace_existing=True)
 
     def start(self) -> None:
+        if self.feed is not None:
+            self.feed.start()
+        self.lead()
+        self.scheduler.add_job(self.lead, IntervalTrigger(seconds=LEAD_CHECK), id="lead",
+                               name="keep or take the leader lock")
         for group in self.groups:
             self._schedule(group)
         self.scheduler.add_job(self.dispatch, IntervalTrigger(seconds=self.settings.dispatch_interval),
                                id="dispatch", name="group alerts into messages")
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
                                id="deliver", name="deliver notifications")
-        self.scheduler.add_job(self.expire, IntervalTrigger(seconds=1), id="expire",
+        self.scheduler.add_job(lambda: self.leadership.leader and self.expire(),
+                               IntervalTrigger(seconds=1), id="expire",
                                name="expire overrides and apply the fail-safe")
         self.scheduler.start()
+
+    def lead(self) -> bool:
+        """Keep or take leadership (a PostgreSQL advisory lock); only the leader evaluates,
+        dispatches and delivers."""
+        was = self.leadership.leader
+        now = self.leadership.check()
+        if now and not was:
+            self.wake("dispatch")
+        return now
 
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.feed is not None:
+            self.feed.stop()
+        self.leadership.close()
         self._pool.shutdown(wait=True)
         self.engine.dispose()
 
@@ -204,13 +233,17 @@ class Service:
         return out
 
     def run_group(self, group: Group) -> None:
-        """The scheduled job: evaluate the group at its current slot."""
+        """The scheduled job: evaluate the group at its current slot (on the leader only)."""
+        if not self.leadership.leader:
+            return
         slot = slot_at(self.clock() + 0.001, interval=group.interval, offset=group_offset(group))
         self.evaluate_group(group, now=slot)
         self.wake("dispatch")
 
     def dispatch(self) -> int:
         """One grouping pass: alert state → messages in the outbox; returns how many."""
+        if not self.leadership.leader:
+            return 0
         queued = self.dispatcher.run(now=self.clock())
         if queued:
             self.wake_delivery()
@@ -341,6 +374,8 @@ class Service:
 
     def deliver(self) -> int:
         """One delivery pass over the outbox; returns how many notifications were sent."""
+        if not self.leadership.leader:
+            return 0
         with self._deliver_lock:
             sent, failed = deliver(sessions=self.sessions, notifier=self.notifier, clock=self.clock)
         self.metrics.notifications_sent.inc(sent)
@@ -366,6 +401,6 @@ class Service:
     def _snapshot(self) -> dict[str, Any]:
         with self.sessions() as session:
             counts = store.snapshot_counts(session=session)
-        return {**counts, "waiting": self.hub.waiting, "leader": 1.0,
+        return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.leadership.leader else 0.0,
                 "prometheus_up": 0.0 if self.blind_since is not None else 1.0,
                 "health": {(h.group, h.rule): h.health != "err" for h in self.health.values()}}

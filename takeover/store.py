@@ -401,6 +401,10 @@ def audit_rows(*, session: Session, since: float | None = None, until: float | N
 
 # --- approvals ----------------------------------------------------------------------------
 
+class IdempotencyConflict(ValueError):
+    """The same idempotency key with a different action or arguments."""
+
+
 def approval_public(row: ApprovalRow) -> dict[str, Any]:
     return {
         "id": row.id, "agent": row.agent, "action": row.action, "kind": row.kind, "risk": row.risk,
@@ -423,6 +427,10 @@ def create_approval(*, session: Session, agent: str, action: str, kind: str, ris
         existing = session.exec(select(ApprovalRow).where(
             ApprovalRow.agent == agent, ApprovalRow.idempotency_key == idempotency_key)).first()
         if existing is not None:
+            if (existing.action, existing.args_proposed) != (action, args):
+                raise IdempotencyConflict(
+                    f"idempotency key {idempotency_key!r} was used for another request "
+                    f"({existing.action} with other arguments): use a new key for a new action")
             return existing, False
     ensure_agent(session=session, name=agent, now=now)
     row = ApprovalRow(id=uuid.uuid4().hex, agent=agent, action=action, kind=kind, risk=risk,

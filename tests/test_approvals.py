@@ -160,3 +160,17 @@ def test_pending_approvals_survive_kill_9(tmp_path: Path, database_url: str) -> 
         assert [a["id"] for a in pending] == [keep["id"]]
     finally:
         stop_server(second)
+
+
+def test_a_reused_idempotency_key_for_another_action_is_refused_and_operators_do_not_cancel(server: Server) -> None:
+    agent = server.token("--role", "agent", "--agent", "pay-bot")
+    operator = server.token("--role", "operator", "--name", "op")
+    approval = request_refund(server, agent)
+    other = httpx.post(f"{server.url}/v1/agents/pay-bot/actions", headers=bearer(agent), json={
+        "action": "refund", "kind": "write", "risk": "high", "args": {"order": "A-1", "amount": 9999},
+        "idempotency_key": "order-A-1"})
+    assert other.status_code == 409 and "use a new key" in other.text
+    refused = httpx.post(f"{server.url}/v1/approvals/{approval['id']}/cancel", headers=bearer(operator))
+    assert refused.status_code == 403 and "operators reject" in refused.text
+    cancelled = httpx.post(f"{server.url}/v1/approvals/{approval['id']}/cancel", headers=bearer(agent))
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

@@ -1,0 +1,153 @@
+"""Several `takeover serve` processes on one PostgreSQL.
+
+- `Leadership`: exactly one process evaluates rules, dispatches and delivers at a time. It holds
+  a session-level advisory lock on a connection of its own; when the process dies, PostgreSQL
+  drops the connection and the lock, and another process takes it at its next check.
+- `ChangeFeed`: control documents changed on one process wake long-polls on every other
+  (LISTEN/NOTIFY), so agents behind a load balancer see a change as fast as on one node.
+
+With SQLite (one process) the process always leads and there is no feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD = 7000  # NOTIFY payloads must stay under 8000 bytes
+
+
+def conninfo(database_url: str) -> str:
+    """A libpq URI for psycopg from a SQLAlchemy URL."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _namespace(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    """Replicas share a database and schema; tests run many schemas in one database."""
+    row = conn.execute("SELECT current_database(), current_schema()").fetchone()
+    return hashlib.sha256(f"takeover:{row}".encode()).hexdigest()[:16]
+
+
+class Leadership:
+    """Holds (or waits for) the advisory lock that makes this process the evaluator."""
+
+    def __init__(self, database_url: str) -> None:
+        self.embedded = not database_url.startswith("postgresql")
+        self._url = database_url
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._lock = threading.Lock()
+        self.leader = self.embedded
+
+    def check(self) -> bool:
+        """Keep or try to take the lock; returns whether this process leads now."""
+        if self.embedded:
+            return True
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(conninfo(self._url), autocommit=True,
+                                                 keepalives=1, keepalives_idle=5,
+                                                 keepalives_interval=2, keepalives_count=2)
+                    self.leader = False
+                key = int(_namespace(self._conn)[:15], 16)
+                if self.leader:
+                    self._conn.execute("SELECT 1")  # still connected: still holding the lock
+                else:
+                    row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                    self.leader = bool(row and row[0])
+                    if self.leader:
+                        log.info("this process is now the leader: it evaluates rules and delivers")
+            except psycopg.Error as exc:
+                if self.leader:
+                    log.error("lost the leader lock's connection: %s", exc)
+                self.leader = False
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+            return self.leader
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()  # releases the lock at once for the next leader
+            self._conn = None
+            self.leader = self.embedded
+
+
+class ChangeFeed:
+    """LISTEN for other processes' changes; NOTIFY ours."""
+
+    def __init__(self, database_url: str, *, on_agents: Callable[[list[str] | None], None],
+                 on_signal: Callable[[str], None]) -> None:
+        self._url = conninfo(database_url)
+        self._on_agents, self._on_signal = on_agents, on_signal
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._channel = ""
+        self._send_lock = threading.Lock()
+        self._sender: psycopg.Connection[tuple[object, ...]] | None = None
+        self._thread = threading.Thread(target=self._listen, name="change-feed", daemon=True)
+        self._origin = uuid.uuid4().hex  # our own notifications come back to us: skip them
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self._sender is not None:
+            self._sender.close()
+
+    def publish_agents(self, agents: list[str]) -> None:
+        payload = json.dumps({"agents": agents, "from": self._origin})
+        self._notify(payload if len(payload) < MAX_PAYLOAD else json.dumps({"agents": None, "from": self._origin}))
+
+    def publish_signal(self, key: str) -> None:
+        self._notify(json.dumps({"signal": key, "from": self._origin}))
+
+    def _notify(self, payload: str) -> None:
+        with self._send_lock:
+            try:
+                if self._sender is None or self._sender.closed:
+                    self._sender = psycopg.connect(self._url, autocommit=True)
+                    self._channel = self._channel or f"takeover_{_namespace(self._sender)}"
+                self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
+            except psycopg.Error as exc:  # other replicas fall back to their own deadlines
+                log.warning("could not notify other replicas: %s", exc)
+                self._sender = None
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    self._channel = f"takeover_{_namespace(conn)}"
+                    conn.execute(f'LISTEN "{self._channel}"')
+                    self._ready.set()
+                    self._on_agents(None)  # anything may have changed while we were not listening
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._deliver(note.payload)
+            except psycopg.Error as exc:
+                log.warning("change feed lost its connection (%s); reconnecting", exc)
+                self._stop.wait(1.0)
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        if message.get("from") == self._origin:
+            return
+        if "signal" in message:
+            self._on_signal(str(message["signal"]))
+        else:
+            self._on_agents(message.get("agents"))
