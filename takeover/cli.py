@@ -103,8 +103,10 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
 @app.command()
 def serve() -> None:
     """Run the service: the control API and the rule evaluator (configure with TAKEOVER_*)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from takeover.logs import configure_logging
+
     settings = Settings()
+    configure_logging(settings.log_format)
     service = build_service(settings)
     logging.getLogger("takeover").info(
         "serving on http://%s:%d with %d rule group(s) against %s", settings.host, settings.port,

@@ -197,7 +197,7 @@ class Service:
         live = {(g.key, r.key) for g in self.groups for r in g.rules}
         with self.sessions() as session:
             for row in store.list_alerts(session=session):
-                if (row.group_key, row.rule_key) in live:
+                if (row.group_key, row.rule_key) in live or row.group_key == store.META_GROUP:
                     continue
                 if row.state == State.firing.value:
                     row.state, row.resolved_at = State.inactive.value, now  # the dispatcher reports it
@@ -306,6 +306,25 @@ class Service:
                           kind, approval=approval,
                           fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
 
+    def _meta_alert(self, session: Session, now: float) -> None:
+        """The built-in alert on takeover itself: Prometheus cannot be queried. It pages the
+        meta-alert owner through the same grouping and delivery as every other alert."""
+        blind_for = now - self.blind_since if self.blind_since is not None else 0.0
+        firing = blind_for >= self.settings.meta_alert_after
+        labels = {"alertname": "TakeoverPrometheusUnreachable", "owner": self.settings.meta_alert_owner,
+                  "severity": "page"}
+        alert = store.meta_alert(session=session)
+        if firing and (alert is None or alert.state != State.firing.value):
+            store.save_meta_alert(session=session, labels=labels, now=now, firing=True, annotations={
+                "summary": f"takeover cannot query Prometheus at {self.settings.prometheus_url}",
+                "runbook_url": "https://github.com/takeover/takeover#when-prometheus-is-unreachable",
+                "first_check": "curl the Prometheus URL from takeover's host; check GET /v1/rules for the error"})
+        elif not firing and alert is not None and alert.state == State.firing.value:
+            store.save_meta_alert(session=session, labels=labels, now=now, firing=False, annotations={})
+        elif alert is not None and alert.state == State.inactive.value and \
+                (alert.resolved_at or now) < now - RESOLVED_RETENTION:
+            session.delete(alert)
+
     def expire(self) -> None:
         """Release expired overrides and approvals; hold every agent in the fail-safe mode while blind."""
         now = self.clock()
@@ -327,6 +346,7 @@ class Service:
                 changed += store.release_sources(session=session, agent=ALL_AGENTS, now=now,
                                                  kind=SourceKind.failsafe, actor="system:failsafe",
                                                  reason="Prometheus reachable again")
+            self._meta_alert(session, now)
             session.commit()
         self.hub.invalidate(sorted(set(changed)))
         for row in expired:

@@ -130,6 +130,32 @@ def save_alerts(
             session.delete(row)
 
 
+META_GROUP = "takeover:meta"
+
+
+def meta_alert(*, session: Session) -> AlertRow | None:
+    return session.exec(select(AlertRow).where(AlertRow.group_key == META_GROUP)).first()
+
+
+def save_meta_alert(*, session: Session, labels: dict[str, str], annotations: dict[str, str],
+                    now: float, firing: bool) -> None:
+    """Fire or resolve takeover's own alert (it has no rule: the evaluator is what is broken)."""
+    row = meta_alert(session=session)
+    if firing:
+        row = row or AlertRow(group_key=META_GROUP, rule_key=labels["alertname"],
+                              fingerprint=fingerprint(tuple(sorted(labels.items()))), labels=labels,
+                              annotations=annotations, state="firing", value=1.0, active_at=now)
+        row.state, row.active_at, row.fired_at, row.resolved_at = "firing", now, now, None
+        row.annotations = annotations or row.annotations
+    elif row is not None:
+        row.state, row.resolved_at = "inactive", now
+    if row is not None:
+        session.add(row)
+        record_audit(session=session, now=now, actor="system:meta-alert",
+                     action="alert.firing" if firing else "alert.resolved",
+                     subject=f"alert:{labels['alertname']}", after=labels)
+
+
 def list_alerts(*, session: Session) -> list[AlertRow]:
     return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
 

@@ -139,10 +139,18 @@ def test_failsafe_holds_every_agent_while_prometheus_is_unreachable(database_url
     step(service, clock, 60)
     service.expire()
     assert mode(service) == "require_approval"
+    with service.sessions() as s:  # the built-in meta-alert pages its owner about it
+        (meta,) = [a for a in store.list_alerts(session=s) if a.group_key == store.META_GROUP]
+        assert (meta.state, meta.labels["owner"]) == ("firing", "takeover-admins")
+    service.dispatch()
+    with service.sessions() as s:
+        assert any("Prometheus" in r.payload["text"] for r in store.undelivered(session=s))
     results[EXPR] = []
     step(service, clock, 10)
     service.expire()
     assert mode(service) == "normal"
+    with service.sessions() as s:
+        assert store.meta_alert(session=s).state == "inactive"  # type: ignore[union-attr]
     service.stop()
 
 
