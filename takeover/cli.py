@@ -292,6 +292,21 @@ def audit_export(
 
 
 @app.command()
+def readiness(
+    file: Annotated[str, typer.Option("--file", help="the readiness file: a YAML list of items")] = "readiness.yml",
+    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check an agent team's readiness: the readiness file's items (tools, permissions, tracing,
+    evaluation_cases, rollback, budget_limits, human_approval, incident_response, rate_limits) and
+    what takeover checks itself: rules with owner, runbook and first check; timeout, error and cost
+    rules; a rule that takes over; an operator token and Slack interactivity; the audit chain;
+    Prometheus. Exit 0 when ready, 1 when not, 2 when the readiness file is invalid."""
+    from takeover.readiness import run_readiness
+
+    raise typer.Exit(run_readiness(file, settings=Settings(), as_json=json_output))
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="port for the takeover API")] = 8080,
 ) -> None:

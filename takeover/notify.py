@@ -143,49 +143,54 @@ def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
     """Send undelivered outbox rows in order; a message is posted once, then only updated.
 
     A failed row stays in the outbox (and holds back later rows for the same message) until a
-    later pass delivers it. Returns (rows sent, attempts failed).
+    later pass delivers it. No transaction is open while Slack is called. Returns (rows sent,
+    attempts failed).
     """
     sent = failed = 0
     blocked: set[str] = set()
     with sessions() as session:
         rows = store.undelivered(session=session)
     for row in rows:
-        if row.message_key in blocked:
-            continue
         parent_key = row.payload.get("thread_of")
-        if parent_key is not None and parent_key in blocked:
+        if row.message_key in blocked or (parent_key is not None and parent_key in blocked):
             blocked.add(row.message_key)
             continue
         with sessions() as session:
             posted = store.posted_message(session=session, key=row.message_key)
             parent = store.posted_message(session=session, key=parent_key) if parent_key else None
-            if parent_key is not None and parent is None:
-                blocked.add(row.message_key)  # the thread's first message is not posted yet
-                continue
-            try:
-                if parent is not None:
-                    message = {k: v for k, v in row.payload.items() if k != "thread_of"}
-                    channel, ts = notifier.post(channel=parent.channel,
-                                                message={**message, "thread_ts": parent.ts})
-                    session.add(MessageRow(key=row.message_key, channel=channel, ts=ts))
-                elif posted is None:
-                    channel, ts = notifier.post(channel=row.channel, message=row.payload)
-                    # committed right after the post: the only window for a double post
-                    session.add(MessageRow(key=row.message_key, channel=channel, ts=ts))
-                else:
-                    notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
-            except (SlackClientError, OSError) as exc:  # retried on a later pass
+        if parent_key is not None and parent is None:
+            blocked.add(row.message_key)  # the thread's first message is not posted yet
+            continue
+        new: MessageRow | None = None
+        error = None
+        try:
+            if parent is not None:
+                message = {k: v for k, v in row.payload.items() if k != "thread_of"}
+                channel, ts = notifier.post(channel=parent.channel, message={**message, "thread_ts": parent.ts})
+                new = MessageRow(key=row.message_key, channel=channel, ts=ts)
+            elif posted is None:
+                channel, ts = notifier.post(channel=row.channel, message=row.payload)
+                new = MessageRow(key=row.message_key, channel=channel, ts=ts)
+            else:
+                notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
+        except (SlackClientError, OSError) as exc:  # retried on a later pass
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        with sessions() as session:
+            # committed right after the post: the only window for a double post
+            if new is not None:
+                session.add(new)
+            if error is None:
+                row.sent_at = clock()
+                sent += 1
+            else:
                 blocked.add(row.message_key)
                 failed += 1
                 row.attempts += 1
-                row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                row.last_error = error
                 age = clock() - row.created_at
                 level = logging.ERROR if age > LOUD_AFTER else logging.WARNING
                 log.log(level, "slack delivery of outbox row %s failed (attempt %d, undelivered for %.0fs): %s",
-                        row.id, row.attempts, age, row.last_error)
-            else:
-                row.sent_at = clock()
-                sent += 1
+                        row.id, row.attempts, age, error)
             session.add(row)
             session.commit()
     return sent, failed

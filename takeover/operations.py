@@ -35,9 +35,10 @@ def take_over(service: Service, s: Session, *, agent: str, mode: Mode, reason: s
     now = service.clock()
     if agent != ALL_AGENTS:
         store.ensure_agent(session=s, name=agent, now=now)
-    changed = store.release_sources(session=s, agent=agent, actor=actor, reason=reason, now=now)
+    changed = store.release_sources(session=s, agent=agent, actor=actor, reason=reason, now=now,
+                                    on_change=service.mode_changed)
     if mode != Mode.normal:
-        changed += store.add_source(session=s, now=now, source=Source(
+        changed += store.add_source(session=s, now=now, on_change=service.mode_changed, source=Source(
             agent=agent, mode=mode, kind=SourceKind.override, ref=actor, reason=reason,
             actor=actor, since=now, expires_at=expires_at))
     _committed(service, s, changed)
@@ -49,7 +50,7 @@ def add_override(service: Service, s: Session, *, agent: str, mode: Mode, reason
     if mode == Mode.normal:
         raise Refusal(422, "an override holds a mode stricter than normal; to hand back, release sources instead")
     now = service.clock()
-    changed = store.add_source(session=s, now=now, source=Source(
+    changed = store.add_source(session=s, now=now, on_change=service.mode_changed, source=Source(
         agent=agent, mode=mode, kind=SourceKind.override, ref=actor, reason=reason, actor=actor,
         since=now, expires_at=expires_at))
     _committed(service, s, changed)
@@ -59,7 +60,7 @@ def release(service: Service, s: Session, *, agent: str, reason: str, actor: str
             source_id: int | None = None) -> None:
     """Release one source by id, or every source held on the agent (`*`: the global ones)."""
     changed = store.release_sources(session=s, agent=agent, source_id=source_id, actor=actor,
-                                    reason=reason, now=service.clock())
+                                    reason=reason, now=service.clock(), on_change=service.mode_changed)
     if source_id is not None and not changed:
         raise Refusal(404, f"no active source {source_id} on {agent!r}")
     _committed(service, s, changed)

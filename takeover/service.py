@@ -297,6 +297,16 @@ class Service:
         self.blind_since = None
         return result
 
+    def mode_changed(self, session: Session, scope: str, before: Mode, after: Mode, actor: str,
+                     reason: str, now: float) -> None:
+        """Queue the "mode changed" message, in the transaction of the change."""
+        who = "all agents" if scope == ALL_AGENTS else scope
+        store.enqueue(session=session, channel=self.settings.slack_channel, now=now,
+                      message_key=f"mode:{scope}:{now}:{after.name}:{actor}", payload=self.message(
+                          "mode_changed", agent=who, before=before.name, after=after.name, actor=actor,
+                          reason=reason, fallback_text=f"{who}: {before.name} → {after.name} by {actor}: {reason}"))
+        self.wake_delivery()
+
     def notify_approval(self, session: Session, row: Any, *, now: float) -> None:
         """Queue the request's Slack message: posted when requested, updated when decided."""
         approval = store.approval_public(row)
@@ -333,17 +343,18 @@ class Service:
             expired = store.expire_approvals(session=session, now=now)
             for row in expired:
                 self.notify_approval(session, row, now=now)
-            changed = store.expire_sources(session=session, now=now)
+            changed = store.expire_sources(session=session, now=now, on_change=self.mode_changed)
             held = any(s.kind == SourceKind.failsafe
                        for s in store.active_sources(session=session, now=now))
             blind = self.blind_since is not None and now - self.blind_since >= self.settings.failsafe_after
             if failsafe is not None and blind and not held:
-                changed += store.add_source(session=session, now=now, source=Source(
+                changed += store.add_source(session=session, now=now, on_change=self.mode_changed, source=Source(
                     agent=ALL_AGENTS, mode=Mode[failsafe], kind=SourceKind.failsafe, ref="prometheus",
                     reason=f"Prometheus unreachable for {now - self.blind_since:.0f}s",  # type: ignore[operator]
                     actor="system:failsafe", since=now))
             elif held and not blind:
                 changed += store.release_sources(session=session, agent=ALL_AGENTS, now=now,
+                                                 on_change=self.mode_changed,
                                                  kind=SourceKind.failsafe, actor="system:failsafe",
                                                  reason="Prometheus reachable again")
             self._meta_alert(session, now)
@@ -366,7 +377,7 @@ class Service:
                 log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
                 return []
             agent = labels.get("agent", ALL_AGENTS)
-            changed = store.add_source(session=session, now=now, source=Source(
+            changed = store.add_source(session=session, now=now, on_change=self.mode_changed, source=Source(
                 agent=agent, mode=rule.takeover, kind=SourceKind.alert,
                 ref=alert_ref(rule, alert.labels),
                 reason=alert.annotations.get("summary", rule.name),
@@ -375,6 +386,7 @@ class Service:
         if resolved and rule.takeover is not None and rule.release_on_resolve:
             changed = store.release_sources(
                 session=session, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
+                on_change=self.mode_changed,
                 ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
                 reason="alert resolved (the rule releases on resolve)")
         return changed

@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from contextvars import ContextVar
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import event, func, text, update
@@ -212,7 +212,12 @@ def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
     return resolve_mode(active_sources(session=session, now=now), agent=agent, now=now)
 
 
-def add_source(*, session: Session, source: Source, now: float) -> list[str]:
+# (session, scope, before, after, actor, reason, now): lets the caller queue a message in the same transaction
+OnModeChange = Callable[[Session, str, Mode, Mode, str, str, float], None]
+
+
+def add_source(*, session: Session, source: Source, now: float,
+               on_change: OnModeChange | None = None) -> list[str]:
     """Hold `source.agent` in a mode; audited with before/after. Returns the changed agents."""
     if source.agent != ALL_AGENTS:
         ensure_agent(session=session, name=source.agent, now=now)
@@ -226,12 +231,15 @@ def add_source(*, session: Session, source: Source, now: float) -> list[str]:
     record_audit(session=session, now=now, actor=source.actor, action=f"mode.{source.kind.value}",
                  subject=f"agent:{source.agent}", before=before.name, after=after.name,
                  reason=source.reason)
+    if on_change is not None and before != after:
+        on_change(session, source.agent, before, after, source.actor, source.reason, now)
     return _bump(session=session, agent=source.agent)
 
 
 def release_sources(
     *, session: Session, agent: str, actor: str, reason: str, now: float,
     source_id: int | None = None, kind: SourceKind | None = None, ref: str | None = None,
+    on_change: OnModeChange | None = None,
 ) -> list[str]:
     """Release the sources held on `agent` (all, or the one `source_id`, or those of `kind`/`ref`).
 
@@ -255,16 +263,18 @@ def release_sources(
     after = effective_mode(session=session, agent=agent, now=now)
     record_audit(session=session, now=now, actor=actor, action="mode.release",
                  subject=f"agent:{agent}", before=before.name, after=after.name, reason=reason)
+    if on_change is not None and before != after:
+        on_change(session, agent, before, after, actor, reason, now)
     return _bump(session=session, agent=agent)
 
 
-def expire_sources(*, session: Session, now: float) -> list[str]:
+def expire_sources(*, session: Session, now: float, on_change: OnModeChange | None = None) -> list[str]:
     """Release the sources whose expiry has passed (audited as the system); returns who changed."""
     rows = list(session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None),
                                                      col(SourceRow.expires_at) <= now)))
     changed: list[str] = []
     for row in rows:
-        changed += release_sources(session=session, agent=row.agent, source_id=row.id,
+        changed += release_sources(session=session, agent=row.agent, source_id=row.id, on_change=on_change,
                                    actor="system:expiry", reason=f"expired: {row.reason}", now=now)
     return changed
 

@@ -49,6 +49,11 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
+    def posts(self, prefix: str = "", *, thread: bool = False) -> list[dict[str, Any]]:
+        """The chat.postMessage params whose text starts with `prefix` (thread replies or not)."""
+        return [c.params for c in self.of("chat.postMessage")
+                if str(c.params.get("text", "")).startswith(prefix) and ("thread_ts" in c.params) == thread]
+
     def wait_for(self, predicate: Callable[[FakeSlack], bool], *, timeout: float = 30.0) -> None:
         """Block until `predicate(self)` holds after some request; fail at the deadline."""
         deadline = time.monotonic() + timeout

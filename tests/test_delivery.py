@@ -45,8 +45,11 @@ def test_undelivered_notifications_survive_kill_9(tmp_path: Path, prometheus: st
     try:
         fake_slack.wait_for(lambda f: len(f.messages) >= 1)
         poll(lambda: queued(second.url), until=lambda n: n == 0)
-        (posted,) = fake_slack.messages.values()
-        assert posted["text"].startswith("[FIRING]") and "agent-kill" in str(posted["blocks"])
+        fake_slack.wait_for(lambda f: len(f.messages) >= 2)
+        by_kind = sorted(str(p["text"]).split("]")[0] + "]" for p in fake_slack.messages.values())
+        assert by_kind == ["[FIRING]", "[MODE]"]  # each queued message delivered exactly once
+        (posted,) = [p for p in fake_slack.messages.values() if str(p["text"]).startswith("[FIRING]")]
+        assert "agent-kill" in str(posted["blocks"])
     finally:
         exporter.set(0, case="kill", agent="agent-kill")
         stop_server(second)

@@ -97,8 +97,9 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     assert held["sources"][0]["reason"] == "agent-e2e value is 42"
     assert held["permissions"]["write_low"] == "deny"
 
-    fake_slack.wait_for(lambda f: len(f.of("chat.postMessage")) == 1)
-    posted = fake_slack.of("chat.postMessage")[0].params
+    fake_slack.wait_for(lambda f: len(f.posts("[FIRING]")) == 1)
+    (posted,) = fake_slack.posts("[FIRING]")
+    fake_slack.wait_for(lambda f: len(f.posts("[MODE] agent-e2e: normal → read_only")) == 1)
     rendered = str(posted["blocks"])
     assert posted["channel"] == "#oncall"
     assert "https://runbooks.example.com/e2e" in rendered and "<!subteam^S0E2E> (team-e2e)" in rendered
@@ -114,11 +115,12 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     exporter.set(1, case="e2e", agent="agent-e2e")
     fake_slack.wait_for(lambda f: len(f.of("chat.update")) == 1)
     update = fake_slack.of("chat.update")[0].params
-    top = [key for key, params in fake_slack.messages.items() if "thread_ts" not in params]
-    assert top == [(update["channel"], update["ts"])]  # the posted message, updated in place
+    alerts = [key for key, p in fake_slack.messages.items() if "thread_ts" not in p and "[MODE]" not in p["text"]]
+    assert alerts == [(update["channel"], update["ts"])]  # the posted message, updated in place
+    assert len(fake_slack.posts("[FIRING]")) == 1
     assert update["text"].startswith("[RESOLVED]")
-    fake_slack.wait_for(lambda f: len(f.of("chat.postMessage")) == 2)
-    note = fake_slack.of("chat.postMessage")[1].params
+    fake_slack.wait_for(lambda f: len(f.posts(thread=True)) == 1)
+    (note,) = fake_slack.posts(thread=True)
     assert note["thread_ts"] == update["ts"] and "resolved" in note["text"]  # the history, in the thread
     assert doc()["mode"] == "read_only"  # an alert's takeover stays until a human releases it
 

@@ -50,7 +50,7 @@ def test_reload_refuses_broken_files_and_resolves_removed_rules(
         return httpx.get(f"{server.url}/v1/rules", headers=op).json()  # type: ignore[no-any-return]
 
     exporter.set(50, case="reload", agent="agent-r")
-    fake_slack.wait_for(lambda f: len(f.of("chat.postMessage")) == 1)
+    fake_slack.wait_for(lambda f: len(f.posts("[FIRING]")) == 1)
     (group,) = poll(status, until=lambda s: s["groups"][0]["rules"][0]["health"] == "ok")["groups"]
     assert group["rules"][0]["name"] == "TestValueHigh" and group["rules"][0]["lastEvaluation"] > 0
 
@@ -66,7 +66,7 @@ def test_reload_refuses_broken_files_and_resolves_removed_rules(
     poll(status, until=lambda s: [g["name"] for g in s["groups"]] == ["second"])
     fake_slack.wait_for(lambda f: len(f.of("chat.update")) == 1)
     assert fake_slack.of("chat.update")[0].params["text"].startswith("[RESOLVED]")
-    fake_slack.wait_for(lambda f: len(f.of("chat.postMessage")) == 2)  # AlwaysOn fires
+    fake_slack.wait_for(lambda f: len(f.posts("[FIRING] AlwaysOn")) == 1)
     audit = httpx.get(f"{server.url}/v1/audit", headers=op, params={"action": "rules.reload"}).json()["rows"]
     assert [r["actor"] for r in audit] == ["system:sighup"]
 

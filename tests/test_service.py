@@ -109,7 +109,8 @@ def test_restart_keeps_the_pending_clock_and_does_not_page_twice(database_url: s
     third = make_service(database_url, results, clock)
     step(third, clock, 10)
     with third.sessions() as s:
-        assert len(store.undelivered(session=s)) == 1  # one page, not one per process
+        pages = [r for r in store.undelivered(session=s) if r.message_key.startswith("group:")]
+        assert len(pages) == 1  # one page, not one per process
     third.stop()
 
 
@@ -165,21 +166,21 @@ def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
     step(service, clock, 10)
     step(service, clock, 20)
-    fake_slack.fail_next(3, status=500)  # the client's own retries (2) are not enough
+    fake_slack.fail_next(6, status=500)  # the client's own retries (2 per message) are not enough
     assert service.deliver() == 0
     with service.sessions() as s:
-        (row,) = store.undelivered(session=s)
-        assert row.attempts == 1 and "fatal_error" in (row.last_error or "")
-    assert service.deliver() == 1
+        rows = store.undelivered(session=s)  # the mode change and the page
+        assert len(rows) == 2 and all(r.attempts == 1 and "fatal_error" in (r.last_error or "") for r in rows)
+    assert service.deliver() == 2
     assert service.deliver() == 0
-    assert len(fake_slack.of("chat.postMessage")) == 4 and len(fake_slack.messages) == 1  # 3 refused, 1 kept
+    assert len(fake_slack.of("chat.postMessage")) == 8 and len(fake_slack.messages) == 2  # 6 refused, 2 kept
     fake_slack.fail_next(1, status=429, retry_after=0)
     results[EXPR] = []
     step(service, clock, 10)
     assert service.deliver() == 2  # the 429 is retried by the client, honouring Retry-After
     note, retried, update = fake_slack.calls[-3:]
     assert (note.method, retried.method, update.method) == ("chat.postMessage", "chat.postMessage", "chat.update")
-    (channel, ts), = fake_slack.messages.keys() - {(c, t) for c, t in fake_slack.messages if "thread_ts" in fake_slack.messages[(c, t)]}
+    ((channel, ts),) = [k for k, p in fake_slack.messages.items() if p["text"].startswith("[RESOLVED]")]
     assert retried.params["thread_ts"] == ts and "resolved" in retried.params["text"]
     assert update.params["ts"] == ts and update.params["text"].startswith("[RESOLVED]")
     service.stop()
