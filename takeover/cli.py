@@ -22,6 +22,9 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Create API tokens (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+silence_app = typer.Typer(help="Silence notifications of matching alerts (not their takeover, by default).",
+                          no_args_is_help=True)
+app.add_typer(silence_app, name="silence")
 db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
@@ -45,6 +48,18 @@ def _load_groups(paths: list[str]) -> list:  # type: ignore[type-arg]
     raise AssertionError("unreachable")
 
 
+def _check_templates(settings: Settings) -> None:
+    from takeover.notify import check_templates
+
+    if not Path(settings.templates).is_dir():
+        _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
+    problems = check_templates(settings.templates)
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        _fail(f"takeover: {len(problems)} problem(s) in the message templates; nothing started")
+
+
 def _load_routing(settings: Settings):  # type: ignore[no-untyped-def]
     from takeover.routing import load_routing
     from takeover.rulefile import RuleFileError
@@ -65,8 +80,7 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
 
     groups = _load_groups(settings.rules)
     routing = _load_routing(settings)
-    if not Path(settings.templates).is_dir():
-        _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
+    _check_templates(settings)
     notifier: Notifier
     if settings.slack_token is not None:
         notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url)
@@ -153,6 +167,7 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     """Validate rule files without a server: every problem as file:line:column, exit 1 if any."""
     groups = _load_groups(paths or Settings().rules)
     _load_routing(Settings())
+    _check_templates(Settings())
     rules = sum(len(g.rules) for g in groups)
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
 
@@ -229,6 +244,56 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `take
             _fail(f"no token {token_id}")
         session.commit()
     typer.echo(f"revoked token {token_id}")
+
+
+@silence_app.command("add")
+def silence_add(
+    matcher: Annotated[list[str], typer.Option(help='name=value, name!=value, name=~regex or name!~regex (repeatable)')],
+    comment: Annotated[str, typer.Option(help="why: shown with the silence and in the audit trail")],
+    duration: Annotated[str, typer.Option(help="how long, e.g. 2h")] = "1h",
+    suppress_takeover: Annotated[bool, typer.Option(help="also hold back the takeover of matching alerts")] = False,
+) -> None:
+    """Mute notifications of alerts matching every --matcher for --duration."""
+    from takeover import store
+    from takeover.rulefile import parse_duration
+    from takeover.silence import parse_matcher
+
+    try:
+        seconds = parse_duration(duration)
+        for m in matcher:
+            parse_matcher(m)
+    except ValueError as exc:
+        _fail(str(exc))
+    now = time.time()
+    with _sessions() as session:
+        row = store.create_silence(session=session, matchers=list(matcher), starts_at=now,
+                                   ends_at=now + seconds, created_by=_cli_actor(), comment=comment,
+                                   suppress_takeover=suppress_takeover, now=now)
+        session.commit()
+        typer.echo(f"silence {row.id} until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row.ends_at))}")
+
+
+@silence_app.command("list")
+def silence_list(expired: Annotated[bool, typer.Option(help="include expired silences")] = False) -> None:
+    """List silences."""
+    from takeover import store
+
+    with _sessions() as session:
+        for row in store.list_silences(session=session, now=time.time(), include_expired=expired):
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.ends_at))
+            typer.echo(f"{row.id}\t{' '.join(row.matchers)}\tuntil {until}\t{row.created_by}\t{row.comment}")
+
+
+@silence_app.command("expire")
+def silence_expire(silence_id: Annotated[int, typer.Argument(help="the id from `takeover silence list`")]) -> None:
+    """End a silence now."""
+    from takeover import store
+
+    with _sessions() as session:
+        if store.expire_silence(session=session, silence_id=silence_id, actor=_cli_actor(), now=time.time()) is None:
+            _fail(f"no silence {silence_id}")
+        session.commit()
+    typer.echo(f"silence {silence_id} expired")
 
 
 @db_app.command("upgrade")

@@ -564,6 +564,7 @@ def silence_from_row(row: SilenceRow) -> Silence:
 
 def create_silence(*, session: Session, matchers: list[str], starts_at: float, ends_at: float,
                    created_by: str, comment: str, suppress_takeover: bool, now: float) -> SilenceRow:
+    matchers = [str(parse_matcher(m)) for m in matchers]  # canonical: name op "value"
     row = SilenceRow(matchers=matchers, starts_at=starts_at, ends_at=ends_at, created_by=created_by,
                      comment=comment, suppress_takeover=suppress_takeover)
     session.add(row)

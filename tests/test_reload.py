@@ -105,3 +105,16 @@ def test_check_command_reports_every_problem_and_a_summary(tmp_path: Path) -> No
     lines = bad.stderr.splitlines()
     assert lines[0].startswith(f"{broken}:5:9: ") and "owner" in lines[0]
     assert lines[1].startswith(f"{broken}:6:15: could not parse expression")
+
+
+def test_silence_cli_add_list_expire(tmp_path: Path) -> None:
+    env = {"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
+    bad = takeover_cli("silence", "add", "--matcher", "alertname=~(", "--comment", "x", env=env)
+    assert bad.returncode == 1 and "bad regex" in bad.stderr
+    added = takeover_cli("silence", "add", "--matcher", "alertname=Errors", "--matcher", "agent=~bot-.*",
+                         "--comment", "deploy", "--duration", "2h", env=env)
+    assert added.returncode == 0 and added.stdout.startswith("silence 1 until")
+    listed = takeover_cli("silence", "list", env=env).stdout
+    assert 'alertname="Errors" agent=~"bot-.*"' in listed and "deploy" in listed
+    assert takeover_cli("silence", "expire", "1", env=env).returncode == 0
+    assert takeover_cli("silence", "list", env=env).stdout == ""
