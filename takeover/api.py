@@ -563,5 +563,5 @@ def create_app(service: Service) -> FastAPI:
         return response
 
     app.include_router(router)
-    app.add_middleware(ControlFastPath, hub=hub, tokens=tokens, metrics=service.metrics)  # type: ignore[arg-type]
+    app.add_middleware(ControlFastPath, hub=hub, tokens=tokens, metrics=service.metrics)
     return app

@@ -8,11 +8,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
 from takeover.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 app = typer.Typer(
     help="takeover: alerting and human takeover for AI agent systems.\n\n"
@@ -31,7 +34,7 @@ audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail."
 app.add_typer(audit_app, name="audit")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(1)
 
@@ -172,7 +175,7 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> "Session":
     from sqlmodel import Session
 
     from takeover import store

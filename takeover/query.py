@@ -36,11 +36,12 @@ def _float(text: str) -> float:
 
 def prometheus_query(url: str, *, timeout: float) -> QueryFunc:
     """A QueryFunc for the Prometheus at `url`; no retries inside a slot (the next slot retries)."""
-    from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+    from prometheus_api_client import PrometheusConnect
+    from prometheus_api_client.exceptions import PrometheusApiClientException
     from requests import RequestException
     from urllib3.util.retry import Retry
 
-    prom = PrometheusConnect(url=url, retry=Retry(total=0), timeout=timeout)  # type: ignore[arg-type]
+    prom = PrometheusConnect(url=url, retry=Retry(total=0), timeout=timeout)
 
     def query(expr: str, ts: float) -> list[Sample]:
         try:

@@ -142,8 +142,7 @@ class Service:
                                id="dispatch", name="group alerts into messages")
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.settings.deliver_interval),
                                id="deliver", name="deliver notifications")
-        self.scheduler.add_job(lambda: self.leadership.leader and self.expire(),
-                               IntervalTrigger(seconds=1), id="expire",
+        self.scheduler.add_job(self._expire_if_leader, IntervalTrigger(seconds=1), id="expire",
                                name="expire overrides and apply the fail-safe")
         self.scheduler.start()
 
@@ -217,7 +216,7 @@ class Service:
         (the shape of Prometheus's /api/v1/rules, plus takeover's fields)."""
         out = []
         for group in self.groups:
-            rules = []
+            rules: list[dict[str, Any]] = []
             for rule in group.rules:
                 h = self.health.get(f"{group.key}/{rule.key}", RuleHealth())
                 rules.append({"name": rule.name, "query": rule.expr, "duration": rule.for_,
@@ -228,8 +227,8 @@ class Service:
                               "takeover": rule.takeover.name if rule.takeover else None})
             out.append({"name": group.name, "file": group.file, "interval": group.interval,
                         "limit": group.limit, "rules": rules,
-                        "lastEvaluation": max((r["lastEvaluation"] for r in rules), default=0.0),
-                        "evaluationTime": max((r["evaluationTime"] for r in rules), default=0.0)})
+                        "lastEvaluation": max((float(r["lastEvaluation"]) for r in rules), default=0.0),
+                        "evaluationTime": max((float(r["evaluationTime"]) for r in rules), default=0.0)})
         return out
 
     def run_group(self, group: Group) -> None:
@@ -334,6 +333,10 @@ class Service:
         elif alert is not None and alert.state == State.inactive.value and \
                 (alert.resolved_at or now) < now - RESOLVED_RETENTION:
             session.delete(alert)
+
+    def _expire_if_leader(self) -> None:
+        if self.leadership.leader:
+            self.expire()
 
     def expire(self) -> None:
         """Release expired overrides and approvals; hold every agent in the fail-safe mode while blind."""

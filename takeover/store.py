@@ -125,9 +125,9 @@ def save_alerts(
         row.keep_firing_since = alert.keep_firing_since
         session.add(row)
     for labels in before.keys() - after.keys():
-        row = rows.get(fingerprint(labels))
-        if row is not None:
-            session.delete(row)
+        gone = rows.get(fingerprint(labels))
+        if gone is not None:
+            session.delete(gone)
 
 
 META_GROUP = "takeover:meta"

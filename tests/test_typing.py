@@ -1,0 +1,15 @@
+"""The package type-checks under mypy --strict (pyproject's [tool.mypy])."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mypy_strict_passes_on_the_package() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "takeover/"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
