@@ -12,9 +12,10 @@ import json
 import ssl
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -79,7 +80,7 @@ async def raw_poll(stack: AsyncExitStack, base_url: str, poller: Poller,
     return await raw_long_poll(base_url, poller.path, poller.headers, polled)
 
 
-Poll = Callable[[AsyncExitStack, str, Poller, Callable[[], None]], Awaitable[Answer]]
+Poll = Callable[[AsyncExitStack, str, Poller, Callable[[], None]], Coroutine[Any, Any, Answer]]
 CLIENTS: dict[str, Poll] = {"httpx": httpx_poll, "raw socket": raw_poll}
 
 

@@ -60,7 +60,7 @@ async def long_poll(base_url: str, path: str, headers: dict[str, str],
     """Poll, long-poll, and return (perf_counter at the last byte, status, body)."""
     url = urlsplit(base_url)
     transport, poller = await asyncio.get_running_loop().create_connection(
-        lambda: LongPoller(url.netloc, path, headers, polled), url.hostname, url.port)
+        lambda: LongPoller(url.netloc, path, headers, polled), url.hostname or "127.0.0.1", url.port or 80)
     try:
         return await poller.done
     finally:

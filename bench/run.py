@@ -1,6 +1,7 @@
 """Run every benchmark against `takeover serve` and its bare baseline; print one table.
 
     .venv/bin/python bench/run.py      (or: make bench)
+    .venv/bin/python bench/run.py --outer --gc-freeze     (a proposed change: see whatif.py)
 
 Each figure is printed beside a baseline measured in the same run, on the same machine, with
 the same client: a ratio of 1.0 means takeover costs nothing over uvicorn itself.
@@ -23,7 +24,7 @@ import httpx
 
 import fanout
 import poll304
-from procs import CLIENT_CPU, SERVER_CPU, Processes, Takeover, processes, start_bare, start_takeover, temp_dir
+from procs import BENCH, CLIENT_CPU, SERVER_CPU, Processes, Takeover, processes, start_bare, start_takeover, temp_dir
 
 FAN_OUT_AGENTS = 1000
 FAN_OUT_ROUNDS = 3  # pooled: one round's p99 is its 10th slowest agent
@@ -170,7 +171,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(whatif: list[str]) -> int:
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {CLIENT_CPU})
     try:
@@ -183,9 +184,10 @@ def main() -> int:
     notes: list[str] = []
     rows: list[Row] = []
     with processes() as procs, temp_dir() as tmp:
-        print(f"starting takeover serve with {FAN_OUT_AGENTS} agent tokens", flush=True)
+        serve = [str(BENCH / "whatif.py"), *whatif] if whatif else ["-m", "takeover", "serve"]
+        print(f"starting {' '.join(serve)} with {FAN_OUT_AGENTS} agent tokens", flush=True)
         agents = [f"agent-{i:04d}" for i in range(FAN_OUT_AGENTS)] + [POLL_AGENT]
-        takeover = start_takeover(procs, Path(tmp), agents=agents)
+        takeover = start_takeover(procs, Path(tmp), agents=agents, serve=serve)
         if has_wrk:
             rows += poll_rows(procs, takeover, notes)
         rows += fan_out_rows(procs, takeover, notes)
@@ -196,6 +198,8 @@ def main() -> int:
                      "are noisy (CPU/poll least so); run again on a quiet machine")
     print()
     print("\n".join(machine()))
+    if whatif:
+        print(f"takeover here is bench/whatif.py {' '.join(whatif)}, not the stock `takeover serve`")
     print(f"ratio = takeover / baseline (throughput: higher is better; latency: lower is better); "
           f"ran in {time.monotonic() - started:.0f} s\n")
     print(table(rows))
@@ -206,7 +210,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt:
         print("interrupted: every process the benchmark started has been stopped", file=sys.stderr)
         sys.exit(130)
