@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from takeover.models import TokenRow
-from takeover.rulefile import REQUIRED_ANNOTATIONS, REQUIRED_LABELS, ErrorSink, Rule, RuleError, RuleFileError
+from takeover.rulefile import ErrorSink, REQUIRED_ANNOTATIONS, REQUIRED_LABELS, Rule, RuleError, RuleFileError, compose_yaml
 from takeover.settings import Settings
 
 if TYPE_CHECKING:
@@ -188,18 +188,9 @@ def load_readiness(path: str | Path) -> list[Item]:
 
 def parse_readiness(text: str, *, filename: str) -> tuple[list[Item], list[RuleError]]:
     """Parse the readiness file's text: the valid items and every problem found."""
-    errors: list[RuleError] = []
-
-    def err(node: yaml.Node | None, message: str) -> None:
-        mark = node.start_mark if node is not None else None
-        errors.append(RuleError(filename, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, message))
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        return [], [RuleError(filename, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
-                              f"invalid YAML: {exc.problem}")]
+    root, errors, err = compose_yaml(text, filename=filename)
+    if errors:
+        return [], errors
     if not isinstance(root, yaml.SequenceNode):
         err(root, f"the readiness file must be a list of items, each with {', '.join(ITEM_FIELDS)}")
         return [], errors

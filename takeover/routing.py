@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.rulefile import ErrorSink, RuleError, RuleFileError, parse_duration
+from takeover.rulefile import ErrorSink, RuleError, RuleFileError, compose_yaml, parse_duration
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
               "owners", "slack_users"}
@@ -64,20 +64,13 @@ def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
     if path is None:
         return Routing(default_channel=default_channel)
     filename = str(path)
-    errors: list[RuleError] = []
-
-    def err(node: yaml.Node | None, message: str) -> None:
-        mark = node.start_mark if node is not None else None
-        errors.append(RuleError(filename, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, message))
-
     try:
-        root = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+        text = Path(path).read_text()
     except OSError as exc:
         raise RuleFileError([RuleError(filename, 1, 1, f"cannot read routing file: {exc.strerror}")]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise RuleFileError([RuleError(filename, mark.line + 1 if mark else 1,
-                                       mark.column + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
+    root, errors, err = compose_yaml(text, filename=filename)
+    if errors:
+        raise RuleFileError(errors)
     top = _fields(root, TOP_FIELDS, err, "routing file")
     durations = {}
     for name, default in (("group_wait", 30.0), ("group_interval", 300.0), ("repeat_interval", 14400.0)):

@@ -145,8 +145,10 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
     return groups
 
 
-def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[RuleError]]:
-    """Parse one rule file's text; returns the valid groups and every error found."""
+def compose_yaml(text: str, *, filename: str) -> tuple[yaml.Node | None, list[RuleError], ErrorSink]:
+    """Compose YAML keeping positions: (root node, the error list, a sink that appends to it).
+
+    Shared by every file takeover reads (rules, routing, readiness), so all report alike."""
     errors: list[RuleError] = []
 
     def err(node: yaml.Node | None, message: str) -> None:
@@ -155,13 +157,19 @@ def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Rule
         errors.append(RuleError(filename, line, col, message))
 
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader), errors, err
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return [], [RuleError(filename, line, col, f"invalid YAML: {exc.problem}")]
+        errors.append(RuleError(filename, line, col, f"invalid YAML: {exc.problem}"))
+        return None, errors, err
+
+
+def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[RuleError]]:
+    """Parse one rule file's text; returns the valid groups and every error found."""
+    root, errors, err = compose_yaml(text, filename=filename)
     if root is None:
-        return [], []
+        return [], errors
     top = _mapping(root, err, "rule file")
     groups_node = top.get("groups")
     for key, (knode, _) in _keys(root).items():
