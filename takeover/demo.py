@@ -14,6 +14,14 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 from takeover.promproc import free_port, running_prometheus, scrape_config
 
 DEMO_AGENT = "demo-agent"
+# Alertmanager's 30 s group_wait would make the demo wait; the rest is as in production
+DEMO_ROUTING = """\
+group_wait: 2s
+group_interval: 30s
+owners:
+  agents-oncall: {channel: "#agents-oncall", mention: S0DEMO01}
+  agents-finops: {channel: "#agents-finops"}
+"""
 
 
 def serve_demo_agent(*, port: int, host: str = "127.0.0.1", climb_after: float = 20.0,
@@ -66,7 +74,9 @@ def run_demo(*, api_port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="takeover-demo-") as tmp, \
             running_prometheus(scrape_config([f"127.0.0.1:{agent_port}"], interval="2s")) as prom_url:
         print(f"prometheus on {prom_url}")
-        settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'takeover.db'}",
+        routing = Path(tmp) / "routing.yml"
+        routing.write_text(DEMO_ROUTING)
+        settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'takeover.db'}", routing=str(routing),
                             prometheus_url=prom_url, port=api_port, slack_token=None)
         service = build_service(settings)
         operator, agent = new_token(), new_token()
