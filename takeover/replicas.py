@@ -103,7 +103,8 @@ class ChangeFeed:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         if self._sender is not None:
             self._sender.close()
 

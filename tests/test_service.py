@@ -56,11 +56,14 @@ def results() -> dict[str, list[Sample]]:
 
 def make_service(url: str, results: dict[str, list[Sample]], clock: Clock, *,
                  release: bool = False, notifier: object = None, **settings: object) -> Service:
-    return Service(Settings(database_url=url,  # type: ignore[arg-type]
+    """A service driven by hand (not started); it takes the leader lock, as `start()` would."""
+    service = Service(Settings(database_url=url,  # type: ignore[arg-type]
                             templates=str(ROOT / "templates"), **settings),
                    groups=groups(release), notifier=notifier or ConsoleNotifier(io.StringIO()),  # type: ignore[arg-type]
                    query=static_query(results), clock=clock,
                    routing=Routing(group_wait=0, group_interval=0))
+    assert service.lead()
+    return service
 
 
 @pytest.fixture
