@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +48,7 @@ GROUP_SIZE = 100  # rules per group, in both systems
 SHARDS = 10  # series per rule
 INTERVAL = 5.0  # Prometheus's evaluation_interval (and scrape_interval), seconds
 PROM_ROUNDS = 3  # Prometheus evaluations measured per group, after the first
-TAKEOVER_INTERVALS = 4  # takeover intervals per N; the first (alerts inserted) is reported apart
+TAKEOVER_INTERVALS = 6  # takeover intervals per N; the first (alerts inserted) is reported apart
 CPU = 1  # the exporter's core; Prometheus and this process are not pinned
 
 
@@ -123,7 +123,7 @@ class Result:
     prometheus: list[float]  # seconds per round, summed over the groups
 
     def median(self, attr: str) -> float:
-        return statistics.median(getattr(i, attr) for i in self.steady)
+        return float(statistics.median(getattr(i, attr) for i in self.steady))
 
 
 def takeover_intervals(groups: list[Group], prometheus: str, tmp: Path) -> list[Interval]:
@@ -192,7 +192,8 @@ def prometheus_rounds(prometheus: str, rules_path: Path, rules: int) -> list[flo
             raise RuntimeError(f"Prometheus evaluated {seen} before the deadline")
     finally:
         rules_path.write_text("groups: []\n")
-        httpx.post(f"{prometheus}/-/reload", timeout=30)
+        with suppress(httpx.HTTPError):  # Prometheus may be gone already (Ctrl-C reaches it too)
+            httpx.post(f"{prometheus}/-/reload", timeout=30)
     ordered = [[d for _, d in sorted(e.items())][1:PROM_ROUNDS + 1] for e in seen.values()]
     return [sum(group[r] for group in ordered) for r in range(PROM_ROUNDS)]
 
@@ -248,8 +249,9 @@ def rows(results: list[Result]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for r in results:
         total, query, baseline = r.median("total") * 1000, r.median("query") * 1000, statistics.median(r.prometheus) * 1000
+        groups = -(-r.rules // GROUP_SIZE)
         out.append({
-            "benchmark": f"evaluate {r.rules} rules ({-(-r.rules // GROUP_SIZE)} groups of {GROUP_SIZE})",
+            "benchmark": f"evaluate {r.rules} rules ({groups} group{'s' if groups > 1 else ''} of {GROUP_SIZE})",
             "takeover": round(total, 1), "baseline": round(baseline, 1),
             "ratio": round(total / baseline, 1) if baseline else float("nan"),
             "unit": "ms per interval",
@@ -275,5 +277,8 @@ def table(result: list[dict[str, object]]) -> str:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    print(table(main()))
+    try:
+        print(table(main()))
+    except KeyboardInterrupt:  # every process was stopped on the way out
+        sys.exit(130)
     print(f"({time.monotonic() - started:.0f} s)")

@@ -324,5 +324,8 @@ def table(result: list[dict[str, Any]]) -> str:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    print(table(main()))
+    try:
+        print(table(main()))
+    except KeyboardInterrupt:  # every process was stopped on the way out
+        sys.exit(130)
     print(f"({time.monotonic() - started:.0f} s)")

@@ -16,7 +16,7 @@ from takeover.notify import ConsoleNotifier
 from takeover.query import static_query
 from takeover.service import Service
 from takeover.settings import Settings
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, start_server, stop_server, takeover_cli
 from tests.test_approvals import server_env
 
 pytestmark = pytest.mark.slow
@@ -131,3 +131,18 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
             if not ok:
                 failures.append(f"{method} {path} as {who}: {status}")
     assert failures == []
+
+
+def test_tokens_never_reach_the_logs_or_the_audit_trail(server: Server) -> None:
+    admin = server.token("--role", "admin", "--name", "auditor")
+    agent = server.token("--role", "agent", "--agent", "secret-bot")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}) as root:
+        made = root.post("/v1/tokens", json={"role": "operator", "name": "shown-once"}).json()["token"]
+        assert root.post("/v1/tokens/1/revoke").status_code == 200
+        root.get("/v1/agents/secret-bot/control", headers={"Authorization": f"Bearer {agent}"})
+        httpx.get(f"{server.url}/v1/agents/secret-bot/control", headers={"Authorization": "Bearer tko_wrong-secret"})
+        trail = root.get("/v1/audit", params={"limit": 1000}).text
+    exported = takeover_cli("audit", "export", env=server.env).stdout
+    assert "token.create" in trail and "token.revoke" in trail
+    for secret in (admin, agent, made, "tko_wrong-secret"):
+        assert secret not in server.output() and secret not in trail and secret not in exported
