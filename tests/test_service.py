@@ -12,7 +12,7 @@ from takeover import store
 from takeover.evaluate import Sample
 from takeover.notify import ConsoleNotifier, SlackNotifier
 from takeover.query import static_query
-from takeover.rulefile import Group, parse_rule_file
+from takeover.rulefile import Group, load_rules, parse_rule_file
 from takeover.routing import Routing
 from takeover.service import Service
 from takeover.settings import Settings
@@ -186,4 +186,28 @@ def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
     ((channel, ts),) = [k for k, p in fake_slack.messages.items() if p["text"].startswith("[RESOLVED]")]
     assert retried.params["thread_ts"] == ts and "resolved" in retried.params["text"]
     assert update.params["ts"] == ts and update.params["text"].startswith("[RESOLVED]")
+    service.stop()
+
+
+def test_reload_keeps_the_state_of_unchanged_rules(tmp_path: Path, results: dict[str, list[Sample]], clock: Clock) -> None:
+    rules = tmp_path / "rules.yml"
+    base = RULES.replace("RELEASE", "")
+    rules.write_text(base)
+    service = Service(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", rules=[str(rules)],
+                               templates=str(ROOT / "templates")),
+                      groups=groups(), notifier=ConsoleNotifier(io.StringIO()), query=static_query(results),
+                      clock=clock, routing=Routing(group_wait=0, group_interval=0))
+    service.groups = load_rules([rules])
+    results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
+    step(service, clock, 10)
+    rules.write_text(base + base.split("rules:\n", 1)[1].replace("alert: Errors", "alert: Other"))
+    assert service.reload(actor="operator:test") == []
+    assert [r.name for r in service.groups[0].rules] == ["Errors", "Other"]
+    with service.sessions() as s:
+        (alert,) = store.list_alerts(session=s)
+        assert (alert.state, alert.active_at) == ("pending", T0 + 10)  # the pending clock survived
+    step(service, clock, 20)
+    with service.sessions() as s:
+        assert sorted((a.labels["alertname"], a.state) for a in store.list_alerts(session=s)) == [
+            ("Errors", "firing"), ("Other", "pending")]
     service.stop()
