@@ -730,6 +730,7 @@ def _tokstr(t: _Tok) -> str:
     return _go_quote(t.val) if len(t.val) <= 10 else _go_quote(t.val[:10]) + "..."
 
 
+@functools.lru_cache(maxsize=4096)  # rules render the same few templates every evaluation
 def compile_template(text: str) -> Template:
     """Parse once; raise TemplateSyntaxError for bad syntax AND for any construct or function this interpreter does not support (never silently render something different from Prometheus)."""
     parser = _Parser(text)

@@ -104,6 +104,8 @@ def save_alerts(
     before: Mapping[Labels, Alert], after: Mapping[Labels, Alert],
 ) -> None:
     """Write the rule's new alert set: insert, update and delete only what changed."""
+    if all(before.get(labels) == alert for labels, alert in after.items()) and before.keys() <= after.keys():
+        return  # nothing changed: no round trip
     rows = {
         r.fingerprint: r
         for r in session.exec(select(AlertRow).where(AlertRow.rule_key == rule_key,

@@ -33,11 +33,13 @@ def test_undelivered_notifications_survive_kill_9(tmp_path: Path, prometheus: st
            "TAKEOVER_SLACK_API_URL": fake_slack.url, "TAKEOVER_DELIVER_INTERVAL": "0.2"}
     fake_slack.fail_next(1_000_000, status=500)  # Slack is down
     first = start_server(env, log=tmp_path / "first.log")
-    exporter.set(99, case="kill", agent="agent-kill")
-    poll(lambda: queued(first.url), until=lambda n: n >= 1)
-    fake_slack.wait_for(lambda f: len(f.calls) >= 2)  # delivery was tried and failed
-    os.kill(first.process.pid, signal.SIGKILL)
-    first.process.wait()
+    try:
+        exporter.set(99, case="kill", agent="agent-kill")
+        poll(lambda: queued(first.url), until=lambda n: n >= 1)
+        fake_slack.wait_for(lambda f: len(f.calls) >= 2)  # delivery was tried and failed
+    finally:
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
     assert fake_slack.messages == {}
 
     fake_slack.faults.clear()  # Slack is back
