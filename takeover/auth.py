@@ -13,7 +13,12 @@ from sqlmodel import Session
 from takeover import store
 
 TOKEN_PREFIX = "tko_"
-CACHE_SECONDS = 5.0  # how long a looked-up token is trusted before the database is asked again
+# How long a looked-up token is trusted before the database is asked again. Long, because a
+# miss costs a database round trip on the hot path (measured: every poll after a 30 s long-poll
+# missed a 5 s cache). A revocation through the API clears every replica's cache at once;
+# `takeover token revoke` from another process takes effect within this time.
+CACHE_SECONDS = 60.0
+UNKNOWN_SECONDS = 5.0  # a token that was not found is asked again sooner
 
 
 class Role(str, enum.Enum):
@@ -73,5 +78,5 @@ class TokenCache:
             principal = Principal(row.name, Role(row.role), tuple(row.agents))
         if len(self._known) > 10_000:
             self._known.clear()  # bounded: bad tokens must not grow memory without limit
-        self._known[key] = (principal, self._clock() + CACHE_SECONDS)
+        self._known[key] = (principal, self._clock() + (CACHE_SECONDS if principal else UNKNOWN_SECONDS))
         return principal

@@ -102,9 +102,9 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
     """Run the API and the scheduler until interrupted."""
     import uvicorn
 
-    from takeover.api import create_app
+    from takeover.api import asgi_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port,
+    server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
                                            log_level="warning", access_log=False,
                                            # held long-polls must not delay a shutdown by their wait
                                            timeout_graceful_shutdown=3))
@@ -238,7 +238,7 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `takeover token list`")]) -> None:
-    """Revoke a token (a running server stops accepting it within 5 seconds)."""
+    """Revoke a token (a running server stops accepting it within 60 seconds; through the API, at once)."""
     from takeover import store
 
     with _sessions() as session:

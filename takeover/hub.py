@@ -37,6 +37,7 @@ class ControlHub:
         self._entries: dict[str, Entry] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._signals: dict[str, set[asyncio.Future[None]]] = {}
+        self._callbacks: dict[str, list[Callable[[], None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: list[Callable[[list[str]], None]] = []
         self._lock = threading.Lock()
@@ -139,7 +140,13 @@ class ControlHub:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._fire, key)
 
+    def on_signal(self, key: str, callback: Callable[[], None]) -> None:
+        """Also call `callback` whenever `key` is signalled, here or on another replica."""
+        self._callbacks.setdefault(key, []).append(callback)
+
     def _fire(self, key: str) -> None:
+        for callback in self._callbacks.get(key, []):
+            callback()
         for future in self._signals.pop(key, set()):
             if not future.done():
                 future.set_result(None)
