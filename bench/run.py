@@ -157,6 +157,10 @@ def number(value: float, unit: str) -> str:
         return f"{value:,.0f}/s"
     if unit in ("ms", "µs"):
         return f"{value:,.1f} {unit}"
+    if unit == "s":
+        return f"{value:,.2f} s"
+    if unit.startswith("ms "):
+        return f"{value:,.0f} ms"
     return f"{value:,.0f}"
 
 
@@ -192,6 +196,13 @@ def main(whatif: list[str]) -> int:
         if has_wrk:
             rows += poll_rows(procs, takeover, notes)
         rows += fan_out_rows(procs, takeover, notes)
+    for name, module in (("evaluation overhead", "evaluation"), ("time to takeover", "time_to_takeover")):
+        print(f"running the {name} benchmark", flush=True)
+        for found in __import__(module).main():
+            rows.append(Row(str(found["benchmark"]), float(found["takeover"]), float(found["baseline"]),  # type: ignore[arg-type]
+                            str(found["unit"]), higher_is_better=False, goal=""))
+            if found.get("note"):
+                notes.append(f"{found['benchmark']}: {found['note']}")
     # every child is stopped and reaped by now, so its CPU time is in own_seconds(); loopback
     # softirq time makes this estimate about 10% of a core high on an idle machine
     others = (busy_seconds() - machine0 - (own_seconds() - own0)) / (time.monotonic() - started)
