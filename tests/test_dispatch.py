@@ -165,3 +165,24 @@ def test_a_silence_mutes_messages_but_not_the_takeover(service: tuple[Service, C
     assert fake_slack.calls == []
     with svc.sessions() as s:
         assert [a.state for a in store.list_alerts(session=s)] == ["firing"]
+
+
+def test_a_hanging_slack_times_out_and_the_message_is_delivered_later(
+        tmp_path: Path, fake_slack: FakeSlack) -> None:
+    clock = Clock()
+    results: dict[str, list[Sample]] = {EXPR: [Sample({"agent": "a1"}, 5)]}
+    groups, _ = parse_rule_file(RULES, filename="d.yml")
+    svc = Service(Settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", templates=str(ROOT / "templates")),
+                  groups=groups, query=static_query(results), clock=clock, routing=ROUTING,
+                  notifier=SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1, retries=0))
+    try:
+        fake_slack.hang_next(1, seconds=3)
+        advance(svc, clock, 40, deliver=False)
+        assert svc.deliver() == 0  # the client gave up after its 1 s timeout
+        with svc.sessions() as s:
+            (row,) = store.undelivered(session=s)
+            assert "timed out" in (row.last_error or "").lower() or "timeout" in (row.last_error or "").lower()
+        assert svc.deliver() == 1
+        assert [p["text"][:8] for p in fake_slack.messages.values()] == ["[FIRING]"]
+    finally:
+        svc.stop()
