@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from procs import ROOT, Processes, processes, temp_dir, wait_healthy
+from procs import ROOT, Processes, print_rows, processes, temp_dir, wait_healthy
 from takeover.evaluate import Sample
 from takeover.notify import ConsoleNotifier
 from takeover.promproc import free_port, running_prometheus, scrape_config
@@ -266,19 +266,5 @@ def main() -> list[dict[str, object]]:
     return rows(measure())
 
 
-def table(result: list[dict[str, object]]) -> str:
-    head = f"{'benchmark':<38} {'takeover':>10} {'baseline':>10} {'ratio':>7}  unit / note"
-    lines = [head, "-" * len(head)]
-    for row in result:
-        lines.append(f"{row['benchmark']:<38} {row['takeover']:>10} {row['baseline']:>10} {row['ratio']:>7}  "
-                     f"{row['unit']}: {row['note']}")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    started = time.monotonic()
-    try:
-        print(table(main()))
-    except KeyboardInterrupt:  # every process was stopped on the way out
-        sys.exit(130)
-    print(f"({time.monotonic() - started:.0f} s)")
+    print_rows(main)

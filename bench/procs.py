@@ -12,17 +12,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlmodel import Session
 
 from takeover import store
 from takeover.auth import new_token
-from takeover.promproc import free_port
+from takeover.promproc import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -55,13 +56,7 @@ class Processes:
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         if process in self.started:
             self.started.remove(process)
 
@@ -171,3 +166,18 @@ def start_bare(procs: Processes, kind: str) -> Bare:
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="takeover-bench-")
+
+
+def print_rows(main: Callable[[], list[dict[str, Any]]]) -> None:
+    """Run a standalone benchmark's `main()` and print its rows as a table (with the time taken)."""
+    started = time.monotonic()
+    try:
+        result = main()
+    except KeyboardInterrupt:  # every process was stopped on the way out
+        sys.exit(130)
+    head = f"{'benchmark':<42} {'takeover':>10} {'baseline':>10} {'ratio':>7}  unit: note"
+    print(head)
+    print("-" * len(head))
+    for r in result:
+        print(f"{r['benchmark']:<42} {r['takeover']:>10} {r['baseline']:>10} {r['ratio']:>7}  {r['unit']}: {r['note']}")
+    print(f"({time.monotonic() - started:.0f} s)")

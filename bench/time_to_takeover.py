@@ -37,7 +37,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from sqlmodel import Session
 
-from procs import ACTOR, ROOT, SERVER_CPU, processes, temp_dir, wait_healthy
+from procs import ACTOR, ROOT, SERVER_CPU, print_rows, processes, temp_dir, wait_healthy
 from takeover import store
 from takeover.auth import new_token
 from takeover.promproc import free_port, running_prometheus, scrape_config
@@ -313,19 +313,5 @@ def main() -> list[dict[str, Any]]:
     return rows(measure())
 
 
-def table(result: list[dict[str, Any]]) -> str:
-    head = f"{'benchmark':<42} {'takeover':>9} {'baseline':>9} {'ratio':>6}  unit: note"
-    lines = [head, "-" * len(head)]
-    for r in result:
-        lines.append(f"{r['benchmark']:<42} {r['takeover']:>9} {r['baseline']:>9} {r['ratio']:>6}  "
-                     f"{r['unit']}: {r['note']}")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    started = time.monotonic()
-    try:
-        print(table(main()))
-    except KeyboardInterrupt:  # every process was stopped on the way out
-        sys.exit(130)
-    print(f"({time.monotonic() - started:.0f} s)")
+    print_rows(main)

@@ -39,6 +39,18 @@ def scrape_config(targets: Sequence[str], *, interval: str = "1s", job: str = "a
             f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{listed}]\n")
 
 
+def stop_process(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; always reaped."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_ready(url: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,10 +87,5 @@ def running_prometheus(config: str, *, data_dir: str | Path | None = None,
             log.flush()
             raise RuntimeError((Path(tmp) / "prometheus.log").read_text()[-2000:]) from None
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             log.close()
