@@ -106,6 +106,7 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
 
     server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
                                            log_level="warning", access_log=False,
+                                           log_config=None,  # uvicorn logs through ours (JSON)
                                            # held long-polls must not delay a shutdown by their wait
                                            timeout_graceful_shutdown=3))
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(

@@ -118,3 +118,24 @@ def test_silence_cli_add_list_expire(tmp_path: Path) -> None:
     assert 'alertname="Errors" agent=~"bot-.*"' in listed and "deploy" in listed
     assert takeover_cli("silence", "expire", "1", env=env).returncode == 0
     assert takeover_cli("silence", "list", env=env).stdout == ""
+
+
+def test_logs_are_json_lines_with_the_request_id(tmp_path: Path) -> None:
+    import json
+
+    from takeover.promproc import free_port
+
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    srv = start_server({"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}", "TAKEOVER_LOG_FORMAT": "json",
+                        "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
+                        "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}, log=tmp_path / "log")
+    try:
+        op = {"Authorization": f"Bearer {srv.token('--role', 'operator', '--name', 'op')}", "X-Request-ID": "req-42"}
+        assert httpx.post(f"{srv.url}/v1/rules/reload", headers=op).headers["X-Request-ID"] == "req-42"
+        events = poll(lambda: [json.loads(line) for line in srv.output().splitlines() if line.startswith("{")],
+                      until=lambda evs: any(e.get("request_id") == "req-42" for e in evs))
+        (reload,) = [e for e in events if e.get("request_id") == "req-42"]
+        assert reload["message"].startswith("rules reloaded") and reload["level"] == "info"
+        assert all(line.startswith("{") for line in srv.output().splitlines() if line.strip())
+    finally:
+        stop_server(srv)
