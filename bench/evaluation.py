@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from procs import ROOT, Processes, print_rows, processes, temp_dir, wait_healthy
 from prometheus_client.parser import text_string_to_metric_families
 
-from procs import ROOT, Processes, print_rows, processes, temp_dir, wait_healthy
 from takeover.evaluate import Sample
 from takeover.notify import ConsoleNotifier
 from takeover.promproc import free_port, running_prometheus, scrape_config

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from rawpoll import long_poll as raw_long_poll
 
 SETTLE_SECONDS = 1.0  # after the last long-poll is sent, for the server to hold them all

@@ -20,11 +20,20 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import httpx
-
 import fanout
+import httpx
 import poll304
-from procs import BENCH, CLIENT_CPU, SERVER_CPU, Processes, Takeover, processes, start_bare, start_takeover, temp_dir
+from procs import (
+    BENCH,
+    CLIENT_CPU,
+    SERVER_CPU,
+    Processes,
+    Takeover,
+    processes,
+    start_bare,
+    start_takeover,
+    temp_dir,
+)
 
 FAN_OUT_AGENTS = 1000
 FAN_OUT_ROUNDS = 3  # pooled: one round's p99 is its 10th slowest agent

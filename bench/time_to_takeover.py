@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from procs import ACTOR, ROOT, SERVER_CPU, print_rows, processes, temp_dir, wait_healthy
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from sqlmodel import Session
 
-from procs import ACTOR, ROOT, SERVER_CPU, print_rows, processes, temp_dir, wait_healthy
 from takeover import store
 from takeover.auth import new_token
 from takeover.promproc import free_port, running_prometheus, scrape_config

@@ -16,7 +16,17 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -25,9 +35,9 @@ from sqlmodel import Session
 
 from takeover import operations as ops
 from takeover import store
-from takeover.approval import Status, check_args, may_respond
+from takeover.approval import Status, check_args
 from takeover.auth import Principal, Role, TokenCache, new_token
-from takeover.control import Decision, Source, SourceKind, decide
+from takeover.control import Decision, decide
 from takeover.hub import MAX_WAIT, ControlHub
 from takeover.metrics import Metrics
 from takeover.mode import ALL_AGENTS, Mode, ModeName

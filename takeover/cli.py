@@ -23,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-token_app = typer.Typer(help="Create API tokens (shown once, stored hashed).", no_args_is_help=True)
+token_app = typer.Typer(help="Create, list and revoke API tokens (shown once, stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 silence_app = typer.Typer(help="Silence notifications of matching alerts (not their takeover, by default).",
                           no_args_is_help=True)
@@ -168,7 +168,8 @@ def backtest(
 
 @app.command()
 def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None) -> None:
-    """Validate rule files without a server: every problem as file:line:column, exit 1 if any."""
+    """Validate rule files, the routing file and the message templates without a server:
+    every problem as file:line:column, exit 1 if any."""
     groups = _load_groups(paths or Settings().rules)
     _load_routing(Settings())
     _check_templates(Settings())

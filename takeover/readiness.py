@@ -47,7 +47,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from takeover.models import TokenRow
-from takeover.rulefile import ErrorSink, REQUIRED_ANNOTATIONS, REQUIRED_LABELS, Rule, RuleError, RuleFileError, compose_yaml
+from takeover.rulefile import (
+    REQUIRED_ANNOTATIONS,
+    REQUIRED_LABELS,
+    ErrorSink,
+    Rule,
+    RuleError,
+    RuleFileError,
+    compose_yaml,
+)
 from takeover.settings import Settings
 
 if TYPE_CHECKING:

@@ -12,7 +12,16 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from takeover.evaluate import Alert, EvaluationError, Expand, Labels, State, Transition, evaluate, expand_plain
+from takeover.evaluate import (
+    Alert,
+    EvaluationError,
+    Expand,
+    Labels,
+    State,
+    Transition,
+    evaluate,
+    expand_plain,
+)
 from takeover.query import QueryError, QueryFunc
 from takeover.rulefile import Group, Rule
 

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from takeover.rulefile import ErrorSink, RuleError, RuleFileError, compose_yaml, parse_duration
+from takeover.rulefile import (
+    ErrorSink,
+    RuleError,
+    RuleFileError,
+    compose_yaml,
+    parse_duration,
+)
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
               "owners", "slack_users"}

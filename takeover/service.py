@@ -7,13 +7,12 @@ state, the mode changes and the notifications they cause in one transaction per 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,18 +22,26 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.control import Source, SourceKind
-from takeover.evaluate import RESOLVED_RETENTION, EvaluationError, Labels, Sample, State, Transition, evaluate
-from takeover.mode import ALL_AGENTS, Mode
 from takeover.dispatcher import Dispatcher
+from takeover.evaluate import (
+    RESOLVED_RETENTION,
+    EvaluationError,
+    Labels,
+    Sample,
+    State,
+    Transition,
+    evaluate,
+)
 from takeover.hub import ControlHub
 from takeover.metrics import Metrics
+from takeover.mode import ALL_AGENTS, Mode
 from takeover.notify import Message, Notifier, deliver, render_message, template_env
 from takeover.query import QueryError, QueryFunc
-from takeover.silence import silenced_by
 from takeover.replicas import ChangeFeed, Leadership
 from takeover.routing import Routing
 from takeover.rulefile import Group, Rule, RuleError, RuleFileError, load_rules
 from takeover.settings import Settings
+from takeover.silence import silenced_by
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from takeover.mode import ModeName
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from takeover.mode import ModeName
 
 
 class Settings(BaseSettings):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from contextvars import ContextVar
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, func, text, update
@@ -37,7 +37,6 @@ from takeover.models import (
     TokenRow,
 )
 from takeover.silence import Silence, parse_matcher
-
 
 AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audit chain
 request_id: ContextVar[str] = ContextVar("request_id", default="")

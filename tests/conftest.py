@@ -18,7 +18,13 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from takeover.promproc import PrometheusMissing, binary, free_port, running_prometheus, scrape_config
+from takeover.promproc import (
+    PrometheusMissing,
+    binary,
+    free_port,
+    running_prometheus,
+    scrape_config,
+)
 from tests.fakeslack import FakeSlack, start_fake_slack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -66,17 +72,6 @@ def exporter() -> Exporter:
 def prometheus(prometheus_binaries: None, exporter: Exporter) -> Iterator[str]:
     with running_prometheus(scrape_config([exporter.url], interval="1s")) as url:
         yield url
-
-
-def wait_for_series(prometheus: str, query: str, *, timeout: float = 20.0) -> None:
-    """Poll Prometheus until `query` has a result (the scrape picked up a change)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}).json()
-        if result["data"]["result"]:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no result for {query} after {timeout}s")
 
 
 @pytest.fixture

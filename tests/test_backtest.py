@@ -25,7 +25,13 @@ from takeover.mode import Mode
 from takeover.query import QueryError, QueryFunc
 from takeover.replay import Episode, replay, schedule, slots
 from takeover.rulefile import Group, Rule, load_rules
-from takeover.ruletest import InputSeries, openmetrics, parse_series, parse_values, serving
+from takeover.ruletest import (
+    InputSeries,
+    openmetrics,
+    parse_series,
+    parse_values,
+    serving,
+)
 
 T0 = 1_700_000_000.0
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from takeover.control import Decision, Source, SourceKind, decide, permissions, resolve_mode
+from takeover.control import (
+    Decision,
+    Source,
+    SourceKind,
+    decide,
+    permissions,
+    resolve_mode,
+)
 from takeover.mode import ALL_AGENTS, Mode
 
 T0 = 1_700_000_000.0

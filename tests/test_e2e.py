@@ -10,7 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Exporter, Server, start_server, stop_server, takeover_cli, wait_for_series
+from tests.conftest import (
+    Exporter,
+    Server,
+    start_server,
+    stop_server,
+    takeover_cli,
+)
 from tests.fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow

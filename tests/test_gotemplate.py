@@ -20,7 +20,13 @@ from typing import Optional
 
 import pytest
 
-from takeover.gotemplate import Template, TemplateSyntaxError, compile_template, format_value, render_text
+from takeover.gotemplate import (
+    Template,
+    TemplateSyntaxError,
+    compile_template,
+    format_value,
+    render_text,
+)
 
 DEFAULT_LABELS = {"instance": "host.example.com:9090", "job": "node", "severity": "critical"}
 EXT_LABELS = {"cluster": "eu1", "replica": "a"}

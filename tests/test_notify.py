@@ -7,7 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
-from takeover.notify import SAMPLES, check_templates, humanize_seconds, render_message, slack_escape, template_env
+from takeover.notify import (
+    SAMPLES,
+    check_templates,
+    humanize_seconds,
+    render_message,
+    slack_escape,
+    template_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,10 +19,31 @@ import pytest
 
 import takeover.sdk as sdk
 from takeover.promproc import free_port
-from takeover.sdk import (Action, ApprovalExpired, ApprovalRequired, ApprovalTimeout, AsyncClient, Client,
-                          ControlPlaneUnreachable, ControlState, Denied, HandedOff, ReadOnly, Refused, Rejected,
-                          RequestRejected, Status, TakeoverError, WritesPaused, backoff, call_args, refusal, route)
-from takeover.sdk import Kind, Risk  # the Literal aliases, for typing the cases
+from takeover.sdk import (  # the Literal aliases, for typing the cases
+    Action,
+    ApprovalExpired,
+    ApprovalRequired,
+    ApprovalTimeout,
+    AsyncClient,
+    Client,
+    ControlPlaneUnreachable,
+    ControlState,
+    Denied,
+    HandedOff,
+    Kind,
+    ReadOnly,
+    Refused,
+    Rejected,
+    RequestRejected,
+    Risk,
+    Status,
+    TakeoverError,
+    WritesPaused,
+    backoff,
+    call_args,
+    refusal,
+    route,
+)
 from tests.conftest import ROOT, Server, start_server, stop_server
 
 slow = pytest.mark.slow

@@ -14,8 +14,20 @@ import httpx
 import pytest
 
 import takeover.sdk as sdk
-from takeover.sdk import (Action, ApprovalExpired, ApprovalRequired, ApprovalTimeout, ControlPlaneUnreachable,
-                          Denied, HandedOff, Permit, Refused, Rejected, RequestRejected, with_edits)
+from takeover.sdk import (
+    Action,
+    ApprovalExpired,
+    ApprovalRequired,
+    ApprovalTimeout,
+    ControlPlaneUnreachable,
+    Denied,
+    HandedOff,
+    Permit,
+    Refused,
+    Rejected,
+    RequestRejected,
+    with_edits,
+)
 from tests.conftest import stop_server
 from tests.test_sdk import Clock, Served, answer, control, core, run, serve, synced
 

@@ -12,8 +12,8 @@ from takeover import store
 from takeover.evaluate import Sample
 from takeover.notify import ConsoleNotifier, SlackNotifier
 from takeover.query import static_query
-from takeover.rulefile import Group, load_rules, parse_rule_file
 from takeover.routing import Routing
+from takeover.rulefile import Group, load_rules, parse_rule_file
 from takeover.service import Service
 from takeover.settings import Settings
 from tests.fakeslack import FakeSlack
