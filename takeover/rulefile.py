@@ -338,6 +338,13 @@ def _check_promql(expr: str, node: yaml.Node, err: _Err) -> None:
     import promql_parser
 
     try:
-        promql_parser.parse(expr)
+        tree = promql_parser.parse(expr)
     except (ValueError, TypeError) as exc:
         err(node, f"could not parse expression: {exc}")
+        return
+    while isinstance(tree, promql_parser.ParenExpr):
+        tree = tree.expr
+    kind = {promql_parser.MatrixSelector: "a range vector", promql_parser.SubqueryExpr: "a range vector",
+            promql_parser.StringLiteral: "a string"}.get(type(tree))
+    if kind is not None:  # promtool accepts it, but Prometheus fails every evaluation of it
+        err(node, f"the expression gives {kind}; an alerting rule needs a vector or a scalar")

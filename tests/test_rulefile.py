@@ -96,3 +96,9 @@ def test_the_shipped_rules_pass_promtool_and_takeover() -> None:
     groups = load_rules([ROOT / "rules"])
     names = {r.name for g in groups for r in g.rules}
     assert {"AgentErrorRateHigh", "AgentTimeoutRateHigh", "AgentCostOffNormal", "HighRiskToolCallsSpiking"} <= names
+
+
+@pytest.mark.parametrize("expr", ["up[5m]", "(up[5m])", "rate(up[5m])[10m:1m]", "'\"text\"'"])
+def test_expressions_that_can_never_alert_are_refused(expr: str) -> None:
+    (error,) = errors(GOOD.replace("up == 0", expr))
+    assert error.startswith("f.yml:6:15: the expression gives a ") and "needs a vector or a scalar" in error
