@@ -69,22 +69,22 @@ class EvaluationError(Exception):
     """The evaluation failed as a whole: nothing changes (like a query error)."""
 
 
-# (template text, sample labels, value) -> expanded text
-Expand = Callable[[str, Mapping[str, str], float], str]
+# (template text, sample labels, value, template name) -> expanded text
+Expand = Callable[[str, Mapping[str, str], float, str], str]
 
 
-def expand_plain(text: str, labels: Mapping[str, str], value: float) -> str:
+def expand_plain(text: str, labels: Mapping[str, str], value: float, name: str = "") -> str:
     """The real expander: Prometheus's Go-template dialect."""
     from takeover.gotemplate import render_text
 
-    return render_text(text, labels=labels, value=value)
+    return render_text(text, labels=labels, value=value, name=name)
 
 
 def alert_labels(rule: Rule, sample: Sample, expand: Expand) -> Labels:
     """Sample labels minus `__name__`, plus the rule's expanded labels, plus `alertname`."""
     labels = {k: v for k, v in sample.labels.items() if k != "__name__"}
     for name, text in rule.labels.items():
-        value = expand(text, sample.labels, sample.value)
+        value = expand(text, sample.labels, sample.value, f"__alert_{rule.name}")
         if value:
             labels[name] = value
         else:
@@ -110,7 +110,8 @@ def evaluate(
             raise EvaluationError(
                 "vector contains metrics with the same labelset after applying alert labels"
             )
-        annotations = {k: expand(v, sample.labels, sample.value) for k, v in rule.annotations.items()}
+        annotations = {k: expand(v, sample.labels, sample.value, f"__alert_{rule.name}")
+                       for k, v in rule.annotations.items()}
         current[labels] = Alert(labels, annotations, State.pending, sample.value, active_at=now)
 
     alerts: dict[Labels, Alert] = {}

@@ -779,6 +779,10 @@ class _Jumped(Exception):
         self.kind = kind
 
 
+# Prometheus prepends "{{$labels := .Labels}}{{$externalLabels := ...}}..." to every template
+PROMETHEUS_PREFIX_LEN = 112
+
+
 @dataclass(frozen=True)
 class Template:
     """A compiled template; render it as often as needed."""
@@ -787,14 +791,21 @@ class Template:
     root: tuple[_Node, ...]
 
     def render(self, *, labels: Mapping[str, str], value: float,
-               external_labels: Mapping[str, str] = _EMPTY, external_url: str = "") -> str:
-        """Never raises: a failure while executing returns '<error expanding template: ...>' like Prometheus."""
+               external_labels: Mapping[str, str] = _EMPTY, external_url: str = "", name: str = "") -> str:
+        """Never raises: a failure while executing returns '<error expanding template: ...>' like Prometheus.
+
+        With `name` (Prometheus's is `__alert_<alertname>`) the error text is Prometheus's to the
+        letter, columns on the first line counted after the variable definitions it prepends."""
         data = _Data(dict(labels), dict(external_labels), external_url, float(value))
         state = _State(data)
         try:
             state.walk(data, self.root)
         except _ExecError as e:
             line, col = _linecol(self.source, e.node.pos)
+            if name:  # Go counts columns from 0, on line 1 after the prepended definitions
+                col += -1 + (PROMETHEUS_PREFIX_LEN if line == 1 else 0)
+                return (f"<error expanding template: error executing template {name}: template: {name}:{line}:{col}: "
+                        f'executing "{name}" at <{_show(e.node)}>: {e}>')
             return (f"<error expanding template: error executing template: template: {line}:{col}: "
                     f"executing at <{_show(e.node)}>: {e}>")
         except Exception as e:  # a bug here must not take the alerting pipeline down
@@ -1626,10 +1637,11 @@ _FUNCS: dict[str, tuple[tuple[str, ...], Optional[str], _Func]] = {
 
 
 def render_text(text: str, *, labels: Mapping[str, str], value: float,
-                external_labels: Mapping[str, str] = _EMPTY, external_url: str = "") -> str:
+                external_labels: Mapping[str, str] = _EMPTY, external_url: str = "", name: str = "") -> str:
     """compile + render convenience; a syntax error renders as '<error expanding template: ...>' too."""
     try:
         tmpl = compile_template(text)
     except TemplateSyntaxError as e:
         return f"<error expanding template: error parsing template: template: {e.line}:{e.column}: {e.message}>"
-    return tmpl.render(labels=labels, value=value, external_labels=external_labels, external_url=external_url)
+    return tmpl.render(labels=labels, value=value, external_labels=external_labels, external_url=external_url,
+                       name=name)

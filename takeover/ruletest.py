@@ -375,9 +375,9 @@ def _plan(test: TestGroup, groups: Sequence[Group], interval: float) -> list[tup
 def _expander(test: TestGroup) -> Expand:
     from takeover.gotemplate import render_text
 
-    def expand(text: str, labels: Mapping[str, str], value: float) -> str:
+    def expand(text: str, labels: Mapping[str, str], value: float, name: str = "") -> str:
         return render_text(text, labels=labels, value=value, external_labels=test.external_labels,
-                           external_url=test.external_url)
+                           external_url=test.external_url, name=name)
 
     return expand
 

@@ -20,7 +20,7 @@ from takeover.rulefile import Rule
 T0 = 1_700_000_000.0
 
 
-def plain(text: str, labels: Mapping[str, str], value: float) -> str:
+def plain(text: str, labels: Mapping[str, str], value: float, name: str = "") -> str:
     """A stand-in expander: `$agent` and `$value` only, enough for state-machine tests."""
     return text.replace("$agent", labels.get("agent", "")).replace("$value", f"{value:g}")
 
