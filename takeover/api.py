@@ -379,7 +379,7 @@ def create_app(service: Service) -> FastAPI:
                 left = max(approval["expires_at"] - service.clock(), 0.0) + 0.05
             await hub.wait_signal(f"approval:{approval_id}", left)
             if approval["expires_at"] <= service.clock():
-                await run_in_threadpool(service.expire)
+                await run_in_threadpool(service.expire_approvals)
 
     @router.get("/approvals")
     def list_approvals(who: OperatorDep, s: SessionDep,

@@ -94,7 +94,7 @@ def decide(service: Service, s: Session, *, approval_id: str, status: Status, wh
         if problem:
             raise Refusal(422, problem)
     if row.status == Status.pending.value and row.expires_at <= now:
-        service.expire()
+        service.expire_approvals()
     if not store.decide_approval(session=s, approval_id=approval_id, status=status,
                                  actor=who.actor, now=now, comment=comment, args=args):
         s.rollback()

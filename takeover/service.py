@@ -345,14 +345,24 @@ class Service:
         if self.leadership.leader:
             self.expire()
 
-    def expire(self) -> None:
-        """Release expired overrides and approvals; hold every agent in the fail-safe mode while blind."""
+    def expire_approvals(self) -> None:
+        """Turn pending approvals past their expiry into `expired` (safe on any replica)."""
         now = self.clock()
-        failsafe = self.settings.failsafe_mode
         with self.sessions() as session:
             expired = store.expire_approvals(session=session, now=now)
             for row in expired:
                 self.notify_approval(session, row, now=now)
+            session.commit()
+        for row in expired:
+            self.hub.signal(f"approval:{row.id}")
+
+    def expire(self) -> None:
+        """The leader's periodic job: expired approvals and overrides, the fail-safe mode while
+        Prometheus is unreachable, and the meta-alert about it."""
+        self.expire_approvals()
+        now = self.clock()
+        failsafe = self.settings.failsafe_mode
+        with self.sessions() as session:
             changed = store.expire_sources(session=session, now=now, on_change=self.mode_changed)
             held = any(s.kind == SourceKind.failsafe
                        for s in store.active_sources(session=session, now=now))
@@ -370,8 +380,6 @@ class Service:
             self._meta_alert(session, now)
             session.commit()
         self.hub.invalidate(sorted(set(changed)))
-        for row in expired:
-            self.hub.signal(f"approval:{row.id}")
 
     def _act(self, session: Session, group: Group, rule: Rule, transition: Transition,
              now: float) -> list[str]:
