@@ -14,6 +14,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, func, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
@@ -185,11 +187,15 @@ def _source_from_row(row: SourceRow) -> Source:
 
 
 def ensure_agent(*, session: Session, name: str, now: float) -> AgentRow:
+    """The agent's row, created if missing; safe when replicas (or a poll and an alert) race."""
     agent = session.get(AgentRow, name)
     if agent is None:
-        agent = AgentRow(name=name, created_at=now)
-        session.add(agent)
-        session.flush()
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(AgentRow).values(name=name, created_at=now, version=1)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        agent = session.get(AgentRow, name)
+        assert agent is not None
     return agent
 
 

@@ -174,3 +174,17 @@ def test_a_reused_idempotency_key_for_another_action_is_refused_and_operators_do
     assert refused.status_code == 403 and "operators reject" in refused.text
     cancelled = httpx.post(f"{server.url}/v1/approvals/{approval['id']}/cancel", headers=bearer(agent))
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_many_first_polls_of_a_new_agent_at_once_all_succeed(server: Server) -> None:
+    agent = server.token("--role", "agent", "--agent", "race-bot")
+
+    async def storm() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60,
+                                     limits=httpx.Limits(max_connections=50)) as client:
+            calls = [client.get("/v1/agents/race-bot/control", headers=bearer(agent)) for _ in range(50)]
+            calls += [client.post("/v1/agents/race-bot/actions", headers=bearer(agent),
+                                  json={"action": "look", "kind": "read"}) for _ in range(20)]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    assert set(asyncio.run(storm())) == {200}
