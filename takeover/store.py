@@ -465,27 +465,39 @@ def create_approval(*, session: Session, agent: str, action: str, kind: str, ris
                     args: dict[str, Any], reason: str, requested_by: str, now: float,
                     expires_at: float, responders: list[str],
                     idempotency_key: str | None) -> tuple[ApprovalRow, bool]:
-    """A new pending request, or the existing one for the same (agent, idempotency_key)."""
-    if idempotency_key is not None:
-        existing = session.exec(select(ApprovalRow).where(
-            ApprovalRow.agent == agent, ApprovalRow.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            if (existing.action, existing.args_proposed) != (action, args):
-                raise IdempotencyConflict(
-                    f"idempotency key {idempotency_key!r} was used for another request "
-                    f"({existing.action} with other arguments): use a new key for a new action")
-            return existing, False
-    ensure_agent(session=session, name=agent, now=now)
-    row = ApprovalRow(id=uuid.uuid4().hex, agent=agent, action=action, kind=kind, risk=risk,
-                      reason=reason, args_proposed=args, responders=responders,
-                      status=Status.pending.value, requested_by=requested_by, requested_at=now,
-                      expires_at=expires_at, idempotency_key=idempotency_key)
-    session.add(row)
+    """A new pending request, or the existing one for the same (agent, idempotency_key) — also
+    when two requests with that key race (a savepoint keeps the caller's transaction)."""
+    existing = _approval_by_key(session=session, agent=agent, key=idempotency_key)
+    if existing is None:
+        ensure_agent(session=session, name=agent, now=now)
+        row = ApprovalRow(id=uuid.uuid4().hex, agent=agent, action=action, kind=kind, risk=risk,
+                          reason=reason, args_proposed=args, responders=responders,
+                          status=Status.pending.value, requested_by=requested_by, requested_at=now,
+                          expires_at=expires_at, idempotency_key=idempotency_key)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            existing = _approval_by_key(session=session, agent=agent, key=idempotency_key)
+            assert existing is not None
+    if existing is not None:
+        if (existing.action, existing.args_proposed) != (action, args):
+            raise IdempotencyConflict(
+                f"idempotency key {idempotency_key!r} was used for another request "
+                f"({existing.action} with other arguments): use a new key for a new action")
+        return existing, False
     record_audit(session=session, now=now, actor=requested_by, action="approval.request",
                  subject=f"agent:{agent}", reason=reason,
                  after={"approval": row.id, "action": action, "kind": kind, "risk": risk,
                         "args": args, "expires_at": expires_at, "responders": responders})
     return row, True
+
+
+def _approval_by_key(*, session: Session, agent: str, key: str | None) -> ApprovalRow | None:
+    if key is None:
+        return None
+    return session.exec(select(ApprovalRow).where(ApprovalRow.agent == agent,
+                                                  ApprovalRow.idempotency_key == key)).first()
 
 
 def get_approval(*, session: Session, approval_id: str) -> ApprovalRow | None:

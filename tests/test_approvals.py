@@ -188,3 +188,18 @@ def test_many_first_polls_of_a_new_agent_at_once_all_succeed(server: Server) -> 
             return [r.status_code for r in await asyncio.gather(*calls)]
 
     assert set(asyncio.run(storm())) == {200}
+
+
+def test_racing_requests_with_one_idempotency_key_open_one_approval(server: Server) -> None:
+    agent = server.token("--role", "agent", "--agent", "pay-bot")
+
+    async def storm() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60,
+                                     limits=httpx.Limits(max_connections=30)) as client:
+            return list(await asyncio.gather(*[client.post("/v1/approvals", headers=bearer(agent), json={
+                "agent": "pay-bot", "action": "wire", "args": {"to": "x"}, "idempotency_key": "wire-1"})
+                for _ in range(30)]))
+
+    responses = asyncio.run(storm())
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
