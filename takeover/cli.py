@@ -17,6 +17,9 @@ from takeover.settings import Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from takeover.routing import Routing
+    from takeover.rulefile import Group, RuleFileError
+
 app = typer.Typer(
     help="takeover: alerting and human takeover for AI agent systems.\n\n"
     "Settings come from environment variables:\n\n" + Settings.describe().replace("\n", "\n\n"),
@@ -39,16 +42,20 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _load_groups(paths: list[str]) -> list:  # type: ignore[type-arg]
+def _refuse(exc: "RuleFileError", what: str) -> NoReturn:
+    """Print every problem as file:line:column and stop: never start half-configured."""
+    for error in exc.errors:
+        typer.echo(str(error), err=True)
+    _fail(f"takeover: {len(exc.errors)} problem(s) in {what}; nothing started")
+
+
+def _load_groups(paths: list[str]) -> "list[Group]":
     from takeover.rulefile import RuleFileError, load_rules
 
     try:
         return load_rules(paths)
     except RuleFileError as exc:
-        for error in exc.errors:
-            typer.echo(str(error), err=True)
-        _fail(f"takeover: {len(exc.errors)} problem(s) in rule files; nothing started")
-    raise AssertionError("unreachable")
+        _refuse(exc, "rule files")
 
 
 def _check_templates(settings: Settings) -> None:
@@ -63,16 +70,14 @@ def _check_templates(settings: Settings) -> None:
         _fail(f"takeover: {len(problems)} problem(s) in the message templates; nothing started")
 
 
-def _load_routing(settings: Settings):  # type: ignore[no-untyped-def]
+def _load_routing(settings: Settings) -> "Routing":
     from takeover.routing import load_routing
     from takeover.rulefile import RuleFileError
 
     try:
         return load_routing(settings.routing, default_channel=settings.slack_channel)
     except RuleFileError as exc:
-        for error in exc.errors:
-            typer.echo(str(error), err=True)
-        _fail(f"takeover: {len(exc.errors)} problem(s) in the routing file; nothing started")
+        _refuse(exc, "the routing file")
 
 
 def build_service(settings: Settings):  # type: ignore[no-untyped-def]
