@@ -91,7 +91,8 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
     _check_templates(settings)
     notifier: Notifier
     if settings.slack_token is not None:
-        notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url)
+        notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url,
+                                 timeout=settings.slack_timeout)
     else:
         notifier = ConsoleNotifier()
     from takeover.migrate import DatabaseBehind

@@ -31,10 +31,11 @@ class Dispatcher:
     def __init__(self, *, sessions: Callable[[], Session], routing: Routing, render: Render) -> None:
         self.sessions, self.routing, self.render = sessions, routing, render
 
-    def run(self, *, now: float) -> int:
-        """One pass; returns how many messages were queued."""
+    def run(self, *, now: float, term: int | None) -> int:
+        """One pass as the leader of `term`; returns how many messages were queued."""
         queued = 0
         with self.sessions() as session:
+            store.fence(session=session, term=term)
             silences = store.active_silences(session=session, now=now)
             groups = store.notify_groups(session=session)
             buckets: dict[str, tuple[Destination, list[AlertRow]]] = {}

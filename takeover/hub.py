@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_WAIT = 60.0  # seconds a long-poll may block
+TOKENS_SIGNAL = "tokens"  # a token was revoked: cached lookups are dropped on every replica
 Loader = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # agents -> their documents
+
+
+class Stale(RuntimeError):
+    """This replica cannot confirm its documents are current: it must not serve them."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,23 @@ class ControlHub:
         # set by the service when other replicas share the database
         self.publish: Callable[[list[str]], None] | None = None
         self.publish_signal: Callable[[str], None] | None = None
+        self.stale: str | None = None  # why the documents may be stale; None: they are current
+
+    def set_stale(self, reason: str | None) -> None:
+        """Refuse (reason) or serve again (None); waiting long-polls return to say so."""
+        self.stale = reason
+        if reason is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for futures in list(self._waiters.values()):
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    def versions(self) -> dict[str, int]:
+        """The version of every document held (to compare with the database)."""
+        return {agent: entry.version for agent, entry in list(self._entries.items())}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the event loop the long-polls run on (at API startup)."""
@@ -54,10 +76,12 @@ class ControlHub:
         self._listeners.append(listener)
 
     def cached(self, agent: str) -> Entry | None:
-        return self._entries.get(agent)
+        return self._entries.get(agent) if self.stale is None else None
 
     def entry(self, agent: str) -> Entry | None:
         """The agent's entry, loading it (blocking, from the database) on a miss."""
+        if self.stale is not None:
+            raise Stale(self.stale)
         hit = self._entries.get(agent)
         if hit is not None:
             return hit
@@ -110,6 +134,8 @@ class ControlHub:
         # jitter spreads the reconnects of many pollers that started together
         deadline = loop.time() + min(timeout, MAX_WAIT) * random.uniform(0.9, 1.0)
         while True:
+            if self.stale is not None:
+                raise Stale(self.stale)
             current = self._entries.get(agent)
             if current is None:
                 current = await loop.run_in_executor(None, self.entry, agent)

@@ -36,3 +36,6 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs every job run at INFO (≈ 98% of a replica's lines): runs are routine
+    for name in ("apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

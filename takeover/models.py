@@ -72,6 +72,11 @@ class OutboxRow(SQLModel, table=True):
     sent_at: float | None = Field(default=None, index=True)
     attempts: int = 0
     last_error: str | None = None
+    # the leader term that last claimed the row for a Slack call: a claim by an older term whose
+    # row is still unsent is "in doubt" (the post may have reached Slack): look before posting again
+    claim_term: int | None = None
+    claimed_at: float | None = None
+    claimed_by: str | None = None  # host:pid of the claiming process
 
 
 class MessageRow(SQLModel, table=True):
@@ -81,6 +86,38 @@ class MessageRow(SQLModel, table=True):
     key: str = Field(primary_key=True)
     channel: str
     ts: str
+    # posted again after an in-doubt claim found nothing: look for an orphaned copy after this time
+    orphan_check_at: float | None = None
+
+
+class SlackChannelRow(SQLModel, table=True):
+    """A channel name (`#alerts`) and the id Slack answered for it: history is read by id."""
+
+    __tablename__ = "slack_channel"
+    name: str = Field(primary_key=True)
+    id: str
+
+
+class LeaderTermRow(SQLModel, table=True):
+    """One row: the fencing term, bumped by each new leader. Every leader transaction reads it
+    (FOR SHARE) and stops when it moved on, so a deposed leader makes no further side effect."""
+
+    __tablename__ = "leader_term"
+    id: int = Field(default=1, primary_key=True)
+    term: int = 0
+    holder: str = ""
+    since: float = 0.0
+
+
+class PrometheusStateRow(SQLModel, table=True):
+    """One row: since when every query has failed (the outage clock), shared by all replicas,
+    so the fail-safe and the meta-alert survive a failover and followers report the truth."""
+
+    __tablename__ = "prometheus_state"
+    id: int = Field(default=1, primary_key=True)
+    failing_since: float | None = None
+    last_error: str = ""
+    updated_at: float = 0.0
 
 
 class TokenRow(SQLModel, table=True):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -21,7 +25,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.gotemplate import format_value
-from takeover.models import MessageRow
+from takeover.models import MessageRow, OutboxRow
 
 log = logging.getLogger(__name__)
 LOUD_AFTER = 300.0  # seconds undelivered after which each failure is logged as an error
@@ -113,6 +117,7 @@ def _template_line(exc: BaseException, name: str) -> int:
 
 
 class Notifier(Protocol):
+    settle: float  # seconds after which a post started by another process must have ended
     def post(self, *, channel: str, message: Message) -> tuple[str, str]:
         """Post a new message; returns (channel id, ts)."""
 
@@ -122,6 +127,10 @@ class Notifier(Protocol):
     def ephemeral(self, *, channel: str, user: str, text: str) -> None:
         """A message only `user` sees (refusals of Slack buttons)."""
 
+    def find(self, *, channel: str, key: str, oldest: float, thread_ts: str | None) -> list[tuple[str, str]]:
+        """(channel id, ts) of the messages since `oldest` marked with `key`, newest first
+        (in the thread of `thread_ts` when given)."""
+
     def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
         """Open a modal (the comment box of a rejection)."""
 
@@ -130,6 +139,8 @@ class SlackNotifier:
     """slack-sdk's WebClient with retries on 429 (honouring Retry-After) and on 5xx."""
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 10.0, retries: int = 2) -> None:
+        # every attempt may take the timeout, plus the retry handlers' waits in between
+        self.settle = timeout * (retries + 1) + 5.0 * retries
         from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
@@ -153,12 +164,35 @@ class SlackNotifier:
     def ephemeral(self, *, channel: str, user: str, text: str) -> None:
         self.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    def find(self, *, channel: str, key: str, oldest: float, thread_ts: str | None) -> list[tuple[str, str]]:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            return self._find(channel=channel, key=key, oldest=oldest, thread_ts=thread_ts)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "channel_not_found":
+                return []  # a channel never posted to (so its id is unknown) holds no copy
+            raise
+
+    def _find(self, *, channel: str, key: str, oldest: float, thread_ts: str | None) -> list[tuple[str, str]]:
+        if thread_ts is None:
+            response = self.client.conversations_history(channel=channel, oldest=f"{oldest:.6f}",
+                                                         include_all_metadata=True, limit=200)
+        else:
+            response = self.client.conversations_replies(channel=channel, ts=thread_ts, oldest=f"{oldest:.6f}",
+                                                         include_all_metadata=True, limit=200)
+        return [(channel, str(m["ts"])) for m in response.get("messages") or []
+                if (m.get("metadata") or {}).get("event_type") == MARKER
+                and (m.get("metadata") or {}).get("event_payload", {}).get("key") == key]
+
     def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
         self.client.views_open(trigger_id=trigger_id, view=view)
 
 
 class ConsoleNotifier:
     """Prints each message's text and block text to a terminal stream."""
+
+    settle = 0.0
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -183,63 +217,189 @@ class ConsoleNotifier:
     def ephemeral(self, *, channel: str, user: str, text: str) -> None:
         self._print(f"── slack {channel} (only {user} sees this) ──", {"text": text})
 
+    def find(self, *, channel: str, key: str, oldest: float, thread_ts: str | None) -> list[tuple[str, str]]:
+        return []  # a terminal has no history to search
+
     def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
         self._print("── slack modal ──", {"text": str(view.get("title", {}).get("text", ""))})
 
 
-def deliver(*, sessions: Callable[[], Session], notifier: Notifier,
-            clock: Callable[[], float] = time.time) -> tuple[int, int]:
-    """Send undelivered outbox rows in order; a message is posted once, then only updated.
+MARKER = "takeover_message"  # Slack metadata event type carrying a post's outbox key
+SUPERSEDED: Message = {
+    "text": "♻️ takeover posted this message again after a restart; this copy is no longer updated.",
+    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text":
+                "♻️ _takeover posted this message again after a restart; this copy is no longer "
+                "updated and its buttons are gone. Follow the newer message._"}}],
+}
+Claim = Literal["sent", "wait", "claimed", "in_doubt"]
 
-    A failed row stays in the outbox (and holds back later rows for the same message) until a
-    later pass delivers it. No transaction is open while Slack is called. Returns (rows sent,
-    attempts failed).
+
+def marked(message: Message, key: str) -> Message:
+    """The message with its outbox key as Slack metadata, so it can be found after a crash."""
+    return {**message, "metadata": {"event_type": MARKER, "event_payload": {"key": key}}}
+
+
+IDENTITY = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def maybe_alive(identity: str | None) -> bool:
+    """False only when `host:pid` names a process of this host that is gone (a crash, a
+    restart): its Slack call is over. A process on another host might still be running."""
+    host, _, pid = (identity or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@dataclass
+class Delivery:
+    """Delivers the outbox as the leader of `term`.
+
+    Each row is claimed for the term (in a fenced transaction) before Slack is called, and its
+    outcome recorded in another fenced transaction, so a deposed leader stops before its next
+    post and two processes never post the same row. A row claimed earlier and never finished is
+    *in doubt*: the post may have reached Slack. Once the earlier call must be over (`settle`
+    seconds after its claim, for another term's claim), the channel's history is searched for
+    the row's marker: found, the message is adopted; not found, it is posted and, `settle`
+    seconds later, the history is searched again for a copy that arrived late (an orphan),
+    which is edited to say so and loses its buttons.
+
+    Messages are independent: rows are delivered in order per message (a thread goes with its
+    parent), different messages in parallel, so one failing message holds up only itself.
     """
-    sent = failed = 0
-    blocked: set[str] = set()
-    with sessions() as session:
-        rows = store.undelivered(session=session)
-    for row in rows:
-        parent_key = row.payload.get("thread_of")
-        if row.message_key in blocked or (parent_key is not None and parent_key in blocked):
-            blocked.add(row.message_key)
-            continue
-        with sessions() as session:
+
+    sessions: Callable[[], Session]
+    notifier: Notifier
+    term: int
+    settle: float
+    clock: Callable[[], float] = time.time
+    pool: Executor | None = None
+
+    def run(self) -> tuple[int, int]:
+        """One pass over the outbox and the orphan checks due; returns (sent, failed)."""
+        with self.sessions() as session:
+            rows = store.undelivered(session=session)
+            orphans = store.orphan_checks_due(session=session, now=self.clock())
+        chains: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            chains.setdefault(row.payload.get("thread_of") or row.message_key, []).append(row)
+        mapper = self.pool.map if self.pool is not None else map
+        outcomes = list(mapper(self._chain, chains.values()))
+        for message in orphans:
+            self._check_orphans(message)
+        return sum(s for s, _ in outcomes), sum(f for _, f in outcomes)
+
+    def _chain(self, rows: list[OutboxRow]) -> tuple[int, int]:
+        sent = 0
+        for row in rows:
+            outcome = self._row(row)
+            if outcome is not True:
+                return sent, int(outcome is False)  # later rows of this message wait
+            sent += 1
+        return sent, 0
+
+    def _claim(self, row_id: int) -> tuple[Claim, OutboxRow | None, MessageRow | None, MessageRow | None, str]:
+        now = self.clock()
+        with self.sessions() as session:
+            store.fence(session=session, term=self.term)
+            row = session.get(OutboxRow, row_id)
+            if row is None or row.sent_at is not None:
+                return "sent", None, None, None, ""
+            if row.claim_term not in (None, self.term) and (row.claimed_at or 0) + self.settle > now \
+                    and maybe_alive(row.claimed_by):
+                return "wait", None, None, None, ""  # another leader's call may still be running
+            in_doubt = row.claim_term is not None
+            row.claim_term, row.claimed_at, row.claimed_by = self.term, now, IDENTITY
+            session.add(row)
+            parent_key = row.payload.get("thread_of")
             posted = store.posted_message(session=session, key=row.message_key)
             parent = store.posted_message(session=session, key=parent_key) if parent_key else None
+            channel = store.channel_id(session=session, name=row.channel)
+            session.commit()
+            return ("in_doubt" if in_doubt else "claimed"), row, posted, parent, channel
+
+    def _row(self, queued: OutboxRow) -> bool | None:
+        """True when delivered, False when Slack failed, None when it has to wait."""
+        assert queued.id is not None
+        claim, row, posted, parent, channel_id = self._claim(queued.id)
+        if claim == "sent":
+            return True
+        if row is None:
+            return None
+        parent_key = row.payload.get("thread_of")
         if parent_key is not None and parent is None:
-            blocked.add(row.message_key)  # the thread's first message is not posted yet
-            continue
-        new: MessageRow | None = None
+            return None  # the thread's first message is not posted yet
+        new: tuple[str, str] | None = None
+        orphan_check = None
         error = None
         try:
-            if parent is not None:
+            if parent is not None or posted is None:
                 message = {k: v for k, v in row.payload.items() if k != "thread_of"}
-                channel, ts = notifier.post(channel=parent.channel, message={**message, "thread_ts": parent.ts})
-                new = MessageRow(key=row.message_key, channel=channel, ts=ts)
-            elif posted is None:
-                channel, ts = notifier.post(channel=row.channel, message=row.payload)
-                new = MessageRow(key=row.message_key, channel=channel, ts=ts)
+                where = parent.channel if parent is not None else row.channel
+                thread_ts = parent.ts if parent is not None else None
+                found = self.notifier.find(channel=parent.channel if parent is not None else channel_id,
+                                           key=row.message_key, oldest=row.created_at - 1,
+                                           thread_ts=thread_ts) if claim == "in_doubt" else []
+                if found:
+                    new = found[-1]  # the first copy posted is the one kept
+                    for orphan in found[:-1]:
+                        self.notifier.update(channel=orphan[0], ts=orphan[1], message=SUPERSEDED)
+                    log.info("outbox row %s was posted before a crash: adopted %s", row.id, new[1])
+                else:
+                    if thread_ts is not None:
+                        message["thread_ts"] = thread_ts
+                    new = self.notifier.post(channel=where, message=marked(message, row.message_key))
+                    if claim == "in_doubt" and thread_ts is None:
+                        orphan_check = self.clock() + self.settle
             else:
-                notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
+                assert posted is not None
+                self.notifier.update(channel=posted.channel, ts=posted.ts, message=row.payload)
         except (SlackClientError, OSError) as exc:  # retried on a later pass
             error = f"{type(exc).__name__}: {exc}"[:500]
-        with sessions() as session:
-            # committed right after the post: the only window for a double post
+        with self.sessions() as session:
+            store.fence(session=session, term=self.term)  # deposed meanwhile: the next leader looks
+            fresh = session.get(OutboxRow, row.id)
+            assert fresh is not None
             if new is not None:
-                session.add(new)
+                store.record_post(session=session, key=row.message_key, channel=new[0], ts=new[1],
+                                  asked_channel=row.channel if parent is None else new[0],
+                                  orphan_check_at=orphan_check)
             if error is None:
-                row.sent_at = clock()
-                sent += 1
+                fresh.sent_at = self.clock()
             else:
-                blocked.add(row.message_key)
-                failed += 1
-                row.attempts += 1
-                row.last_error = error
-                age = clock() - row.created_at
+                fresh.attempts += 1
+                fresh.last_error = error
+                age = self.clock() - fresh.created_at
                 level = logging.ERROR if age > LOUD_AFTER else logging.WARNING
                 log.log(level, "slack delivery of outbox row %s failed (attempt %d, undelivered for %.0fs): %s",
-                        row.id, row.attempts, age, error)
-            session.add(row)
+                        fresh.id, fresh.attempts, age, error)
+            session.add(fresh)
             session.commit()
-    return sent, failed
+        return error is None
+
+    def _check_orphans(self, message: MessageRow) -> None:
+        """A message posted again after an in-doubt claim: edit any other copy of it."""
+        assert message.orphan_check_at is not None
+        try:
+            found = self.notifier.find(channel=message.channel, key=message.key,
+                                       oldest=message.orphan_check_at - 3 * self.settle - 60, thread_ts=None)
+            for channel, ts in found:
+                if ts != message.ts:
+                    self.notifier.update(channel=channel, ts=ts, message=SUPERSEDED)
+                    log.warning("message %s was posted twice after a crash: the orphan %s is marked", message.key, ts)
+        except (SlackClientError, OSError) as exc:
+            log.warning("could not look for orphans of message %s: %s", message.key, exc)
+            return
+        with self.sessions() as session:
+            store.fence(session=session, term=self.term)
+            row = session.get(MessageRow, message.key)
+            if row is not None:
+                row.orphan_check_at = None
+                session.add(row)
+            session.commit()

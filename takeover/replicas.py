@@ -74,6 +74,11 @@ class Leadership:
                 self._conn = None
             return self.leader
 
+    def resign(self) -> None:
+        """Give the lock back (a newer term exists, or this process could not start its own)."""
+        if not self.embedded:
+            self.close()
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -116,15 +121,23 @@ class ChangeFeed:
         self._notify(json.dumps({"signal": key, "from": self._origin}))
 
     def _notify(self, payload: str) -> None:
+        """NOTIFY the others; an idle connection that died (a database restart) is replaced and
+        the notification sent again. If that fails too, the others catch up by reconciling."""
         with self._send_lock:
-            try:
-                if self._sender is None or self._sender.closed:
-                    self._sender = psycopg.connect(self._url, autocommit=True)
-                    self._channel = self._channel or f"takeover_{_namespace(self._sender)}"
-                self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
-            except psycopg.Error as exc:  # other replicas fall back to their own deadlines
-                log.warning("could not notify other replicas: %s", exc)
-                self._sender = None
+            for attempt in (1, 2):
+                try:
+                    if self._sender is None or self._sender.closed:
+                        self._sender = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+                        self._channel = self._channel or f"takeover_{_namespace(self._sender)}"
+                    self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
+                    return
+                except psycopg.Error as exc:
+                    if self._sender is not None:
+                        self._sender.close()
+                    self._sender = None
+                    if attempt == 2:
+                        log.warning("could not notify other replicas (they catch up within their "
+                                    "reconcile interval): %s", exc)
 
     def _listen(self) -> None:
         while not self._stop.is_set():

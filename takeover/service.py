@@ -18,6 +18,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from takeover import store
@@ -32,10 +33,10 @@ from takeover.evaluate import (
     Transition,
     evaluate,
 )
-from takeover.hub import ControlHub
+from takeover.hub import TOKENS_SIGNAL, ControlHub
 from takeover.metrics import Metrics
 from takeover.mode import ALL_AGENTS, Mode
-from takeover.notify import Message, Notifier, deliver, render_message, template_env
+from takeover.notify import IDENTITY, Delivery, Message, Notifier, render_message, template_env
 from takeover.query import QueryError, QueryFunc
 from takeover.replicas import ChangeFeed, Leadership
 from takeover.routing import Routing
@@ -57,6 +58,7 @@ class RuleHealth:
 
 
 LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover after the leader dies
+RECONCILE = 2.0  # seconds between a replica's comparisons of what it serves with the database
 
 
 def slot_at(now: float, *, interval: float, offset: float) -> float:
@@ -104,9 +106,15 @@ class Service:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
+        self._slack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
+        self.term: int | None = None  # the fencing term while this process leads
+        self.confirmed_at = time.monotonic()  # when this replica last proved its cache current
+        self._revocations: tuple[int, float | None] | None = None
+        self._reconciled_wall = clock()
         self._deliver_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.blind_since: float | None = None  # first failed query since the last success
+        self.last_query_error = ""
         self.metrics = Metrics()
         self.metrics.read_at_scrape(self._snapshot)
         self.hub.subscribe(lambda agents: self.metrics.mode_changes.inc(len(agents)))
@@ -151,16 +159,47 @@ class Service:
                                id="deliver", name="deliver notifications")
         self.scheduler.add_job(self._expire_if_leader, IntervalTrigger(seconds=1), id="expire",
                                name="expire overrides and apply the fail-safe")
+        if not self.leadership.embedded:
+            self.scheduler.add_job(self.reconcile, IntervalTrigger(seconds=RECONCILE), id="reconcile",
+                                   name="compare served documents with the database")
         self.scheduler.start()
 
     def lead(self) -> bool:
         """Keep or take leadership (a PostgreSQL advisory lock); only the leader evaluates,
-        dispatches and delivers."""
-        was = self.leadership.leader
-        now = self.leadership.check()
-        if now and not was:
+        dispatches and delivers, each under the fencing term it takes when it starts to lead."""
+        if not self.leadership.check():
+            self.term = None
+            return False
+        if self.term is None:
+            try:
+                self._take_term()
+            except SQLAlchemyError as exc:
+                log.error("could not start a leader term (%s); giving the lock back", exc)
+                self.leadership.resign()
+                return False
             self.wake("dispatch")
-        return now
+        return True
+
+    def _take_term(self) -> None:
+        with self.sessions() as session:
+            self.term = store.new_term(session=session, holder=IDENTITY, now=self.clock())
+            outage = store.prometheus_state(session=session)
+            session.commit()
+        # the outage clock is the database's: a new leader does not give a false all-clear
+        self.blind_since = outage.failing_since
+        log.info("leading as term %d: evaluating rules and delivering notifications%s", self.term,
+                 f" (Prometheus failing since {outage.failing_since:.0f})" if outage.failing_since else "")
+
+    def _ensure_term(self) -> int | None:
+        """The term to fence leader work with; taken on first use by a process that leads."""
+        if self.term is None and self.leadership.leader:
+            self._take_term()
+        return self.term
+
+    def _deposed(self, exc: store.Deposed) -> None:
+        log.error("stopped leader work: %s", exc)
+        self.term = None
+        self.leadership.resign()
 
     def stop(self) -> None:
         if self.scheduler.running:
@@ -169,6 +208,7 @@ class Service:
             self.feed.stop()
         self.leadership.close()
         self._pool.shutdown(wait=True)
+        self._slack_pool.shutdown(wait=True)
         self.engine.dispose()
 
     def reload(self, *, actor: str) -> list[RuleError]:
@@ -243,14 +283,22 @@ class Service:
         if not self.leadership.leader:
             return
         slot = slot_at(self.clock() + 0.001, interval=group.interval, offset=group_offset(group))
-        self.evaluate_group(group, now=slot)
+        try:
+            self.evaluate_group(group, now=slot)
+        except store.Deposed as exc:
+            self._deposed(exc)
+            return
         self.wake("dispatch")
 
     def dispatch(self) -> int:
         """One grouping pass: alert state → messages in the outbox; returns how many."""
         if not self.leadership.leader:
             return 0
-        queued = self.dispatcher.run(now=self.clock())
+        try:
+            queued = self.dispatcher.run(now=self.clock(), term=self._ensure_term())
+        except store.Deposed as exc:
+            self._deposed(exc)
+            return 0
         if queued:
             self.wake_delivery()
         return queued
@@ -260,7 +308,9 @@ class Service:
         started = time.monotonic()
         results = list(self._pool.map(lambda r: self._query(r, now), group.rules))
         changed: list[str] = []
+        term = self._ensure_term()
         with self.sessions() as session:
+            store.fence(session=session, term=term)
             if not store.claim_slot(session=session, group_key=group.key, slot=now):
                 return
             previous = store.load_alerts(session=session, group_key=group.key)
@@ -299,6 +349,7 @@ class Service:
         except QueryError as exc:
             if self.blind_since is None:
                 self.blind_since = self.clock()
+            self.last_query_error = str(exc)
             return exc
         self.blind_since = None
         return result
@@ -322,10 +373,10 @@ class Service:
                           kind, approval=approval,
                           fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
 
-    def _meta_alert(self, session: Session, now: float) -> None:
+    def _meta_alert(self, session: Session, now: float, blind_since: float | None) -> None:
         """The built-in alert on takeover itself: Prometheus cannot be queried. It pages the
         meta-alert owner through the same grouping and delivery as every other alert."""
-        blind_for = now - self.blind_since if self.blind_since is not None else 0.0
+        blind_for = now - blind_since if blind_since is not None else 0.0
         firing = blind_for >= self.settings.meta_alert_after
         labels = {"alertname": "TakeoverPrometheusUnreachable", "owner": self.settings.meta_alert_owner,
                   "severity": "page"}
@@ -343,7 +394,10 @@ class Service:
 
     def _expire_if_leader(self) -> None:
         if self.leadership.leader:
-            self.expire()
+            try:
+                self.expire()
+            except store.Deposed as exc:
+                self._deposed(exc)
 
     def expire_approvals(self) -> None:
         """Turn pending approvals past their expiry into `expired` (safe on any replica)."""
@@ -362,22 +416,29 @@ class Service:
         self.expire_approvals()
         now = self.clock()
         failsafe = self.settings.failsafe_mode
+        term = self._ensure_term()
+        blind_since = self.blind_since
         with self.sessions() as session:
+            store.fence(session=session, term=term)
+            outage = store.prometheus_state(session=session)
+            if outage.failing_since != blind_since:
+                store.save_prometheus_state(session=session, failing_since=blind_since, now=now,
+                                            last_error=self.last_query_error if blind_since else "")
             changed = store.expire_sources(session=session, now=now, on_change=self.mode_changed)
             held = any(s.kind == SourceKind.failsafe
                        for s in store.active_sources(session=session, now=now))
-            blind = self.blind_since is not None and now - self.blind_since >= self.settings.failsafe_after
+            blind = blind_since is not None and now - blind_since >= self.settings.failsafe_after
             if failsafe is not None and blind and not held:
                 changed += store.add_source(session=session, now=now, on_change=self.mode_changed, source=Source(
                     agent=ALL_AGENTS, mode=Mode[failsafe], kind=SourceKind.failsafe, ref="prometheus",
-                    reason=f"Prometheus unreachable for {now - self.blind_since:.0f}s",  # type: ignore[operator]
+                    reason=f"Prometheus unreachable for {now - blind_since:.0f}s",  # type: ignore[operator]
                     actor="system:failsafe", since=now))
             elif held and not blind:
                 changed += store.release_sources(session=session, agent=ALL_AGENTS, now=now,
                                                  on_change=self.mode_changed,
                                                  kind=SourceKind.failsafe, actor="system:failsafe",
                                                  reason="Prometheus reachable again")
-            self._meta_alert(session, now)
+            self._meta_alert(session, now, blind_since)
             session.commit()
         self.hub.invalidate(sorted(set(changed)))
 
@@ -424,10 +485,17 @@ class Service:
 
     def deliver(self) -> int:
         """One delivery pass over the outbox; returns how many notifications were sent."""
-        if not self.leadership.leader:
+        term = self._ensure_term() if self.leadership.leader else None
+        if term is None:
             return 0
-        with self._deliver_lock:
-            sent, failed = deliver(sessions=self.sessions, notifier=self.notifier, clock=self.clock)
+        delivery = Delivery(sessions=self.sessions, notifier=self.notifier, term=term,
+                            settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool)
+        try:
+            with self._deliver_lock:
+                sent, failed = delivery.run()
+        except store.Deposed as exc:
+            self._deposed(exc)
+            return 0
         self.metrics.notifications_sent.inc(sent)
         self.metrics.notifications_failed.inc(failed)
         return sent
@@ -442,15 +510,66 @@ class Service:
         except Exception as exc:  # noqa: BLE001 - any database failure means not ready
             checks["database"] = (False, f"{type(exc).__name__}: {exc}"[:300])
         checks["rules"] = (True, f"{len(self.groups)} groups loaded")
-        if self.blind_since is not None:
-            checks["prometheus"] = (False, f"queries failing for {self.clock() - self.blind_since:.0f}s")
-        else:
+        blind_since = self._outage_since()
+        if blind_since is not None:
+            checks["prometheus"] = (False, f"queries failing for {self.clock() - blind_since:.0f}s"
+                                           + ("" if self.leadership.leader else " (as the leader reports)"))
+        elif self.leadership.leader:
             checks["prometheus"] = (True, "last query succeeded" if self.health else "no queries yet")
+        else:
+            checks["prometheus"] = (True, "the leader's queries succeed")
+        stale = self.hub.stale
+        checks["current"] = (stale is None, stale or "served documents match the database")
         return checks
+
+    def _outage_since(self) -> float | None:
+        """Since when Prometheus queries fail: the leader knows; a follower asks the database."""
+        if self.leadership.leader:
+            return self.blind_since
+        try:
+            with self.sessions() as session:
+                return store.prometheus_state(session=session).failing_since
+        except SQLAlchemyError:
+            return None
+
+    def reconcile(self) -> None:
+        """A replica's safety net under the change feed: compare the versions it serves, the
+        token revocations and decided approvals with the database, and catch up on anything a
+        lost notification hid. A replica that cannot confirm it is current for longer than
+        `replica_stale_after` refuses to serve control documents (agents then fail closed)."""
+        since = self._reconciled_wall - 2 * RECONCILE
+        started = self.clock()
+        try:
+            with self.sessions() as session:
+                versions = store.agent_versions(session=session)
+                revocations = store.revocation_mark(session=session)
+                decided = store.decided_since(session=session, since=since)
+        except SQLAlchemyError as exc:
+            deaf = time.monotonic() - self.confirmed_at
+            if deaf > self.settings.replica_stale_after and self.hub.stale is None:
+                log.error("cannot confirm this replica's control documents are current for %.0fs (%s): "
+                          "refusing to serve them until the database answers", deaf, type(exc).__name__)
+                self.hub.set_stale(f"cannot reach the database for {deaf:.0f}s: this replica may be stale")
+            return
+        missed = [agent for agent, version in self.hub.versions().items() if versions.get(agent) != version]
+        if missed:
+            log.warning("caught up on %d agent(s) changed without a notification: %s", len(missed),
+                        ", ".join(missed[:5]))
+            self.hub.invalidate(missed, remote=True)
+        if self._revocations is not None and revocations != self._revocations:
+            self.hub.signal(TOKENS_SIGNAL, remote=True)
+        self._revocations = revocations
+        for approval_id in decided:
+            self.hub.signal(f"approval:{approval_id}", remote=True)
+        self._reconciled_wall = started
+        self.confirmed_at = time.monotonic()
+        if self.hub.stale is not None:
+            log.info("the database answers again: serving control documents")
+            self.hub.set_stale(None)
 
     def _snapshot(self) -> dict[str, Any]:
         with self.sessions() as session:
             counts = store.snapshot_counts(session=session)
         return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.leadership.leader else 0.0,
-                "prometheus_up": 0.0 if self.blind_since is not None else 1.0,
+                "prometheus_up": 0.0 if self._outage_since() is not None else 1.0,
                 "health": {(h.group, h.rule): h.health != "err" for h in self.health.values()}}

@@ -31,10 +31,13 @@ from takeover.models import (
     AuditRow,
     GroupRow,
     InteractionRow,
+    LeaderTermRow,
     MessageRow,
     NotifyGroupRow,
     OutboxRow,
+    PrometheusStateRow,
     SilenceRow,
+    SlackChannelRow,
     SourceRow,
     TokenRow,
 )
@@ -186,14 +189,17 @@ def _source_from_row(row: SourceRow) -> Source:
     )
 
 
+def _insert_if_missing(session: Session, table: Any, key: str, **values: Any) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: safe when replicas or threads race to create a row."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[key]))
+
+
 def ensure_agent(*, session: Session, name: str, now: float) -> AgentRow:
     """The agent's row, created if missing; safe when replicas (or a poll and an alert) race."""
     agent = session.get(AgentRow, name)
     if agent is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(AgentRow).values(name=name, created_at=now, version=1)
-                        .on_conflict_do_nothing(index_elements=["name"]))
+        _insert_if_missing(session, AgentRow, "name", name=name, created_at=now, version=1)
         agent = session.get(AgentRow, name)
         assert agent is not None
     return agent
@@ -289,7 +295,8 @@ def expire_sources(*, session: Session, now: float, on_change: OnModeChange | No
 def control_documents(*, session: Session, agents: Iterable[str], now: float) -> dict[str, dict[str, Any]]:
     """What each agent polls: mode, version, the sources behind it and what it may do.
 
-    Built from one read of the active sources, so a change to every agent costs one query."""
+    Built from one read of the active sources, so a change to every agent costs one query.
+    Versions are read before sources (see `list_agents`)."""
     names = list(agents)
     rows = {a.name: a for a in session.exec(select(AgentRow).where(col(AgentRow.name).in_(names)))}
     sources = active_sources(session=session, now=now)
@@ -318,12 +325,63 @@ def control_document(*, session: Session, agent: str, now: float) -> dict[str, A
 
 
 def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:
+    # versions before sources: a change between the two reads pairs an old version with the
+    # new mode (the next read shows a newer version), never a new version with the old mode
+    agents = list(session.exec(select(AgentRow).order_by(col(AgentRow.name))))
     sources = active_sources(session=session, now=now)
-    return [
-        {"agent": a.name, "mode": resolve_mode(sources, agent=a.name, now=now).name,
-         "version": a.version}
-        for a in session.exec(select(AgentRow).order_by(col(AgentRow.name)))
-    ]
+    return [{"agent": a.name, "mode": resolve_mode(sources, agent=a.name, now=now).name,
+             "version": a.version} for a in agents]
+
+
+# --- leadership: fencing term and the shared outage clock ---------------------------------
+
+class Deposed(RuntimeError):
+    """A newer leader took over: this process must make no further side effect as leader."""
+
+
+def new_term(*, session: Session, holder: str, now: float) -> int:
+    """Bump the fencing term for a new leader (the caller holds the leader lock); returns it."""
+    row = session.get(LeaderTermRow, 1, with_for_update=True) or LeaderTermRow(id=1)
+    row.term, row.holder, row.since = row.term + 1, holder, now
+    session.add(row)
+    session.flush()
+    return row.term
+
+
+def fence(*, session: Session, term: int | None) -> None:
+    """Raise Deposed unless `term` is still current. On PostgreSQL the row stays share-locked
+    until the transaction ends, so a new leader's bump waits for this transaction: whatever
+    commits after the check, commits before the next term begins."""
+    current = session.exec(select(LeaderTermRow.term).where(LeaderTermRow.id == 1)
+                           .with_for_update(read=True)).first()
+    if term is None or current != term:
+        raise Deposed(f"leader term {term} is over (current term {current})")
+
+
+def prometheus_state(*, session: Session) -> PrometheusStateRow:
+    return session.get(PrometheusStateRow, 1) or PrometheusStateRow(id=1)
+
+
+def save_prometheus_state(*, session: Session, failing_since: float | None, last_error: str,
+                          now: float) -> None:
+    row = prometheus_state(session=session)
+    row.failing_since, row.last_error, row.updated_at = failing_since, last_error[:500], now
+    session.add(row)
+
+
+def agent_versions(*, session: Session) -> dict[str, int]:
+    return dict(session.exec(select(AgentRow.name, AgentRow.version)).all())
+
+
+def revocation_mark(*, session: Session) -> tuple[int, float | None]:
+    """Changes when any token is revoked: (how many are revoked, the latest revocation)."""
+    count, latest = session.exec(select(func.count(), func.max(TokenRow.revoked_at))
+                                 .where(col(TokenRow.revoked_at).is_not(None))).one()
+    return int(count), latest
+
+
+def decided_since(*, session: Session, since: float) -> list[str]:
+    return list(session.exec(select(ApprovalRow.id).where(col(ApprovalRow.decided_at) >= since)))
 
 
 # --- notifications ------------------------------------------------------------------------
@@ -340,6 +398,35 @@ def undelivered(*, session: Session, limit: int = 100) -> list[OutboxRow]:
 
 def posted_message(*, session: Session, key: str) -> MessageRow | None:
     return session.get(MessageRow, key)
+
+
+def claim_outbox(*, session: Session, row_id: int, term: int, now: float) -> tuple[OutboxRow, int | None] | None:
+    """Claim an unsent row for this term before Slack is called: (row, the term of an earlier
+    unfinished claim or None). None when the row was sent meanwhile. The caller has fenced."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.sent_at is not None:
+        return None
+    earlier = row.claim_term
+    row.claim_term, row.claimed_at = term, now
+    session.add(row)
+    return row, earlier
+
+
+def record_post(*, session: Session, key: str, channel: str, ts: str, asked_channel: str,
+                orphan_check_at: float | None = None) -> None:
+    """Remember where a message was posted (and the channel's id, for reading history later)."""
+    session.merge(MessageRow(key=key, channel=channel, ts=ts, orphan_check_at=orphan_check_at))
+    if asked_channel != channel:
+        _insert_if_missing(session, SlackChannelRow, "name", name=asked_channel, id=channel)
+
+
+def channel_id(*, session: Session, name: str) -> str:
+    row = session.get(SlackChannelRow, name)
+    return row.id if row is not None else name
+
+
+def orphan_checks_due(*, session: Session, now: float) -> list[MessageRow]:
+    return list(session.exec(select(MessageRow).where(col(MessageRow.orphan_check_at) <= now)))
 
 
 # --- tokens and audit ---------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A local fake of Slack's Web API for the real slack-sdk client (`WebClient(base_url=...)`).
 
 It records every request, keeps the messages it was sent (so `chat.update` is checked against a
-real `ts`), and can be told to answer the next requests with 429 + Retry-After, 500, or to hang.
+real `ts`, and `conversations.history` / `conversations.replies` answer with them and their
+metadata), and can be told to answer the next requests with 429 + Retry-After, 500, to hang, or
+to take `delay` seconds over every request (a slow Slack).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FakeSlack:
     _changed: threading.Condition = field(init=False)
     _ts: int = 0
     url: str = ""
+    delay: float = 0.0  # seconds every request takes (after it is recorded and applied)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -54,6 +57,14 @@ class FakeSlack:
         return [c.params for c in self.of("chat.postMessage")
                 if str(c.params.get("text", "")).startswith(prefix) and ("thread_ts" in c.params) == thread]
 
+    def posts_by_key(self) -> dict[str, int]:
+        """How many times each takeover message (by its metadata key) was posted."""
+        counts: dict[str, int] = {}
+        for call in self.of("chat.postMessage"):
+            key = str((call.params.get("metadata") or {}).get("event_payload", {}).get("key", ""))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def wait_for(self, predicate: Callable[[FakeSlack], bool], *, timeout: float = 30.0) -> None:
         """Block until `predicate(self)` holds after some request; fail at the deadline."""
         deadline = time.monotonic() + timeout
@@ -71,7 +82,11 @@ class FakeSlack:
             fault = self.faults.pop(0) if self.faults else None
             self._changed.notify_all()
             if fault is None:
-                return 200, {}, self._ok(method, params)
+                answer = self._ok(method, params)
+        if fault is None:
+            if self.delay:
+                time.sleep(self.delay)  # applied, but the answer is slow: a crash now leaves a post
+            return 200, {}, answer
         status, arg = fault
         if status == 0:
             time.sleep(arg)  # hang: the client's timeout fires first
@@ -85,6 +100,8 @@ class FakeSlack:
             self._ts += 1
             channel = "C" + str(params.get("channel", "")).lstrip("#").upper()
             ts = f"{1700000000 + self._ts}.000100"
+            if "thread_ts" in params:
+                channel = str(params["channel"])  # replies go to the parent's channel id
             self.messages[(channel, ts)] = params
             return {"ok": True, "channel": channel, "ts": ts, "message": params}
         if method == "chat.update":
@@ -93,6 +110,17 @@ class FakeSlack:
                 return {"ok": False, "error": "message_not_found"}
             self.messages[key] = params
             return {"ok": True, "channel": key[0], "ts": key[1]}
+        if method in ("conversations.history", "conversations.replies"):
+            channel, oldest = str(params.get("channel")), float(params.get("oldest") or 0)
+            thread = params.get("ts") if method == "conversations.replies" else None
+            found = [{"ts": ts, "text": m.get("text"), "metadata": m.get("metadata"),
+                      "thread_ts": m.get("thread_ts")}
+                     for (ch, ts), m in self.messages.items()
+                     if ch == channel and float(ts) >= oldest and (m.get("thread_ts") == thread or
+                                                                   (thread is not None and ts == thread))]
+            if not any(ch == channel for ch, _ in self.messages):
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "messages": sorted(found, key=lambda m: m["ts"], reverse=True)}
         return {"ok": True}
 
 
@@ -100,6 +128,10 @@ def start_fake_slack() -> tuple[FakeSlack, ThreadingHTTPServer]:
     fake = FakeSlack()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            self._reply(path.rsplit("/", 1)[-1], dict(parse_qsl(query)))
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             if self.headers.get("Content-Type", "").startswith("application/json"):
@@ -109,7 +141,9 @@ def start_fake_slack() -> tuple[FakeSlack, ThreadingHTTPServer]:
                 for key in ("blocks", "attachments"):
                     if isinstance(params.get(key), str):
                         params[key] = json.loads(params[key])
-            method = self.path.rsplit("/", 1)[-1]
+            self._reply(self.path.rsplit("/", 1)[-1], params)
+
+        def _reply(self, method: str, params: dict[str, Any]) -> None:
             status, headers, payload = fake.answer(method, params, dict(self.headers))
             data = json.dumps(payload).encode()
             self.send_response(status)
