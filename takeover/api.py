@@ -10,40 +10,76 @@ same way through the same `answer_control`.
 
 import asyncio
 import gc
-import uuid
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import (
     APIRouter,
     BackgroundTasks,
     Depends,
     FastAPI,
-    Header,
     HTTPException,
+    Path,
     Query,
     Request,
     Response,
+    Security,
 )
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from takeover import operations as ops
 from takeover import store
-from takeover.approval import Status, check_args
-from takeover.auth import Principal, Role, TokenCache, new_token
+from takeover.api_models import (
+    ERRORS,
+    ActionAnswer,
+    ActionRequest,
+    AgentCreate,
+    AgentSummary,
+    Alert,
+    AlertGroup,
+    Approval,
+    ApprovalCreate,
+    ApprovalDecision,
+    AuditPage,
+    ControlDocument,
+    GlobalSources,
+    ModeChange,
+    NewToken,
+    Release,
+    Reloaded,
+    RuleGroups,
+    Silence,
+    SilenceCreate,
+    Token,
+    TokenCreate,
+)
+from takeover.approval import Status
+from takeover.auth import BAD_TOKEN, MISSING_TOKEN, Principal, Role, TokenCache, bearer_token, new_token
 from takeover.control import Decision, decide
-from takeover.hub import MAX_WAIT, ControlHub
+from takeover.edge import Edge
+from takeover.hub import MAX_WAIT, ControlHub, Stale
 from takeover.metrics import Metrics
-from takeover.mode import ALL_AGENTS, Mode, ModeName
-from takeover.rulefile import parse_duration
+from takeover.mode import ALL_AGENTS, Mode
 from takeover.service import Service
 from takeover.slack import SlackInteractions
+from takeover.validation import (
+    AGENT_RULE,
+    APPROVAL_ID_PATTERN,
+    MAX_ID,
+    AgentName,
+    AgentScope,
+    Name,
+    duration,
+    seconds_or_duration,
+)
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -51,72 +87,9 @@ PAUSE_RETRY_AFTER = 30.0
 TOKENS_SIGNAL = "tokens"  # seconds an agent is told to wait before retrying a paused write
 
 
-class ModeChange(BaseModel):
-    mode: ModeName = Field(description="the mode; for PUT, normal releases every hold on the agent")
-    reason: str = Field(min_length=1, description="why: shown to the agent and in the audit trail")
-    expires_in: str | None = Field(None, description="Prometheus duration, e.g. 30m; unset: until released")
-
-
-class Release(BaseModel):
-    reason: str = Field(min_length=1, description="why the agent gets control back")
-
-
-class AgentCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
-    canary_ratio: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class ActionRequest(BaseModel):
-    action: str = Field(min_length=1, description="the tool or action name, e.g. refund")
-    kind: Literal["read", "write"]
-    risk: Literal["low", "high"] = "low"
-    args: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = None
-
-
-class ApprovalCreate(BaseModel):
-    agent: str = Field(min_length=1)
-    action: str = Field(min_length=1)
-    kind: Literal["read", "write"] = "write"
-    risk: Literal["low", "high"] = "high"
-    args: dict[str, Any] = Field(default_factory=dict)
-    reason: str = ""
-    idempotency_key: str | None = None
-    expires_in: str | None = Field(None, description="duration, e.g. 10m; default TAKEOVER_APPROVAL_EXPIRY")
-    responders: list[str] = Field(default_factory=lambda: ["role:operator"],
-                                  description='who may answer: "role:operator" or "operator:NAME"')
-
-
-class ApprovalDecision(BaseModel):
-    comment: str | None = Field(None, description="required to reject")
-    args: dict[str, Any] | None = Field(None, description="edited arguments (approve only)")
-
-
-class SilenceCreate(BaseModel):
-    matchers: list[str] = Field(min_length=1, description='e.g. ["alertname=AgentErrorRateHigh", "agent=~bot-.*"]')
-    duration: str = Field("1h", description="how long, e.g. 2h")
-    comment: str = Field(min_length=1, description="why: shown with the silence and in the audit trail")
-    suppress_takeover: bool = Field(False, description="also hold back the takeover of matching alerts")
-
-
-class TokenCreate(BaseModel):
-    role: Literal["agent", "operator", "admin"]
-    name: str = Field(min_length=1)
-    agents: list[str] = Field(default_factory=list, description="agent tokens: the agents it may act for")
-    expires_in: str | None = None
-
-
 def parse_wait(text: str | None) -> float | None:
     """`?wait=` as a Prometheus duration (`30s`) or plain seconds; ValueError when malformed."""
-    if text is None or text == "":
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = parse_duration(text)
-    if seconds < 0:
-        raise ValueError("wait must not be negative")
-    return seconds
+    return None if text is None or text == "" else seconds_or_duration(text)
 
 
 async def answer_control(hub: ControlHub, entry: Any, *, agent: str, if_none_match: str | None,
@@ -160,9 +133,12 @@ class ControlFastPath:
             return await self.app(scope, receive, send)
         self.metrics.control_polls += 1
         inm = headers.get(b"if-none-match")
-        status, etag, body = await answer_control(
-            self.hub, entry, agent=agent, if_none_match=inm.decode("latin-1") if inm else None,
-            wait=wait, version=version)
+        try:
+            status, etag, body = await answer_control(
+                self.hub, entry, agent=agent, if_none_match=inm.decode("latin-1") if inm else None,
+                wait=wait, version=version)
+        except Stale:
+            return await self.app(scope, receive, send)  # FastAPI answers the 503
         out_headers = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
         if status == 200:
             out_headers += [(b"content-type", b"application/json"),
@@ -176,17 +152,22 @@ def create_app(service: Service) -> FastAPI:
     tokens = TokenCache(service.sessions)
     hub = service.hub
     hub.on_signal(TOKENS_SIGNAL, tokens.forget)
+    bearer = HTTPBearer(auto_error=False, description="a takeover token (`takeover token create`)")
 
-    def principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        found = tokens.principal(token.strip())
+    def principal(request: Request, _: Annotated[Any, Security(bearer)]) -> Principal:
+        token = bearer_token(request.headers.get("authorization"))
+        found = tokens.principal(token) if token else None
         if found is None:
-            raise HTTPException(401, "invalid, expired or revoked token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, BAD_TOKEN if token else MISSING_TOKEN, headers={"WWW-Authenticate": "Bearer"})
         return found
+
+    async def check_token(authorization: str | None) -> str | None:
+        """The edge's check, before the body is read: why the token is refused, or None."""
+        token = bearer_token(authorization)
+        if token is None:
+            return MISSING_TOKEN
+        found = tokens.cached(token) or await run_in_threadpool(tokens.principal, token)
+        return None if found else BAD_TOKEN
 
     def operator(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.is_operator():
@@ -206,17 +187,22 @@ def create_app(service: Service) -> FastAPI:
     OperatorDep = Annotated[Principal, Depends(operator)]
     AdminDep = Annotated[Principal, Depends(admin)]
     SessionDep = Annotated[Session, Depends(session)]
+    AgentPath = Annotated[AgentName, Path(description=AGENT_RULE)]
+    ScopePath = Annotated[AgentScope, Path(description=f"{AGENT_RULE}; * for every agent")]
+    IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+    ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, max_length=64)]
+    Seconds = Annotated[float | None, Query(allow_inf_nan=False, ge=0, le=1e12)]
 
     def may_act_for(who: Principal, agent: str) -> None:
+        """Agent routes are for agent tokens bound to the agent: operators set modes and answer
+        approvals, they do not ask on an agent's behalf (README: Control modes and the API)."""
+        if who.role != Role.agent:
+            raise HTTPException(403, f"{who.actor} is not an agent: only agent tokens ask for decisions and approvals")
         if not who.may_read(agent):
             raise HTTPException(403, f"{who.actor} may not act for agent {agent!r}")
 
     def expiry(expires_in: str | None, now: float) -> float | None:
-        try:
-            return None if expires_in is None else now + parse_duration(expires_in)
-        except ValueError as exc:
-            raise HTTPException(422, f"expires_in: {exc}") from None
-
+        return None if expires_in is None else now + duration(expires_in)
 
     def doc_or_404(s: Session, agent: str) -> Any:
         if agent == ALL_AGENTS:  # the global sources, not every agent's document (fan-out)
@@ -233,21 +219,23 @@ def create_app(service: Service) -> FastAPI:
     def load_entry(who: Principal, agent: str) -> Any:
         """Cold path of a poll: an agent's first poll makes it known; operators get 404 instead."""
         entry = hub.entry(agent)
-        if entry is None and not who.is_operator():
+        if entry is None and not who.is_operator() and agent != ALL_AGENTS:
             with service.sessions() as s:
                 store.ensure_agent(session=s, name=agent, now=service.clock())
                 s.commit()
             entry = hub.entry(agent)
         return entry
 
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", responses=ERRORS)
+    Document = ControlDocument | GlobalSources
 
-    @router.get("/agents/{agent}/control")
+    @router.get("/agents/{agent}/control", response_model=ControlDocument,
+                responses={304: {"description": "unchanged since If-None-Match or version"}})
     async def get_control(
-        agent: str, who: PrincipalDep, request: Request,
-        wait: Annotated[str | None, Query(description="long-poll up to this long (e.g. 30s, max 60s) "
-                                                      "with If-None-Match or version")] = None,
-        version: Annotated[int | None, Query(description="return once the version differs")] = None,
+        agent: ScopePath, who: PrincipalDep, request: Request,
+        wait: Annotated[str | None, Query(max_length=64, description="long-poll up to this long (e.g. 30s, max 60s) "
+                                                                     "with If-None-Match or version")] = None,
+        version: Annotated[int | None, Query(ge=0, le=MAX_ID, description="return once the version differs")] = None,
     ) -> Response:
         """The agent's control document; `If-None-Match` with the current ETag gives 304."""
         if not who.may_read(agent):
@@ -265,35 +253,36 @@ def create_app(service: Service) -> FastAPI:
         return Response(body or None, status_code=status, media_type="application/json" if body else None,
                         headers={"ETag": etag, "Cache-Control": "no-cache"})
 
-    @router.put("/agents/{agent}/control")
-    def set_control(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
+    @router.put("/agents/{agent}/control", response_model=Document)
+    def set_control(agent: ScopePath, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Take over (set a mode) or hand back (`normal`): replaces every hold on the agent."""
         ops.take_over(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
                       actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
-    @router.post("/agents/{agent}/sources", status_code=201)
-    def add_override(agent: str, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
+    @router.post("/agents/{agent}/sources", status_code=201, response_model=Document)
+    def add_override(agent: ScopePath, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Add a human override beside the existing sources (the strictest wins)."""
         ops.add_override(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
                          actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
-    @router.post("/agents/{agent}/sources/{source_id}/release")
-    def release_one(agent: str, source_id: int, body: Release, who: OperatorDep, s: SessionDep) -> Any:
+    @router.post("/agents/{agent}/sources/{source_id}/release", response_model=Document)
+    def release_one(agent: ScopePath, source_id: IdPath, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Release one source (alert, override or fail-safe) by its id in the control document."""
         ops.release(service, s, agent=agent, source_id=source_id, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
-    @router.post("/agents/{agent}/release")
-    def release_all(agent: str, body: Release, who: OperatorDep, s: SessionDep) -> Any:
+    @router.post("/agents/{agent}/release", response_model=Document)
+    def release_all(agent: ScopePath, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Hand control back: release every source held on the agent (`*`: the global ones)."""
         ops.release(service, s, agent=agent, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
-    @router.post("/agents/{agent}/actions")
-    def ask(agent: str, request: ActionRequest, who: PrincipalDep, s: SessionDep) -> Any:
-        """May the agent do this now? allow, deny or approval_required; every answer is audited."""
+    @router.post("/agents/{agent}/actions", response_model=ActionAnswer)
+    def ask(agent: AgentPath, request: ActionRequest, who: PrincipalDep, s: SessionDep) -> Any:
+        """May the agent do this now? allow, deny or approval_required; every answer is audited.
+        Agent tokens only."""
         may_act_for(who, agent)
         now = service.clock()
         row = store.ensure_agent(session=s, name=agent, now=now)
@@ -325,16 +314,10 @@ def create_app(service: Service) -> FastAPI:
         now = service.clock()
         ttl = service.settings.approval_expiry
         if body.expires_in is not None:
-            ttl = expiry(body.expires_in, 0.0) or 0.0
-            if not 0 < ttl <= service.settings.approval_max_expiry:
+            ttl = duration(body.expires_in)
+            if ttl > service.settings.approval_max_expiry:
                 raise HTTPException(422, f"expires_in must be more than 0 and at most "
                                          f"{service.settings.approval_max_expiry:.0f}s")
-        bad = next((r for r in body.responders if not r.startswith(("role:", "operator:"))), None)
-        if bad is not None or not body.responders:
-            raise HTTPException(422, f"responders: {bad!r} is neither role:ROLE nor operator:NAME")
-        problem = check_args(body.args)
-        if problem:
-            raise HTTPException(422, problem)
         try:
             row, created = store.create_approval(
                 session=s, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
@@ -346,18 +329,18 @@ def create_app(service: Service) -> FastAPI:
             service.notify_approval(s, row, now=now)
         return row
 
-    @router.post("/approvals", status_code=201)
+    @router.post("/approvals", status_code=201, response_model=Approval)
     def create_approval(body: ApprovalCreate, who: PrincipalDep, s: SessionDep) -> Any:
-        """Ask a human to approve an action (idempotent per agent and idempotency_key)."""
+        """Ask a human to approve an action (idempotent per agent and idempotency_key). Agent tokens only."""
         may_act_for(who, body.agent)
         row = open_approval(s, who, body)
         s.commit()
         return store.approval_public(row)
 
-    @router.get("/approvals/{approval_id}")
+    @router.get("/approvals/{approval_id}", response_model=Approval)
     async def get_approval(
-        approval_id: str, who: PrincipalDep,
-        wait: Annotated[str | None, Query(description="long-poll while pending, e.g. 30s (max 60s)")] = None,
+        approval_id: ApprovalId, who: PrincipalDep,
+        wait: Annotated[str | None, Query(max_length=64, description="long-poll while pending, e.g. 30s (max 60s)")] = None,
     ) -> Any:
         """The request and its decision; with `wait`, returns once it is decided or at the deadline."""
         try:
@@ -381,39 +364,55 @@ def create_app(service: Service) -> FastAPI:
             if approval["expires_at"] <= service.clock():
                 await run_in_threadpool(service.expire_approvals)
 
-    @router.get("/approvals")
-    def list_approvals(who: OperatorDep, s: SessionDep,
-                       status: Annotated[str | None, Query(description="pending, approved, ...")] = None,
-                       agent: str | None = None) -> Any:
-        if status is not None and status not in Status.__members__:
-            raise HTTPException(422, f"status must be one of {', '.join(Status.__members__)}")
-        return [store.approval_public(r) for r in store.list_approvals(session=s, status=status, agent=agent)]
+    @router.get("/approvals", response_model=list[Approval], responses={200: {"headers": {"Link": {
+        "description": 'the next page: <…?after=ID&limit=N>; rel="next"', "schema": {"type": "string"}}}}})
+    def list_approvals(who: OperatorDep, s: SessionDep, response: Response,
+                       status: Annotated[Status | None, Query(description="pending, approved, ...")] = None,
+                       agent: Annotated[AgentName | None, Query()] = None,
+                       after: Annotated[str | None, Query(pattern=APPROVAL_ID_PATTERN, max_length=64,
+                                                          description="page after this approval id")] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+        """Approval requests, oldest first; the `Link` header names the next page."""
+        cursor = None
+        if after is not None:
+            last = store.get_approval(session=s, approval_id=after)
+            if last is None:
+                raise HTTPException(422, f"after: no approval {after!r} to page after")
+            cursor = (last.requested_at, last.id)
+        rows = store.list_approvals(session=s, status=status.value if status else None, agent=agent,
+                                    limit=limit, after=cursor)
+        if len(rows) == limit:
+            query = urlencode({k: v for k, v in {"status": status.value if status else None, "agent": agent,
+                                                 "after": rows[-1].id, "limit": limit}.items() if v is not None})
+            response.headers["Link"] = f'</v1/approvals?{query}>; rel="next"'
+        return [store.approval_public(r) for r in rows]
 
-    @router.post("/approvals/{approval_id}/approve")
-    def approve(approval_id: str, who: OperatorDep, s: SessionDep,
+    @router.post("/approvals/{approval_id}/approve", response_model=Approval)
+    def approve(approval_id: ApprovalId, who: OperatorDep, s: SessionDep,
                 body: ApprovalDecision | None = None) -> Any:
         """Approve, optionally with edited args (kept apart from the proposed ones)."""
         body = body or ApprovalDecision()
         return ops.decide(service, s, approval_id=approval_id, status=Status.approved, who=who,
                           comment=body.comment, args=body.args)
 
-    @router.post("/approvals/{approval_id}/reject")
-    def reject(approval_id: str, body: ApprovalDecision, who: OperatorDep, s: SessionDep) -> Any:
+    @router.post("/approvals/{approval_id}/reject", response_model=Approval)
+    def reject(approval_id: ApprovalId, body: ApprovalDecision, who: OperatorDep, s: SessionDep) -> Any:
         """Reject, with a comment the agent receives."""
         return ops.decide(service, s, approval_id=approval_id, status=Status.rejected, who=who,
                           comment=body.comment, args=body.args)
 
-    @router.post("/approvals/{approval_id}/cancel")
-    def cancel(approval_id: str, who: PrincipalDep, s: SessionDep) -> Any:
+    @router.post("/approvals/{approval_id}/cancel", response_model=Approval)
+    def cancel(approval_id: ApprovalId, who: PrincipalDep, s: SessionDep) -> Any:
         """The agent withdraws its request."""
         return ops.decide(service, s, approval_id=approval_id, status=Status.cancelled, who=who)
 
-    @router.get("/audit")
+    @router.get("/audit", response_model=AuditPage)
     def audit(who: OperatorDep, s: SessionDep,
-              agent: str | None = None, actor: str | None = None,
-              action: Annotated[str | None, Query(description="prefix, e.g. approval or mode.override")] = None,
-              since: float | None = None, until: float | None = None,
-              after_id: Annotated[int, Query(ge=0, description="page after this row id")] = 0,
+              agent: Annotated[AgentScope | None, Query()] = None,
+              actor: Annotated[Name | None, Query()] = None,
+              action: Annotated[Name | None, Query(description="prefix, e.g. approval or mode.override")] = None,
+              since: Seconds = None, until: Seconds = None,
+              after_id: Annotated[int, Query(ge=0, le=MAX_ID, description="page after this row id")] = 0,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         """A page of the audit trail, oldest first; pass the last id as after_id for the next."""
         rows = store.audit_rows(session=s, agent=agent, actor=actor, action=action, since=since,
@@ -421,11 +420,13 @@ def create_app(service: Service) -> FastAPI:
         return {"rows": [r.model_dump() for r in rows],
                 "next_after_id": rows[-1].id if len(rows) == limit else None}
 
-    @router.post("/tokens", status_code=201)
+    @router.post("/tokens", status_code=201, response_model=NewToken)
     def create_token(body: TokenCreate, who: AdminDep, s: SessionDep) -> Any:
         """A new token, shown once in this answer; only its hash is stored."""
         if body.role == "agent" and not body.agents:
             raise HTTPException(422, "an agent token needs agents: the agent names it may act for")
+        if body.role != "agent" and body.agents:
+            raise HTTPException(422, f"only agent tokens are bound to agents; a {body.role} token takes none")
         now = service.clock()
         token = new_token()
         row = store.create_token(session=s, name=body.name, role=body.role, agents=body.agents,
@@ -434,12 +435,12 @@ def create_app(service: Service) -> FastAPI:
         s.commit()
         return {**store.token_public(row), "token": token}
 
-    @router.get("/tokens")
+    @router.get("/tokens", response_model=list[Token])
     def list_tokens(who: AdminDep, s: SessionDep) -> Any:
         return [store.token_public(r) for r in store.list_tokens(session=s)]
 
-    @router.post("/tokens/{token_id}/revoke")
-    def revoke_token(token_id: int, who: AdminDep, s: SessionDep) -> Any:
+    @router.post("/tokens/{token_id}/revoke", response_model=Token)
+    def revoke_token(token_id: IdPath, who: AdminDep, s: SessionDep) -> Any:
         row = store.revoke_token(session=s, token_id=token_id, actor=who.actor, now=service.clock())
         if row is None:
             raise HTTPException(404, f"no token {token_id}")
@@ -448,11 +449,11 @@ def create_app(service: Service) -> FastAPI:
         hub.signal(TOKENS_SIGNAL)  # other replicas drop their cached lookups too
         return store.token_public(row)
 
-    @router.get("/agents")
+    @router.get("/agents", response_model=list[AgentSummary])
     def list_agents(who: OperatorDep, s: SessionDep) -> Any:
         return store.list_agents(session=s, now=service.clock())
 
-    @router.post("/agents", status_code=201)
+    @router.post("/agents", status_code=201, response_model=ControlDocument)
     def create_agent(body: AgentCreate, who: OperatorDep, s: SessionDep) -> Any:
         """Make an agent known before it polls (and set its canary ratio)."""
         row = store.ensure_agent(session=s, name=body.name, now=service.clock())
@@ -465,12 +466,12 @@ def create_app(service: Service) -> FastAPI:
         hub.invalidate([body.name])
         return doc_or_404(s, body.name)
 
-    @router.get("/rules")
+    @router.get("/rules", response_model=RuleGroups)
     def rules(who: OperatorDep) -> Any:
         """Rule groups with each rule's health, last error and last evaluation."""
         return {"groups": service.rules_status()}
 
-    @router.post("/rules/reload")
+    @router.post("/rules/reload", response_model=Reloaded)
     def reload_rules(who: OperatorDep) -> Any:
         """Reload the rule files; a file that fails the check is refused and nothing changes."""
         errors = service.reload(actor=who.actor)
@@ -479,24 +480,20 @@ def create_app(service: Service) -> FastAPI:
                                       "errors": [str(e) for e in errors]})
         return {"groups": len(service.groups), "rules": sum(len(g.rules) for g in service.groups)}
 
-    @router.post("/silences", status_code=201)
+    @router.post("/silences", status_code=201, response_model=Silence)
     def create_silence(body: SilenceCreate, who: OperatorDep, s: SessionDep) -> Any:
         """Mute notifications of matching alerts (their takeover too only with suppress_takeover)."""
-        try:
-            seconds = parse_duration(body.duration)
-        except ValueError as exc:
-            raise HTTPException(422, f"duration: {exc}") from None
-        row = ops.silence(service, s, matchers=body.matchers, duration=seconds, comment=body.comment,
-                          actor=who.actor, suppress_takeover=body.suppress_takeover)
+        row = ops.silence(service, s, matchers=body.matchers, duration=duration(body.duration),
+                          comment=body.comment, actor=who.actor, suppress_takeover=body.suppress_takeover)
         service.wake("dispatch")
         return row.model_dump()
 
-    @router.get("/silences")
+    @router.get("/silences", response_model=list[Silence])
     def list_silences(who: OperatorDep, s: SessionDep, expired: bool = False) -> Any:
         return [r.model_dump() for r in store.list_silences(session=s, now=service.clock(), include_expired=expired)]
 
-    @router.post("/silences/{silence_id}/expire")
-    def expire_silence(silence_id: int, who: OperatorDep, s: SessionDep) -> Any:
+    @router.post("/silences/{silence_id}/expire", response_model=Silence)
+    def expire_silence(silence_id: IdPath, who: OperatorDep, s: SessionDep) -> Any:
         row = store.expire_silence(session=s, silence_id=silence_id, actor=who.actor, now=service.clock())
         if row is None:
             raise HTTPException(404, f"no silence {silence_id}")
@@ -504,13 +501,13 @@ def create_app(service: Service) -> FastAPI:
         service.wake("dispatch")
         return row.model_dump()
 
-    @router.get("/alert-groups")
+    @router.get("/alert-groups", response_model=list[AlertGroup])
     def alert_groups(who: OperatorDep, s: SessionDep) -> Any:
         """The groups of alerts with a Slack message, and who acknowledged them."""
         return [g.model_dump() for g in store.notify_groups(session=s).values()]
 
-    @router.post("/alert-groups/{group_id}/ack")
-    def ack_group(group_id: int, who: OperatorDep) -> Any:
+    @router.post("/alert-groups/{group_id}/ack", response_model=AlertGroup)
+    def ack_group(group_id: IdPath, who: OperatorDep) -> Any:
         """Acknowledge: stops escalation and shows who is on it."""
         group = service.dispatcher.acknowledge(group_id=group_id, actor=who.actor, now=service.clock())
         if group is None:
@@ -518,10 +515,11 @@ def create_app(service: Service) -> FastAPI:
         service.wake_delivery()
         return group.model_dump()
 
-    @router.get("/alerts")
+    @router.get("/alerts", response_model=list[Alert])
     def list_alerts(who: OperatorDep, s: SessionDep) -> Any:
         return [
-            {"labels": a.labels, "annotations": a.annotations, "state": a.state, "value": a.value,
+            {"labels": a.labels, "annotations": a.annotations, "state": a.state,
+             "value": a.value if math.isfinite(a.value) else None,
              "active_at": a.active_at, "fired_at": a.fired_at, "resolved_at": a.resolved_at}
             for a in store.list_alerts(session=s)
         ]
@@ -534,12 +532,26 @@ def create_app(service: Service) -> FastAPI:
         gc.freeze()
         yield
 
+    docs = service.settings.api_docs  # off by default: FastAPI's pages load their scripts from a CDN
     app = FastAPI(title="takeover", summary="Alerting and human takeover for AI agents",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None)
+
+    @app.exception_handler(Stale)
+    async def stale(request: Request, exc: Stale) -> Response:
+        return JSONResponse({"detail": f"{exc}; ask another replica"}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     @app.exception_handler(ops.Refusal)
     async def refused(request: Request, exc: ops.Refusal) -> Response:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """422 with where and why, never the input (it may be huge, NaN or not valid Unicode)."""
+        return JSONResponse({"detail": [
+            {"loc": [safe_text(p) if isinstance(p, str) else p for p in e.get("loc", ())],
+             "msg": safe_text(str(e.get("msg", ""))), "type": str(e.get("type", ""))}
+            for e in exc.errors()]}, status_code=422)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -555,9 +567,7 @@ def create_app(service: Service) -> FastAPI:
         if slack is None:
             raise HTTPException(403, "Slack interactivity is off: set TAKEOVER_SLACK_SIGNING_SECRET")
         interaction = slack.verify(await request.body(), request.headers)
-        if interaction is False:
-            raise HTTPException(401, "invalid or stale Slack signature")
-        if interaction is not None and interaction is not True:
+        if interaction is not None:
             background.add_task(slack.apply, interaction)
         return Response(status_code=200)
 
@@ -574,17 +584,15 @@ def create_app(service: Service) -> FastAPI:
         """Prometheus metrics of takeover itself."""
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def with_request_id(request: Request, call_next: Any) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        store.request_id.set(rid)
-        response: Response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
-
     app.include_router(router)
+    app.add_middleware(Edge, check_token=check_token, max_body_bytes=service.settings.max_body_bytes)
     app.state.tokens = tokens
     return app
+
+
+def safe_text(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters and made encodable (a lone surrogate becomes `\\ud800`)."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def asgi_app(service: Service) -> ASGIApp:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-MAX_ARGS_BYTES = 64 * 1024
+from takeover import validation
 
 
 class Status(str, enum.Enum):
@@ -28,12 +27,12 @@ def may_respond(responders: Sequence[str], *, role: str, name: str) -> bool:
 
 
 def check_args(args: Any, *, proposed: Mapping[str, Any] | None = None) -> str | None:
-    """Why `args` are not acceptable (None when they are): an object, bounded in size, and when
+    """Why `args` are not acceptable (None when they are): `validation.check_args`, and when
     they edit `proposed`, only the proposed keys — a human edits values, not what the tool is."""
-    if not isinstance(args, dict):
-        return "args must be a JSON object"
-    if len(json.dumps(args)) > MAX_ARGS_BYTES:
-        return f"args are larger than {MAX_ARGS_BYTES} bytes"
+    try:
+        validation.check_args(args)
+    except ValueError as exc:
+        return str(exc)
     if proposed is not None and not set(args) <= set(proposed):
         extra = ", ".join(sorted(set(args) - set(proposed)))
         return f"edited args may only change the proposed arguments; not proposed: {extra}"

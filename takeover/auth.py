@@ -19,6 +19,8 @@ TOKEN_PREFIX = "tko_"
 # `takeover token revoke` from another process takes effect within this time.
 CACHE_SECONDS = 60.0
 UNKNOWN_SECONDS = 5.0  # a token that was not found is asked again sooner
+MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"
+BAD_TOKEN = "invalid, expired or revoked token"
 
 
 class Role(str, enum.Enum):
@@ -42,6 +44,13 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"{self.role.value}:{self.name}"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token in an `Authorization` header; the scheme is case-insensitive (RFC 6750)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def new_token() -> str:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     slack_channel: str = Field("#alerts", description="default Slack channel")
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8080, description="port the API listens on")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="largest request body the API reads; larger gets 413")
+    api_docs: bool = Field(False, description="serve /docs and /redoc (their scripts load from a CDN); /openapi.json is always served")
     query_timeout: float = Field(10.0, description="seconds before a Prometheus query fails")
     failsafe_mode: ModeName | None = Field(None, description="mode for every agent while Prometheus is unreachable (off when unset)")
     failsafe_after: float = Field(120.0, description="seconds of failed queries before the fail-safe mode applies")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,12 +20,13 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
 from takeover import operations as ops
-from takeover import store
+from takeover import store, validation
 from takeover.approval import Status
 from takeover.auth import Principal, Role
 from takeover.mode import Mode
 from takeover.models import NotifyGroupRow
 from takeover.service import Service
+from takeover.validation import MAX_REASON
 
 log = logging.getLogger(__name__)
 REJECT_MODAL = "takeover_reject"
@@ -45,25 +46,59 @@ class Interaction:
     comment: str = ""
 
 
-def parse_interaction(payload: Mapping[str, Any]) -> Interaction | None:
-    """The interaction in a Slack payload, or None for kinds takeover does not handle."""
-    user = str(payload.get("user", {}).get("id", ""))
-    if payload.get("type") == "block_actions" and payload.get("actions"):
-        action = payload["actions"][0]
+def parse_interaction(payload: Any) -> Interaction | None:
+    """The interaction in a Slack payload, or None for kinds takeover does not handle;
+    ValueError when the payload is not shaped like Slack's."""
+    if not isinstance(payload, dict):
+        raise ValueError("the payload is not a JSON object")
+    user = str(_obj(payload, "user").get("id", ""))
+    actions = payload.get("actions")
+    if payload.get("type") == "block_actions" and actions:
+        if not isinstance(actions, list) or not isinstance(actions[0], dict):
+            raise ValueError("actions is not a list of objects")
+        action = actions[0]
         return Interaction(
             key=f"{user}:{action.get('action_ts', '')}:{action.get('action_id', '')}", user_id=user,
             action_id=str(action.get("action_id", "")), value=str(action.get("value", "")),
-            channel=str(payload.get("channel", {}).get("id", "")),
+            channel=str(_obj(payload, "channel").get("id", "")),
             trigger_id=str(payload.get("trigger_id", "")))
-    view = payload.get("view", {})
+    view = _obj(payload, "view")
     if payload.get("type") == "view_submission" and view.get("callback_id") == REJECT_MODAL:
-        values = view.get("state", {}).get("values", {})
-        comment = values.get("comment", {}).get("comment", {}).get("value") or ""
+        values = _obj(_obj(view, "state"), "values")
+        comment = _obj(_obj(values, "comment"), "comment").get("value") or ""
         meta = json.loads(view.get("private_metadata") or "{}")
+        if not isinstance(meta, dict) or not isinstance(comment, str):
+            raise ValueError("the reject modal's fields are not what takeover sent")
         return Interaction(key=f"{user}:view:{view.get('id', '')}", user_id=user, action_id="reject_submit",
                            value=str(meta.get("approval", "")), channel=str(meta.get("channel", "")),
                            comment=comment)
     return None
+
+
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not a JSON object")
+    return value
+
+
+# what each button's value must be: checked before the press is acknowledged or claimed
+VALUE_CHECKS: dict[str, Callable[[str], object]] = {
+    "ack": validation.check_id, "silence_1h": validation.check_id,
+    "takeover": validation.check_agent_scope, "release": validation.check_agent_scope,
+    "approve": validation.check_approval_id, "reject": validation.check_approval_id,
+    "reject_submit": validation.check_approval_id,
+}
+
+
+def check_interaction(i: Interaction) -> None:
+    """ValueError when a press names no button of takeover's or carries a value it cannot use."""
+    check = VALUE_CHECKS.get(i.action_id)
+    if check is None:
+        raise ValueError(f"unknown action {i.action_id[:40]!r}")
+    check(i.value)
+    if i.action_id == "reject_submit":
+        validation.check_text(i.comment)
 
 
 def reject_modal(approval_id: str, channel: str) -> dict[str, Any]:
@@ -74,7 +109,9 @@ def reject_modal(approval_id: str, channel: str) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Reject"},
         "blocks": [{"type": "input", "block_id": "comment",
                     "label": {"type": "plain_text", "text": "Why? The agent is told."},
-                    "element": {"type": "plain_text_input", "action_id": "comment", "multiline": True}}],
+                    "element": {"type": "plain_text_input", "action_id": "comment",
+                                # one line, like every reason takeover accepts (takeover.validation)
+                                "multiline": False, "max_length": MAX_REASON}}],
     }
 
 
@@ -89,15 +126,25 @@ class SlackInteractions:
         self.service = service
         self.verifier = SignatureVerifier(signing_secret)
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> Interaction | None | bool:
-        """False when the signature or timestamp is wrong; else the parsed interaction (or None)."""
-        if not self.verifier.is_valid_request(body, dict(headers)):
-            return False
-        form = parse_qs(body.decode())
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Interaction | None:
+        """The interaction in a signed request (None for kinds takeover ignores); a `Refusal`:
+        401 when the signature or timestamp is wrong, 400 when the signed payload is unusable."""
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        if not timestamp.isascii() or not timestamp.isdigit():
+            raise ops.Refusal(401, "invalid or stale Slack signature: the timestamp is not a number")
         try:
-            return parse_interaction(json.loads(form["payload"][0]))
-        except (KeyError, ValueError):
-            return None
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ops.Refusal(400, "the body is not UTF-8") from None
+        if not self.verifier.is_valid_request(text, dict(headers)):
+            raise ops.Refusal(401, "invalid or stale Slack signature")
+        try:
+            interaction = parse_interaction(json.loads(parse_qs(text, strict_parsing=True)["payload"][0]))
+            if interaction is not None:
+                check_interaction(interaction)
+        except (KeyError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+            raise ops.Refusal(400, f"not a Slack interaction takeover can apply: {exc}") from None
+        return interaction
 
     def apply(self, interaction: Interaction) -> None:
         """Do what the button says, once, as the operator the Slack user maps to."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event, func, text, update
+from sqlalchemy import and_, event, func, or_, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -641,13 +641,18 @@ def expire_approvals(*, session: Session, now: float) -> list[ApprovalRow]:
 
 
 def list_approvals(*, session: Session, status: str | None = None, agent: str | None = None,
-                   limit: int = 100) -> list[ApprovalRow]:
+                   limit: int = 100, after: tuple[float, str] | None = None) -> list[ApprovalRow]:
+    """A page of requests, oldest first; `after` is the (requested_at, id) of the last one seen."""
     query = select(ApprovalRow)
     if status is not None:
         query = query.where(col(ApprovalRow.status) == status)
     if agent is not None:
         query = query.where(col(ApprovalRow.agent) == agent)
-    return list(session.exec(query.order_by(col(ApprovalRow.requested_at)).limit(limit)))
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(col(ApprovalRow.requested_at) > at,
+                                and_(col(ApprovalRow.requested_at) == at, col(ApprovalRow.id) > last_id)))
+    return list(session.exec(query.order_by(col(ApprovalRow.requested_at), col(ApprovalRow.id)).limit(limit)))
 
 
 def snapshot_counts(*, session: Session) -> dict[str, Any]:
