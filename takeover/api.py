@@ -233,9 +233,9 @@ def create_app(service: Service) -> FastAPI:
                 responses={304: {"description": "unchanged since If-None-Match or version"}})
     async def get_control(
         agent: ScopePath, who: PrincipalDep, request: Request,
-        wait: Annotated[str | None, Query(max_length=64, description="long-poll up to this long (e.g. 30s, max 60s) "
+        wait: Annotated[str | None, Query(description="long-poll up to this long (e.g. 30s, max 60s) "
                                                                      "with If-None-Match or version")] = None,
-        version: Annotated[int | None, Query(ge=0, le=MAX_ID, description="return once the version differs")] = None,
+        version: Annotated[int | None, Query(description="return once the version differs")] = None,
     ) -> Response:
         """The agent's control document; `If-None-Match` with the current ETag gives 304."""
         if not who.may_read(agent):
@@ -340,7 +340,7 @@ def create_app(service: Service) -> FastAPI:
     @router.get("/approvals/{approval_id}", response_model=Approval)
     async def get_approval(
         approval_id: ApprovalId, who: PrincipalDep,
-        wait: Annotated[str | None, Query(max_length=64, description="long-poll while pending, e.g. 30s (max 60s)")] = None,
+        wait: Annotated[str | None, Query(description="long-poll while pending, e.g. 30s (max 60s)")] = None,
     ) -> Any:
         """The request and its decision; with `wait`, returns once it is decided or at the deadline."""
         try:

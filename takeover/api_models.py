@@ -39,7 +39,7 @@ class Release(BaseModel):
 
 class AgentCreate(BaseModel):
     name: AgentName
-    canary_ratio: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    canary_ratio: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
 
 
 class ActionRequest(BaseModel):
@@ -240,7 +240,7 @@ class Alert(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in {
-        401: "no valid bearer token", 403: "the token's role or agents do not allow this",
+        400: "the body is not UTF-8 JSON", 401: "no valid bearer token", 403: "the token's role or agents do not allow this",
         404: "no such resource", 409: "already decided, or an idempotency key reused",
         413: "request body larger than TAKEOVER_MAX_BODY_BYTES", 422: "invalid input",
     }.items()

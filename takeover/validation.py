@@ -129,8 +129,10 @@ def _check_json(value: Any, *, depth: int, where: str) -> None:
         raise ValueError(f"{where}: numbers must be finite (no NaN or Infinity)")
     elif isinstance(value, str):
         # values may span lines (an email body), but must be valid Unicode without NUL
-        if "\x00" in value or any(unicodedata.category(ch) == "Cs" for ch in value):
-            raise ValueError(f"{where}: text must be valid Unicode without NUL characters")
+        if any(unicodedata.category(ch) == "Cs" for ch in value):
+            raise ValueError(f"{where}: text is not valid Unicode (a lone surrogate)")
+        if "\x00" in value:
+            raise ValueError(f"{where}: text must not hold NUL characters")
     elif value is not None and not isinstance(value, (bool, int, float)):
         raise ValueError(f"{where}: not a JSON value")
 
@@ -184,9 +186,21 @@ AgentScope = Annotated[str, _validator(check_agent_scope),
                        WithJsonSchema({"type": "string", "pattern": rf"^(\*|{AGENT_PATTERN[1:-1]})$",
                                        "maxLength": MAX_NAME,
                                        "description": f"{AGENT_RULE}; or * for every agent"})]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), _text(MAX_NAME)]
-Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON), _text(MAX_REASON)]
-OptionalText = Annotated[str, Field(max_length=MAX_REASON), _text(MAX_REASON, blank_ok=True)]
-Responder = Annotated[str, Field(max_length=MAX_NAME + 9), _validator(check_responder)]
+# the same rules as JSON Schema patterns (ECMA regex), so the OpenAPI document says them too
+_LINE = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+ONE_LINE = f"^[^{_LINE}]*$"
+NOT_BLANK = f"^[^{_LINE}]*[^\\s{_LINE}][^{_LINE}]*$"
+DURATION_PATTERN = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME, json_schema_extra={"pattern": NOT_BLANK}),
+                 _text(MAX_NAME)]
+Reason = Annotated[str, Field(min_length=1, max_length=MAX_REASON, json_schema_extra={"pattern": NOT_BLANK}),
+                   _text(MAX_REASON)]
+OptionalText = Annotated[str, Field(max_length=MAX_REASON, json_schema_extra={"pattern": ONE_LINE}),
+                         _text(MAX_REASON, blank_ok=True)]
+Responder = Annotated[str, Field(max_length=MAX_NAME + 9, json_schema_extra={
+    "pattern": f"^(role:operator|role:admin|operator:[^{_LINE}]*[^\\s{_LINE}][^{_LINE}]*)$"}),
+    _validator(check_responder)]
 Args = Annotated[dict[str, Any], _validator(check_args)]
-Duration = Annotated[str, Field(max_length=64, examples=["30m"]), _validator(duration)]
+Duration = Annotated[str, Field(min_length=2, max_length=64, examples=["30m"],
+                                json_schema_extra={"pattern": DURATION_PATTERN}), _validator(duration)]
