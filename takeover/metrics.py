@@ -25,6 +25,8 @@ class Metrics:
         self.mode_changes = Counter("takeover_mode_changes", "Changes of agents' control documents", registry=r)
         self.decision_latency = Histogram("takeover_approval_decision_seconds", "Time from request to decision",
                                           registry=r, buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600))
+        self.job_overruns = Counter("takeover_job_overruns", "Scheduled runs skipped because the previous run "
+                                    "of the job was still going", ["job"], registry=r)
         self.control_polls = 0  # plain int: the hot path must not take a lock
 
     def read_at_scrape(self, collect: Callable[[], dict[str, Any]]) -> None:

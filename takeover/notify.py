@@ -141,6 +141,7 @@ class SlackNotifier:
     def __init__(self, *, token: str, base_url: str, timeout: float = 10.0, retries: int = 2) -> None:
         # every attempt may take the timeout, plus the retry handlers' waits in between
         self.settle = timeout * (retries + 1) + 5.0 * retries
+        self._ids: dict[str, str] = {}
         from slack_sdk import WebClient
         from slack_sdk.http_retry.builtin_handlers import (
             ConnectionErrorRetryHandler,
@@ -174,7 +175,20 @@ class SlackNotifier:
                 return []  # a channel never posted to (so its id is unknown) holds no copy
             raise
 
+    def _channel_id(self, name: str) -> str:
+        """Slack reads history by channel id: `#name` is looked up (scopes channels:read and
+        groups:read) the first time, e.g. after a crash before the first post in a channel."""
+        if not name.startswith("#"):
+            return name
+        if name not in self._ids:
+            for page in self.client.conversations_list(types="public_channel,private_channel",
+                                                       exclude_archived=True, limit=1000):
+                for channel in page.get("channels") or []:
+                    self._ids[f"#{channel['name']}"] = str(channel["id"])
+        return self._ids.get(name, name)
+
     def _find(self, *, channel: str, key: str, oldest: float, thread_ts: str | None) -> list[tuple[str, str]]:
+        channel = self._channel_id(channel)
         if thread_ts is None:
             response = self.client.conversations_history(channel=channel, oldest=f"{oldest:.6f}",
                                                          include_all_metadata=True, limit=200)

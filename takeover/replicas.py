@@ -145,6 +145,8 @@ class ChangeFeed:
                 with psycopg.connect(self._url, autocommit=True) as conn:
                     self._channel = f"takeover_{_namespace(conn)}"
                     conn.execute(f'LISTEN "{self._channel}"')
+                    if self._ready.is_set():
+                        log.info("change feed listening again; rereading every document")
                     self._ready.set()
                     self._on_agents(None)  # anything may have changed while we were not listening
                     while not self._stop.is_set():

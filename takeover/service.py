@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,6 +60,8 @@ class RuleHealth:
 
 LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover after the leader dies
 RECONCILE = 2.0  # seconds between a replica's comparisons of what it serves with the database
+OVERRUN_REPORT = 60.0  # a job that keeps overrunning is reported at most this often
+OVERRUNS_TO_REPORT = 10  # skipped runs within OVERRUN_REPORT seconds that make one report
 
 
 def slot_at(now: float, *, interval: float, offset: float) -> float:
@@ -105,9 +108,13 @@ class Service:
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self.scheduler.add_listener(self._overran, EVENT_JOB_MAX_INSTANCES)
+        self._overruns: dict[str, list[float]] = {}
+        self._reported: dict[str, float] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
         self._slack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
         self.term: int | None = None  # the fencing term while this process leads
+        self._term_lock = threading.Lock()
         self.confirmed_at = time.monotonic()  # when this replica last proved its cache current
         self._revocations: tuple[int, float | None] | None = None
         self._reconciled_wall = clock()
@@ -168,19 +175,22 @@ class Service:
         """Keep or take leadership (a PostgreSQL advisory lock); only the leader evaluates,
         dispatches and delivers, each under the fencing term it takes when it starts to lead."""
         if not self.leadership.check():
-            self.term = None
+            with self._term_lock:
+                self.term = None
             return False
-        if self.term is None:
-            try:
-                self._take_term()
-            except SQLAlchemyError as exc:
-                log.error("could not start a leader term (%s); giving the lock back", exc)
-                self.leadership.resign()
-                return False
+        had = self.term
+        try:
+            self._ensure_term()
+        except SQLAlchemyError as exc:
+            log.error("could not start a leader term (%s); giving the lock back", exc)
+            self.leadership.resign()
+            return False
+        if had is None:
             self.wake("dispatch")
         return True
 
     def _take_term(self) -> None:
+        """Bump the fencing term for this process (the caller holds `_term_lock`)."""
         with self.sessions() as session:
             self.term = store.new_term(session=session, holder=IDENTITY, now=self.clock())
             outage = store.prometheus_state(session=session)
@@ -191,15 +201,34 @@ class Service:
                  f" (Prometheus failing since {outage.failing_since:.0f})" if outage.failing_since else "")
 
     def _ensure_term(self) -> int | None:
-        """The term to fence leader work with; taken on first use by a process that leads."""
-        if self.term is None and self.leadership.leader:
-            self._take_term()
-        return self.term
+        """The term to fence leader work with; taken once (whichever job asks first) by a
+        process that leads."""
+        with self._term_lock:
+            if self.term is None and self.leadership.leader:
+                self._take_term()
+            return self.term
+
+    def _overran(self, event: JobSubmissionEvent) -> None:
+        """A run skipped because the last one is still going (a woken job often is: harmless).
+        Counted; reported in one line when it keeps happening."""
+        self.metrics.job_overruns.labels(event.job_id).inc()
+        now = time.monotonic()
+        recent = [t for t in self._overruns.get(event.job_id, []) if t > now - OVERRUN_REPORT] + [now]
+        self._overruns[event.job_id] = recent
+        if len(recent) >= OVERRUNS_TO_REPORT and now - self._reported.get(event.job_id, -OVERRUN_REPORT) >= OVERRUN_REPORT:
+            self._reported[event.job_id] = now
+            job = self.scheduler.get_job(event.job_id)
+            log.warning("job %r keeps overrunning its interval (%d skipped runs in %.0fs): it takes longer "
+                        "than it is given (see takeover_job_overruns_total)", job.name if job else event.job_id,
+                        len(recent), OVERRUN_REPORT)
 
     def _deposed(self, exc: store.Deposed) -> None:
-        log.error("stopped leader work: %s", exc)
-        self.term = None
-        self.leadership.resign()
+        with self._term_lock:
+            if exc.term is not None and exc.term != self.term:
+                return  # an older term's work, already replaced
+            log.error("stopped leader work: %s", exc)
+            self.term = None
+            self.leadership.resign()
 
     def stop(self) -> None:
         if self.scheduler.running:

@@ -338,6 +338,10 @@ def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:
 class Deposed(RuntimeError):
     """A newer leader took over: this process must make no further side effect as leader."""
 
+    def __init__(self, term: int | None, current: int | None) -> None:
+        super().__init__(f"leader term {term} is over (current term {current})")
+        self.term = term
+
 
 def new_term(*, session: Session, holder: str, now: float) -> int:
     """Bump the fencing term for a new leader (the caller holds the leader lock); returns it."""
@@ -355,7 +359,7 @@ def fence(*, session: Session, term: int | None) -> None:
     current = session.exec(select(LeaderTermRow.term).where(LeaderTermRow.id == 1)
                            .with_for_update(read=True)).first()
     if term is None or current != term:
-        raise Deposed(f"leader term {term} is over (current term {current})")
+        raise Deposed(term, current)
 
 
 def prometheus_state(*, session: Session) -> PrometheusStateRow:

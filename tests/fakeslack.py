@@ -33,8 +33,11 @@ class FakeSlack:
     _lock: "threading.RLock" = field(default_factory=threading.RLock)
     _changed: threading.Condition = field(init=False)
     _ts: int = 0
+    _last_ts: float = 0.0
     url: str = ""
     delay: float = 0.0  # seconds every request takes (after it is recorded and applied)
+    blocked: str | None = None  # posts to this channel wait until `unblock` is set
+    unblock: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -48,6 +51,12 @@ class FakeSlack:
         with self._lock:
             self.faults.extend([(0, seconds)] * count)
 
+    def late_next(self, count: int, *, seconds: float) -> None:
+        """The next calls take `seconds`, then are applied: a client that timed out first
+        does not know its post reached the channel."""
+        with self._lock:
+            self.faults.extend([(-1, seconds)] * count)
+
     def of(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
@@ -57,12 +66,13 @@ class FakeSlack:
         return [c.params for c in self.of("chat.postMessage")
                 if str(c.params.get("text", "")).startswith(prefix) and ("thread_ts" in c.params) == thread]
 
-    def posts_by_key(self) -> dict[str, int]:
-        """How many times each takeover message (by its metadata key) was posted."""
+    def posts_by_text(self, prefix: str) -> dict[str, int]:
+        """How many times each message whose text starts with `prefix` was posted."""
         counts: dict[str, int] = {}
         for call in self.of("chat.postMessage"):
-            key = str((call.params.get("metadata") or {}).get("event_payload", {}).get("key", ""))
-            counts[key] = counts.get(key, 0) + 1
+            text = str(call.params.get("text", ""))
+            if text.startswith(prefix):
+                counts[text] = counts.get(text, 0) + 1
         return counts
 
     def wait_for(self, predicate: Callable[[FakeSlack], bool], *, timeout: float = 30.0) -> None:
@@ -77,6 +87,8 @@ class FakeSlack:
                 self._changed.wait(left)
 
     def answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if self.blocked is not None and params.get("channel") == self.blocked:
+            self.unblock.wait(60)
         with self._changed:
             self.calls.append(Call(method, params, headers))
             fault = self.faults.pop(0) if self.faults else None
@@ -88,6 +100,12 @@ class FakeSlack:
                 time.sleep(self.delay)  # applied, but the answer is slow: a crash now leaves a post
             return 200, {}, answer
         status, arg = fault
+        if status == -1:
+            time.sleep(arg)
+            with self._changed:
+                answer = self._ok(method, params)
+                self._changed.notify_all()
+            return 200, {}, answer
         if status == 0:
             time.sleep(arg)  # hang: the client's timeout fires first
             return 500, {}, {"ok": False, "error": "fatal_error"}
@@ -99,7 +117,8 @@ class FakeSlack:
         if method == "chat.postMessage":
             self._ts += 1
             channel = "C" + str(params.get("channel", "")).lstrip("#").upper()
-            ts = f"{1700000000 + self._ts}.000100"
+            self._last_ts = max(round(time.time(), 6), self._last_ts + 0.000001)  # like Slack: now, unique
+            ts = f"{self._last_ts:.6f}"
             if "thread_ts" in params:
                 channel = str(params["channel"])  # replies go to the parent's channel id
             self.messages[(channel, ts)] = params
@@ -110,6 +129,10 @@ class FakeSlack:
                 return {"ok": False, "error": "message_not_found"}
             self.messages[key] = params
             return {"ok": True, "channel": key[0], "ts": key[1]}
+        if method == "conversations.list":
+            ids = sorted({ch for ch, _ in self.messages})
+            return {"ok": True, "channels": [{"id": i, "name": i[1:].lower()} for i in ids],
+                    "response_metadata": {"next_cursor": ""}}
         if method in ("conversations.history", "conversations.replies"):
             channel, oldest = str(params.get("channel")), float(params.get("oldest") or 0)
             thread = params.get("ts") if method == "conversations.replies" else None
@@ -151,7 +174,10 @@ def start_fake_slack() -> tuple[FakeSlack, ThreadingHTTPServer]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up or was killed: the request was still applied
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
