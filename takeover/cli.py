@@ -219,6 +219,14 @@ def token_create(
         _fail("an agent token needs --agent NAME (the agent it may poll and act for)")
     if role != "agent" and not name:
         _fail(f"a {role} token needs --name NAME (who holds it, for the audit trail)")
+    from takeover.validation import MAX_NAME, check_agent, check_text
+
+    try:
+        for one in agent or []:
+            check_agent(one)  # `*` too: a token for every agent is an operator's
+        check_text(name or "", max_length=MAX_NAME, blank_ok=name is None)
+    except ValueError as exc:
+        _fail(f"--agent/--name: {exc}")
     try:
         ttl = parse_duration(expires_in) if expires_in else None
     except ValueError as exc:

@@ -203,6 +203,13 @@ class SlackNotifier:
         self.client.views_open(trigger_id=trigger_id, view=view)
 
 
+def _one_block(text: str) -> str:
+    """Text for the terminal: every line indented under its message (so text from an agent can
+    never pass for a log line of its own) and other control characters shown escaped."""
+    escaped = "".join(ch if ch == "\n" or ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return escaped.replace("\n", "\n    ")
+
+
 class ConsoleNotifier:
     """Prints each message's text and block text to a terminal stream."""
 
@@ -218,7 +225,7 @@ class ConsoleNotifier:
             for part in [block.get("text")] + list(block.get("fields", [])) + list(block.get("elements", [])):
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     lines.append(part["text"])
-        print("\n  ".join(lines), file=self.stream, flush=True)
+        print("\n  ".join(map(_one_block, lines)), file=self.stream, flush=True)
 
     def post(self, *, channel: str, message: Message) -> tuple[str, str]:
         self.count += 1

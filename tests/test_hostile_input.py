@@ -359,3 +359,29 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
     assert "Server error" not in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["--role", "agent", "--agent", "*"],
+    ["--role", "agent", "--agent", "bot-b\u200b"],
+    ["--role", "operator", "--name", "alice\n{\"level\": \"error\"}"],
+])
+def test_the_cli_refuses_the_names_the_api_refuses(tmp_path: Path, args: list[str]) -> None:
+    from tests.conftest import takeover_cli
+
+    result = takeover_cli("token", "create", *args, env={"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"})
+    assert result.returncode == 1 and result.stdout == ""
+    assert "--agent/--name:" in result.stderr
+    assert not (tmp_path / "t.db").exists()  # refused before anything is stored
+
+
+def test_text_from_an_agent_cannot_pass_for_a_log_line_on_the_console() -> None:
+    import io
+
+    from takeover.notify import ConsoleNotifier
+
+    out = io.StringIO()
+    ConsoleNotifier(out).post(channel="#c", message={"text": 'refund\n{"level": "error"}\x1b[31m'})
+    lines = out.getvalue().splitlines()
+    assert all(line.startswith(("──", "  ")) for line in lines)  # every line indented under its message
+    assert "\x1b" not in out.getvalue() and "\\x1b" in out.getvalue()
