@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from takeover.notify import SUPERSEDED  # noqa: E402
 from takeover.promproc import free_port  # noqa: E402
-from tests.fakeslack import FakeSlack, start_fake_slack  # noqa: E402
+from tests.fakeslack import start_fake_slack  # noqa: E402
 
 
 def start(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
