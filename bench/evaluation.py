@@ -35,13 +35,13 @@ import httpx
 from procs import ROOT, Processes, print_rows, processes, temp_dir, wait_healthy
 from prometheus_client.parser import text_string_to_metric_families
 
-from takeover.evaluate import Sample
-from takeover.notify import ConsoleNotifier
-from takeover.promproc import free_port, running_prometheus, scrape_config
-from takeover.query import QueryFunc, prometheus_query
-from takeover.rulefile import Group, load_rules
-from takeover.service import Service
-from takeover.settings import Settings
+from takeover.notify.slack import ConsoleNotifier
+from takeover.rules.evaluate import Sample
+from takeover.rules.format import Group, load_rules
+from takeover.rules.query import QueryFunc, prometheus_query
+from takeover.server.service import Service
+from takeover.server.settings import Settings
+from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 SIZES = (100, 500, 1000)
 GROUP_SIZE = 100  # rules per group, in both systems

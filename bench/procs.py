@@ -22,8 +22,8 @@ import httpx
 from sqlmodel import Session
 
 from takeover import store
-from takeover.auth import new_token
-from takeover.promproc import free_port, stop_process
+from takeover.server.auth import new_token
+from takeover.tools.promproc import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent

@@ -39,9 +39,9 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from sqlmodel import Session
 
 from takeover import store
-from takeover.auth import new_token
-from takeover.promproc import free_port, running_prometheus, scrape_config
 from takeover.sdk import Client, ReadOnly
+from takeover.server.auth import new_token
+from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 AGENT = "bench-agent"
 THRESHOLD = 10.0

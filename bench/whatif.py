@@ -22,10 +22,10 @@ from typing import Any
 
 import uvicorn
 
-from takeover import auth
-from takeover.api import ControlFastPath, create_app
 from takeover.cli import build_service
-from takeover.settings import Settings
+from takeover.server import auth
+from takeover.server.api import ControlFastPath, create_app
+from takeover.server.settings import Settings
 
 FLAGS = ("--outer", "--gc-freeze", "--token-ttl=", "--gc-trace")
 

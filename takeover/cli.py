@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
-from takeover.settings import Settings
+from takeover.server.settings import Settings
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from takeover.routing import Routing
-    from takeover.rulefile import Group, RuleFileError
+    from takeover.notify.routing import Routing
+    from takeover.rules.format import Group, RuleFileError
 
 app = typer.Typer(
     help="takeover: alerting and human takeover for AI agent systems.\n\n"
@@ -50,7 +50,7 @@ def _refuse(exc: "RuleFileError", what: str) -> NoReturn:
 
 
 def _load_groups(paths: list[str]) -> "list[Group]":
-    from takeover.rulefile import RuleFileError, load_rules
+    from takeover.rules.format import RuleFileError, load_rules
 
     try:
         return load_rules(paths)
@@ -59,7 +59,7 @@ def _load_groups(paths: list[str]) -> "list[Group]":
 
 
 def _check_templates(settings: Settings) -> None:
-    from takeover.notify import check_templates
+    from takeover.notify.slack import check_templates
 
     if not Path(settings.templates).is_dir():
         _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
@@ -71,8 +71,8 @@ def _check_templates(settings: Settings) -> None:
 
 
 def _load_routing(settings: Settings) -> "Routing":
-    from takeover.routing import load_routing
-    from takeover.rulefile import RuleFileError
+    from takeover.notify.routing import load_routing
+    from takeover.rules.format import RuleFileError
 
     try:
         return load_routing(settings.routing, default_channel=settings.slack_channel)
@@ -82,9 +82,9 @@ def _load_routing(settings: Settings) -> "Routing":
 
 def build_service(settings: Settings):  # type: ignore[no-untyped-def]
     """The service for `settings`: rules loaded (or exit 1), Slack or console notifier."""
-    from takeover.notify import ConsoleNotifier, Notifier, SlackNotifier
-    from takeover.query import prometheus_query
-    from takeover.service import Service
+    from takeover.notify.slack import ConsoleNotifier, Notifier, SlackNotifier
+    from takeover.rules.query import prometheus_query
+    from takeover.server.service import Service
 
     groups = _load_groups(settings.rules)
     routing = _load_routing(settings)
@@ -95,7 +95,7 @@ def build_service(settings: Settings):  # type: ignore[no-untyped-def]
                                  timeout=settings.slack_timeout)
     else:
         notifier = ConsoleNotifier()
-    from takeover.migrate import DatabaseBehind
+    from takeover.store.migrate import DatabaseBehind
 
     try:
         return Service(settings, groups=groups, notifier=notifier, routing=routing,
@@ -108,7 +108,7 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
     """Run the API and the scheduler until interrupted."""
     import uvicorn
 
-    from takeover.api import asgi_app
+    from takeover.server.api import asgi_app
 
     server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
                                            log_level="warning", access_log=False,
@@ -127,7 +127,7 @@ def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-unt
 @app.command()
 def serve() -> None:
     """Run the service: the control API and the rule evaluator (configure with TAKEOVER_*)."""
-    from takeover.logs import configure_logging
+    from takeover.server.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_format)
@@ -151,7 +151,7 @@ def rules_test(
     throwaway Prometheus holding its input series. Prints promtool's report (SUCCESS, or FAILED
     with the expected and the got alerts) and exits 1 on any failure; promql_expr_test and `stale`
     inputs are reported UNSUPPORTED, which exits 1 too."""
-    from takeover.ruletest import run_test_files
+    from takeover.tools.ruletest import run_test_files
 
     raise typer.Exit(run_test_files(files))
 
@@ -165,7 +165,7 @@ def backtest(
 ) -> None:
     """Replay the rules over history from TAKEOVER_PROMETHEUS_URL, at every slot the live evaluator
     would have used, and report the alert episodes, pages per owner and time in takeover modes."""
-    from takeover.backtest import run_backtest
+    from takeover.tools.backtest import run_backtest
 
     settings = Settings()
     raise typer.Exit(run_backtest(paths or settings.rules, start=start, end=end, as_json=json_output,
@@ -187,7 +187,7 @@ def _sessions() -> "Session":
     from sqlmodel import Session
 
     from takeover import store
-    from takeover.migrate import DatabaseBehind
+    from takeover.store.migrate import DatabaseBehind
 
     try:
         return Session(store.make_engine(Settings().database_url), expire_on_commit=False)
@@ -210,8 +210,8 @@ def token_create(
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
     from takeover import store
-    from takeover.auth import Role, new_token
-    from takeover.rulefile import parse_duration
+    from takeover.rules.format import parse_duration
+    from takeover.server.auth import Role, new_token
 
     if role not in Role.__members__:
         _fail(f"--role must be one of {', '.join(Role.__members__)}; got {role!r}")
@@ -219,7 +219,7 @@ def token_create(
         _fail("an agent token needs --agent NAME (the agent it may poll and act for)")
     if role != "agent" and not name:
         _fail(f"a {role} token needs --name NAME (who holds it, for the audit trail)")
-    from takeover.validation import MAX_NAME, check_agent, check_text
+    from takeover.control.validation import MAX_NAME, check_agent, check_text
 
     try:
         for one in agent or []:
@@ -274,8 +274,8 @@ def silence_add(
 ) -> None:
     """Mute notifications of alerts matching every --matcher for --duration."""
     from takeover import store
-    from takeover.rulefile import parse_duration
-    from takeover.silence import parse_matcher
+    from takeover.control.silence import parse_matcher
+    from takeover.rules.format import parse_duration
 
     try:
         seconds = parse_duration(duration)
@@ -318,7 +318,8 @@ def silence_expire(silence_id: Annotated[int, typer.Argument(help="the id from `
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to TAKEOVER_DATABASE_URL (run before starting a new version)."""
-    from takeover import migrate, store
+    from takeover import store
+    from takeover.store import migrate
 
     engine = store.make_engine(Settings().database_url, migrate=True)
     typer.echo(f"database schema at {migrate.current(engine)} (latest)")
@@ -329,7 +330,7 @@ def db_current() -> None:
     """Print the schema version of TAKEOVER_DATABASE_URL and the one this takeover needs."""
     from sqlalchemy import create_engine
 
-    from takeover import migrate
+    from takeover.store import migrate
 
     engine = create_engine(Settings().database_url)
     typer.echo(f"current: {migrate.current(engine) or 'empty'}; needed: {migrate.head()}")
@@ -356,7 +357,7 @@ def audit_export(
     import json
 
     from takeover import store
-    from takeover.rulefile import parse_duration
+    from takeover.rules.format import parse_duration
 
     start = None
     if since:
@@ -385,7 +386,7 @@ def readiness(
     what takeover checks itself: rules with owner, runbook and first check; timeout, error and cost
     rules; a rule that takes over; an operator token and Slack interactivity; the audit chain;
     Prometheus. Exit 0 when ready, 1 when not, 2 when the readiness file is invalid."""
-    from takeover.readiness import run_readiness
+    from takeover.tools.readiness import run_readiness
 
     raise typer.Exit(run_readiness(file, settings=Settings(), as_json=json_output))
 
@@ -395,7 +396,7 @@ def demo(
     port: Annotated[int, typer.Option(help="port for the takeover API")] = 8080,
 ) -> None:
     """Start Prometheus, a demo agent whose error rate climbs, and takeover; watch it take over."""
-    from takeover.demo import run_demo
+    from takeover.tools.demo import run_demo
 
     run_demo(api_port=port)
 
@@ -405,7 +406,7 @@ def demo_agent(port: Annotated[int, typer.Option(help="port for /metrics")] = 91
                host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 in a container)")] = "127.0.0.1",
                climb_after: Annotated[float, typer.Option(help="seconds before errors climb")] = 20.0) -> None:
     """Run only the demo agent's metrics exporter (what `takeover demo` and docker-compose scrape)."""
-    from takeover.demo import serve_demo_agent
+    from takeover.tools.demo import serve_demo_agent
 
     serve_demo_agent(port=port, host=host, climb_after=climb_after, block=True)
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from takeover.promproc import (
+from takeover.tools.promproc import (
     PrometheusMissing,
     binary,
     free_port,

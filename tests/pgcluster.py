@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from takeover.promproc import free_port
+from takeover.tools.promproc import free_port
 
 USER = "postgres"  # the unprivileged account Debian's packages create
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from takeover.api import create_app
-from takeover.notify import ConsoleNotifier
-from takeover.query import static_query
-from takeover.service import Service
-from takeover.settings import Settings
+from takeover.notify.slack import ConsoleNotifier
+from takeover.rules.query import static_query
+from takeover.server.api import create_app
+from takeover.server.service import Service
+from takeover.server.settings import Settings
 from tests.conftest import Server, start_server, stop_server, takeover_cli
 from tests.test_approvals import server_env
 

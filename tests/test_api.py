@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from takeover.promproc import free_port
+from takeover.tools.promproc import free_port
 from tests.conftest import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from takeover.promproc import free_port
+from takeover.tools.promproc import free_port
 from tests.conftest import Server, start_server, stop_server, takeover_cli
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from takeover.backtest import (
+from takeover.config.mode import Mode
+from takeover.rules.evaluate import Sample, State
+from takeover.rules.format import Group, Rule, load_rules
+from takeover.rules.query import QueryError, QueryFunc
+from takeover.rules.replay import Episode, replay, schedule, slots
+from takeover.tools.backtest import (
     RELEASE_NOTE,
     ModeTime,
     mode_times,
@@ -20,12 +25,7 @@ from takeover.backtest import (
     run_backtest,
     short_duration,
 )
-from takeover.evaluate import Sample, State
-from takeover.mode import Mode
-from takeover.query import QueryError, QueryFunc
-from takeover.replay import Episode, replay, schedule, slots
-from takeover.rulefile import Group, Rule, load_rules
-from takeover.ruletest import (
+from takeover.tools.ruletest import (
     InputSeries,
     openmetrics,
     parse_series,
@@ -201,7 +201,7 @@ def history(text: str, values: str) -> InputSeries:
 
 
 def first_slot(at: float, group: Group) -> float:
-    from takeover.service import group_offset
+    from takeover.server.service import group_offset
 
     offset = group_offset(group)
     return math.ceil((at - offset) / group.interval) * group.interval + offset
@@ -257,7 +257,7 @@ def test_backtest_reports_episodes_pages_and_modes_exactly(
         {"agent": "a1", "mode": "require_approval", "seconds": round(end - slow, 3), "until_release": False},
     ]
     assert report["takeover_note"] == RELEASE_NOTE and report["errors"] == []
-    from takeover.service import group_offset
+    from takeover.server.service import group_offset
 
     assert report["evaluations"] == sum(len(slots(start=T0, end=end, interval=g.interval, offset=group_offset(g)))
                                         for g in (agents, latency))
@@ -286,7 +286,7 @@ def test_backtest_exits_1_on_rule_file_errors_time_errors_and_query_errors(
     assert run_backtest([str(tmp_path / "rules.yml")], start="now", end="-1h", prometheus_url="", timeout=1) == 1
     assert "must be before --end" in capsys.readouterr().err
 
-    from takeover.promproc import free_port
+    from takeover.tools.promproc import free_port
 
     code = run_backtest([str(tmp_path / "rules.yml")], start="-2m", end="now", as_json=True,
                         prometheus_url=f"http://127.0.0.1:{free_port()}", timeout=1)

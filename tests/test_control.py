@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from takeover.control import (
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.sources import (
     Decision,
     Source,
     SourceKind,
@@ -12,7 +13,6 @@ from takeover.control import (
     permissions,
     resolve_mode,
 )
-from takeover.mode import ALL_AGENTS, Mode
 
 T0 = 1_700_000_000.0
 

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
-from takeover.promproc import binary
-from takeover.settings import Settings
+from takeover.server.settings import Settings
+from takeover.tools.promproc import binary
 from tests.conftest import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from takeover import store
-from takeover.dispatch import GroupState, escalation_due, needs_flush
-from takeover.evaluate import Sample
-from takeover.notify import SlackNotifier
-from takeover.query import static_query
-from takeover.routing import Destination, Escalation, Routing
-from takeover.rulefile import parse_rule_file
-from takeover.service import Service
-from takeover.settings import Settings
+from takeover.notify.grouping import GroupState, escalation_due, needs_flush
+from takeover.notify.routing import Destination, Escalation, Routing
+from takeover.notify.slack import SlackNotifier
+from takeover.rules.evaluate import Sample
+from takeover.rules.format import parse_rule_file
+from takeover.rules.query import static_query
+from takeover.server.service import Service
+from takeover.server.settings import Settings
 from tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from takeover.evaluate import (
+from takeover.rules.evaluate import (
     RESOLVED_RETENTION,
     Alert,
     EvaluationError,
@@ -15,7 +15,7 @@ from takeover.evaluate import (
     State,
     evaluate,
 )
-from takeover.rulefile import Rule
+from takeover.rules.format import Rule
 
 T0 = 1_700_000_000.0
 

@@ -18,12 +18,12 @@ import psycopg
 import pytest
 
 from takeover import store
-from takeover.notify import SUPERSEDED, SlackNotifier
-from takeover.promproc import free_port
-from takeover.replicas import _namespace as namespace
-from takeover.replicas import conninfo
-from takeover.service import Service
-from takeover.settings import Settings
+from takeover.notify.slack import SUPERSEDED, SlackNotifier
+from takeover.server.replicas import _namespace as namespace
+from takeover.server.replicas import conninfo
+from takeover.server.service import Service
+from takeover.server.settings import Settings
+from takeover.tools.promproc import free_port
 from tests.conftest import ROOT, Exporter, Server, need, start_server, stop_server
 from tests.fakeslack import FakeSlack
 from tests.pgcluster import Cluster, throwaway_cluster

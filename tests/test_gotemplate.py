@@ -1,4 +1,4 @@
-"""Parity tests for takeover.gotemplate against Prometheus 2.42.
+"""Parity tests for takeover.rules.gotemplate against Prometheus 2.42.
 
 Every expected string in PROMTOOL_CASES was produced by promtool 2.42.0 (Go 1.19): each case was
 an alert rule whose annotation is the template, fed by an input series with the case's labels and
@@ -20,7 +20,7 @@ from typing import Optional
 
 import pytest
 
-from takeover.gotemplate import (
+from takeover.rules.gotemplate import (
     Template,
     TemplateSyntaxError,
     compile_template,

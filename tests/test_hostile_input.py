@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from takeover.promproc import free_port
+from takeover.tools.promproc import free_port
 from tests.conftest import Server, start_server, stop_server
 from tests.fakeslack import FakeSlack, start_fake_slack
 from tests.test_e2e import poll
@@ -378,7 +378,7 @@ def test_the_cli_refuses_the_names_the_api_refuses(tmp_path: Path, args: list[st
 def test_text_from_an_agent_cannot_pass_for_a_log_line_on_the_console() -> None:
     import io
 
-    from takeover.notify import ConsoleNotifier
+    from takeover.notify.slack import ConsoleNotifier
 
     out = io.StringIO()
     ConsoleNotifier(out).post(channel="#c", message={"text": 'refund\n{"level": "error"}\x1b[31m'})

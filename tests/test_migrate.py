@@ -10,8 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import takeover.models  # noqa: F401 - the tables
-from takeover import migrate, store
+import takeover.store.models  # noqa: F401 - the tables
+from takeover import store
+from takeover.store import migrate
 from tests.conftest import takeover_cli
 
 

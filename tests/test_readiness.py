@@ -11,10 +11,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
-from takeover import readiness, store
-from takeover.models import TokenRow
-from takeover.promproc import free_port
-from takeover.readiness import (
+from takeover import store
+from takeover.rules.format import Rule
+from takeover.server.settings import Settings
+from takeover.store.models import TokenRow
+from takeover.tools import readiness
+from takeover.tools.promproc import free_port
+from takeover.tools.readiness import (
     ITEM_WARNINGS,
     REQUIRED_ITEMS,
     Facts,
@@ -27,8 +30,6 @@ from takeover.readiness import (
     report_json,
     run_readiness,
 )
-from takeover.rulefile import Rule
-from takeover.settings import Settings
 from tests.conftest import ROOT, takeover_cli
 
 NOW = 1_700_000_000.0
@@ -200,7 +201,7 @@ def test_the_signal_heuristic_reads_alert_and_metric_names_not_label_values() ->
 
 
 def test_the_repos_rules_cover_every_signal_and_can_take_over() -> None:
-    from takeover.rulefile import load_rules
+    from takeover.rules.format import load_rules
 
     rules = tuple(r for g in load_rules([ROOT / "rules"]) for r in g.rules)
     report = assess(ALL_DONE, replace(READY, rules=rules))

@@ -82,7 +82,7 @@ def test_metrics_and_readiness(server: Server) -> None:
 
 
 def test_readyz_reports_an_unreachable_prometheus(tmp_path: Path) -> None:
-    from takeover.promproc import free_port
+    from takeover.tools.promproc import free_port
 
     (tmp_path / "rules.yml").write_text(RULES)
     srv = start_server({"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}",
@@ -123,7 +123,7 @@ def test_silence_cli_add_list_expire(tmp_path: Path) -> None:
 def test_logs_are_json_lines_with_the_request_id(tmp_path: Path) -> None:
     import json
 
-    from takeover.promproc import free_port
+    from takeover.tools.promproc import free_port
 
     (tmp_path / "rules.yml").write_text("groups: []\n")
     srv = start_server({"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}", "TAKEOVER_LOG_FORMAT": "json",

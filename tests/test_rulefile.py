@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from takeover.mode import Mode
-from takeover.rulefile import RuleFileError, load_rules, parse_duration, parse_rule_file
+from takeover.config.mode import Mode
+from takeover.rules.format import RuleFileError, load_rules, parse_duration, parse_rule_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """\

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from takeover.evaluate import Sample
-from takeover.query import QueryError, QueryFunc
-from takeover.replay import run
-from takeover.rulefile import Group, Rule
-from takeover.ruletest import (
+from takeover.rules.evaluate import Sample
+from takeover.rules.format import Group, Rule
+from takeover.rules.query import QueryError, QueryFunc
+from takeover.rules.replay import run
+from takeover.tools.ruletest import (
     AlertCheck,
     ExpectedAlert,
     InputSeries,

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 import takeover.sdk as sdk
-from takeover.promproc import free_port
 from takeover.sdk import (  # the Literal aliases, for typing the cases
     Action,
     ApprovalExpired,
@@ -44,6 +43,7 @@ from takeover.sdk import (  # the Literal aliases, for typing the cases
     refusal,
     route,
 )
+from takeover.tools.promproc import free_port
 from tests.conftest import ROOT, Server, start_server, stop_server
 
 slow = pytest.mark.slow
@@ -314,7 +314,7 @@ def test_the_sdk_needs_only_the_standard_library_and_httpx() -> None:
     assert modules - set(sys.stdlib_module_names) == {"httpx"}
     loaded = subprocess.run([sys.executable, "-c", "import sys, takeover.sdk; print(' '.join(sys.modules))"],
                             capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
-    assert not {"fastapi", "sqlmodel", "pydantic", "takeover.api"} & set(loaded)
+    assert not {"fastapi", "sqlmodel", "pydantic", "takeover.server.api"} & set(loaded)
 
 
 # --- against a real server ----------------------------------------------------------------------

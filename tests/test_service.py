@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from takeover import store
-from takeover.evaluate import Sample
-from takeover.notify import ConsoleNotifier, SlackNotifier
-from takeover.query import static_query
-from takeover.routing import Routing
-from takeover.rulefile import Group, load_rules, parse_rule_file
-from takeover.service import Service
-from takeover.settings import Settings
+from takeover.notify.routing import Routing
+from takeover.notify.slack import ConsoleNotifier, SlackNotifier
+from takeover.rules.evaluate import Sample
+from takeover.rules.format import Group, load_rules, parse_rule_file
+from takeover.rules.query import static_query
+from takeover.server.service import Service
+from takeover.server.settings import Settings
 from tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from takeover.promproc import free_port
+from takeover.tools.promproc import free_port
 from tests.conftest import Server, start_server, stop_server
 from tests.fakeslack import FakeSlack
 from tests.test_e2e import poll

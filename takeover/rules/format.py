@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.mode import TAKEOVER_MODES, Mode
+from takeover.config.mode import TAKEOVER_MODES, Mode
 
 DEFAULT_INTERVAL = 60.0
 REQUIRED_LABELS = ("owner",)
@@ -274,7 +274,7 @@ def _parse_group(node: yaml.Node, filename: str, err: _Err) -> Group | None:
 
 
 def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
-    from takeover.gotemplate import TemplateSyntaxError, compile_template
+    from takeover.rules.gotemplate import TemplateSyntaxError, compile_template
 
     fields = _mapping(node, err, "rule")
     for key, (knode, _) in _keys(node).items():

@@ -23,9 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from takeover import store
-from takeover.control import Source, SourceKind
-from takeover.dispatcher import Dispatcher
-from takeover.evaluate import (
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.silence import silenced_by
+from takeover.control.sources import Source, SourceKind
+from takeover.notify.dispatcher import Dispatcher
+from takeover.notify.routing import Routing
+from takeover.notify.slack import IDENTITY, Delivery, Message, Notifier, render_message, template_env
+from takeover.rules.evaluate import (
     RESOLVED_RETENTION,
     EvaluationError,
     Labels,
@@ -34,16 +38,12 @@ from takeover.evaluate import (
     Transition,
     evaluate,
 )
-from takeover.hub import TOKENS_SIGNAL, ControlHub
-from takeover.metrics import Metrics
-from takeover.mode import ALL_AGENTS, Mode
-from takeover.notify import IDENTITY, Delivery, Message, Notifier, render_message, template_env
-from takeover.query import QueryError, QueryFunc
-from takeover.replicas import ChangeFeed, Leadership
-from takeover.routing import Routing
-from takeover.rulefile import Group, Rule, RuleError, RuleFileError, load_rules
-from takeover.settings import Settings
-from takeover.silence import silenced_by
+from takeover.rules.format import Group, Rule, RuleError, RuleFileError, load_rules
+from takeover.rules.query import QueryError, QueryFunc
+from takeover.server.hub import TOKENS_SIGNAL, ControlHub
+from takeover.server.metrics import Metrics
+from takeover.server.replicas import ChangeFeed, Leadership
+from takeover.server.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from takeover.mode import ALL_AGENTS, Mode
+from takeover.config.mode import ALL_AGENTS, Mode
 
 
 class SourceKind(str, enum.Enum):

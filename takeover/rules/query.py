@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from takeover.evaluate import Sample
+from takeover.rules.evaluate import Sample
 
 # (promql, evaluation timestamp) -> samples; raises QueryError
 QueryFunc = Callable[[str, float], list[Sample]]

@@ -1,6 +1,6 @@
 """The control API's request and answer models: the OpenAPI document is built from these.
 
-Requests use the types of `takeover.validation`, so a value is refused (422) before anything is
+Requests use the types of `takeover.control.validation`, so a value is refused (422) before anything is
 stored, with the same message on every route. Answers are never table rows.
 """
 
@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from takeover.mode import ModeName
-from takeover.validation import (
+from takeover.config.mode import ModeName
+from takeover.control.validation import (
     AgentName,
     Args,
     Duration,

@@ -24,8 +24,8 @@ from slack_sdk.errors import SlackClientError
 from sqlmodel import Session
 
 from takeover import store
-from takeover.gotemplate import format_value
-from takeover.models import MessageRow, OutboxRow
+from takeover.rules.gotemplate import format_value
+from takeover.store.models import MessageRow, OutboxRow
 
 log = logging.getLogger(__name__)
 LOUD_AFTER = 300.0  # seconds undelivered after which each failure is logged as an error

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from takeover.mode import ModeName
+from takeover.config.mode import ModeName
 
 
 class Settings(BaseSettings):

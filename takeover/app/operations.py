@@ -9,11 +9,11 @@ from typing import Any
 from sqlmodel import Session
 
 from takeover import store
-from takeover.approval import Status, check_args, may_respond
-from takeover.auth import Principal
-from takeover.control import Source, SourceKind
-from takeover.mode import ALL_AGENTS, Mode
-from takeover.service import Service
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.approval import Status, check_args, may_respond
+from takeover.control.sources import Source, SourceKind
+from takeover.server.auth import Principal
+from takeover.server.service import Service
 
 
 class Refusal(Exception):
@@ -116,7 +116,7 @@ def silence(service: Service, s: Session, *, matchers: list[str], duration: floa
             actor: str, suppress_takeover: bool = False, starts_at: float | None = None) -> Any:
     """Mute notifications of matching alerts for `duration` seconds (not their takeover,
     unless `suppress_takeover`)."""
-    from takeover.silence import parse_matcher
+    from takeover.control.silence import parse_matcher
 
     try:
         for m in matchers:

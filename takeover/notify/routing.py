@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.rulefile import (
+from takeover.rules.format import (
     ErrorSink,
     RuleError,
     RuleFileError,

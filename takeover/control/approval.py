@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from takeover import validation
+from takeover.control import validation
 
 
 class Status(str, enum.Enum):

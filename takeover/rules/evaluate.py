@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from takeover.rulefile import Rule
+from takeover.rules.format import Rule
 
 RESOLVED_RETENTION = 15 * 60.0  # resolved alerts are kept this long, then forgotten
 
@@ -75,7 +75,7 @@ Expand = Callable[[str, Mapping[str, str], float, str], str]
 
 def expand_plain(text: str, labels: Mapping[str, str], value: float, name: str = "") -> str:
     """The real expander: Prometheus's Go-template dialect."""
-    from takeover.gotemplate import render_text
+    from takeover.rules.gotemplate import render_text
 
     return render_text(text, labels=labels, value=value, name=name)
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from takeover.mode import ALL_AGENTS, Mode
-from takeover.query import QueryFunc
-from takeover.replay import Episode, GroupSlot, episodes, run, schedule
-from takeover.rulefile import Group, parse_duration
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.rules.format import Group, parse_duration
+from takeover.rules.query import QueryFunc
+from takeover.rules.replay import Episode, GroupSlot, episodes, run, schedule
 
 RELEASE_NOTE = ("takeover keeps a mode until a human releases it (unless the rule sets "
                 "takeover_release: on_resolve); these times run from fired-at to resolved-at, so a "
@@ -210,9 +210,9 @@ def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: 
     from rich.console import Console
     from rich.progress import Progress
 
-    from takeover.query import prometheus_query
-    from takeover.rulefile import RuleFileError, load_rules
-    from takeover.service import group_offset
+    from takeover.rules.format import RuleFileError, load_rules
+    from takeover.rules.query import prometheus_query
+    from takeover.server.service import group_offset
 
     # piped output gets full-width lines instead of tables folded to 80 columns
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from takeover.routing import Escalation, Routing
+from takeover.notify.routing import Escalation, Routing
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from typing import Literal, TextIO
 
 import yaml
 
-from takeover.evaluate import Expand, Labels
-from takeover.promproc import binary, running_prometheus
-from takeover.query import prometheus_query
-from takeover.replay import GroupSlot, RuleResult, run, slots
-from takeover.rulefile import Group, RuleFileError, load_rules, parse_duration
+from takeover.rules.evaluate import Expand, Labels
+from takeover.rules.format import Group, RuleFileError, load_rules, parse_duration
+from takeover.rules.query import prometheus_query
+from takeover.rules.replay import GroupSlot, RuleResult, run, slots
+from takeover.tools.promproc import binary, running_prometheus
 
 DEFAULT_EVALUATION_INTERVAL = 60.0
 QUERY_TIMEOUT = 10.0
@@ -373,7 +373,7 @@ def _plan(test: TestGroup, groups: Sequence[Group], interval: float) -> list[tup
 
 
 def _expander(test: TestGroup) -> Expand:
-    from takeover.gotemplate import render_text
+    from takeover.rules.gotemplate import render_text
 
     def expand(text: str, labels: Mapping[str, str], value: float, name: str = "") -> str:
         return render_text(text, labels=labels, value=value, external_labels=test.external_labels,

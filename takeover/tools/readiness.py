@@ -46,8 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from takeover.models import TokenRow
-from takeover.rulefile import (
+from takeover.rules.format import (
     REQUIRED_ANNOTATIONS,
     REQUIRED_LABELS,
     ErrorSink,
@@ -56,7 +55,8 @@ from takeover.rulefile import (
     RuleFileError,
     compose_yaml,
 )
-from takeover.settings import Settings
+from takeover.server.settings import Settings
+from takeover.store.models import TokenRow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -378,8 +378,8 @@ def assess(items: Sequence[Item], facts: Facts) -> Report:
 
 def gather_facts(settings: Settings, *, now: float, timeout: float = PROMETHEUS_TIMEOUT) -> Facts:
     """Read the rule and routing files, the database and Prometheus as `settings` point to."""
-    from takeover.routing import load_routing
-    from takeover.rulefile import load_rules
+    from takeover.notify.routing import load_routing
+    from takeover.rules.format import load_rules
 
     rules: tuple[Rule, ...] = ()
     rule_errors: tuple[str, ...] = ()
@@ -410,7 +410,7 @@ def _read_database(url: str, *, now: float) -> tuple[tuple[str, ...], int, str |
     from sqlmodel import Session
 
     from takeover import store
-    from takeover.migrate import DatabaseBehind
+    from takeover.store.migrate import DatabaseBehind
 
     try:
         parsed = make_url(url)

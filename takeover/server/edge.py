@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from takeover import store
-from takeover.validation import request_id
+from takeover.control.validation import request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -16,11 +16,11 @@ from typing import Any
 from sqlmodel import Session
 
 from takeover import store
-from takeover.dispatch import GroupState, escalation_due, needs_flush
-from takeover.models import AlertRow, NotifyGroupRow
-from takeover.notify import Message
-from takeover.routing import Destination, Routing, mention_text
-from takeover.silence import silenced_by
+from takeover.control.silence import silenced_by
+from takeover.notify.grouping import GroupState, escalation_due, needs_flush
+from takeover.notify.routing import Destination, Routing, mention_text
+from takeover.notify.slack import Message
+from takeover.store.models import AlertRow, NotifyGroupRow
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 10  # alerts listed in one message (Block Kit allows 50 blocks)

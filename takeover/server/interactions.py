@@ -19,14 +19,15 @@ from urllib.parse import parse_qs
 from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
-from takeover import operations as ops
-from takeover import store, validation
-from takeover.approval import Status
-from takeover.auth import Principal, Role
-from takeover.mode import Mode
-from takeover.models import NotifyGroupRow
-from takeover.service import Service
-from takeover.validation import MAX_REASON
+from takeover import store
+from takeover.app import operations as ops
+from takeover.config.mode import Mode
+from takeover.control import validation
+from takeover.control.approval import Status
+from takeover.control.validation import MAX_REASON
+from takeover.server.auth import Principal, Role
+from takeover.server.service import Service
+from takeover.store.models import NotifyGroupRow
 
 log = logging.getLogger(__name__)
 REJECT_MODAL = "takeover_reject"
@@ -110,7 +111,7 @@ def reject_modal(approval_id: str, channel: str) -> dict[str, Any]:
         "blocks": [{"type": "input", "block_id": "comment",
                     "label": {"type": "plain_text", "text": "Why? The agent is told."},
                     "element": {"type": "plain_text_input", "action_id": "comment",
-                                # one line, like every reason takeover accepts (takeover.validation)
+                                # one line, like every reason takeover accepts (takeover.control.validation)
                                 "multiline": False, "max_length": MAX_REASON}}],
     }
 

@@ -35,9 +35,22 @@ from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlmodel import Session
 
-from takeover import operations as ops
 from takeover import store
-from takeover.api_models import (
+from takeover.app import operations as ops
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.approval import Status
+from takeover.control.sources import Decision, decide
+from takeover.control.validation import (
+    AGENT_RULE,
+    APPROVAL_ID_PATTERN,
+    MAX_ID,
+    AgentName,
+    AgentScope,
+    Name,
+    duration,
+    seconds_or_duration,
+)
+from takeover.server.api_models import (
     ERRORS,
     ActionAnswer,
     ActionRequest,
@@ -61,25 +74,12 @@ from takeover.api_models import (
     Token,
     TokenCreate,
 )
-from takeover.approval import Status
-from takeover.auth import BAD_TOKEN, MISSING_TOKEN, Principal, Role, TokenCache, bearer_token, new_token
-from takeover.control import Decision, decide
-from takeover.edge import Edge
-from takeover.hub import MAX_WAIT, ControlHub, Stale
-from takeover.metrics import Metrics
-from takeover.mode import ALL_AGENTS, Mode
-from takeover.service import Service
-from takeover.slack import SlackInteractions
-from takeover.validation import (
-    AGENT_RULE,
-    APPROVAL_ID_PATTERN,
-    MAX_ID,
-    AgentName,
-    AgentScope,
-    Name,
-    duration,
-    seconds_or_duration,
-)
+from takeover.server.auth import BAD_TOKEN, MISSING_TOKEN, Principal, Role, TokenCache, bearer_token, new_token
+from takeover.server.edge import Edge
+from takeover.server.hub import MAX_WAIT, ControlHub, Stale
+from takeover.server.interactions import SlackInteractions
+from takeover.server.metrics import Metrics
+from takeover.server.service import Service
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]

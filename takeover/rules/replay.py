@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from takeover.evaluate import (
+from takeover.rules.evaluate import (
     Alert,
     EvaluationError,
     Expand,
@@ -22,8 +22,8 @@ from takeover.evaluate import (
     evaluate,
     expand_plain,
 )
-from takeover.query import QueryError, QueryFunc
-from takeover.rulefile import Group, Rule
+from takeover.rules.format import Group, Rule
+from takeover.rules.query import QueryError, QueryFunc
 
 # the evaluations to run, in order: (timestamp, group)
 Plan = Iterable[tuple[float, Group]]

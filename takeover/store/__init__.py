@@ -20,11 +20,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, create_engine, select
 
-from takeover.approval import Status, effective_args
-from takeover.control import Source, SourceKind, permissions, resolve_mode
-from takeover.evaluate import Alert, Labels, State
-from takeover.mode import ALL_AGENTS, Mode
-from takeover.models import (
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.approval import Status, effective_args
+from takeover.control.silence import Silence, parse_matcher
+from takeover.control.sources import Source, SourceKind, permissions, resolve_mode
+from takeover.rules.evaluate import Alert, Labels, State
+from takeover.store.models import (
     AgentRow,
     AlertRow,
     ApprovalRow,
@@ -41,7 +42,6 @@ from takeover.models import (
     SourceRow,
     TokenRow,
 )
-from takeover.silence import Silence, parse_matcher
 
 AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audit chain
 request_id: ContextVar[str] = ContextVar("request_id", default="")
@@ -69,7 +69,7 @@ def make_engine(url: str, *, migrate: bool = False) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    from takeover.migrate import ensure_current
+    from takeover.store.migrate import ensure_current
 
     ensure_current(engine, upgrade_if_behind=migrate or url.startswith("sqlite"))
     return engine

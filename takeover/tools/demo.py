@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from takeover.promproc import free_port, running_prometheus, scrape_config
+from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 DEMO_AGENT = "demo-agent"
 # Alertmanager's 30 s group_wait would make the demo wait; the rest is as in production
@@ -63,9 +63,9 @@ def run_demo(*, api_port: int) -> None:
     from sqlmodel import Session
 
     from takeover import store
-    from takeover.auth import new_token
     from takeover.cli import build_service, run_server
-    from takeover.settings import Settings
+    from takeover.server.auth import new_token
+    from takeover.server.settings import Settings
 
     agent_port = free_port()
     stop_agent = serve_demo_agent(port=agent_port)
