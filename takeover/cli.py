@@ -17,8 +17,9 @@ from takeover.server.settings import Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from takeover.config.yamlfile import ConfigError
     from takeover.notify.routing import Routing
-    from takeover.rules.format import Group, RuleFileError
+    from takeover.rules.format import Group
 
 app = typer.Typer(
     help="takeover: alerting and human takeover for AI agent systems.\n\n"
@@ -42,7 +43,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _refuse(exc: "RuleFileError", what: str) -> NoReturn:
+def _refuse(exc: "ConfigError", what: str) -> NoReturn:
     """Print every problem as file:line:column and stop: never start half-configured."""
     for error in exc.errors:
         typer.echo(str(error), err=True)
@@ -50,11 +51,12 @@ def _refuse(exc: "RuleFileError", what: str) -> NoReturn:
 
 
 def _load_groups(paths: list[str]) -> "list[Group]":
-    from takeover.rules.format import RuleFileError, load_rules
+    from takeover.config.yamlfile import ConfigError
+    from takeover.rules.format import load_rules
 
     try:
         return load_rules(paths)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         _refuse(exc, "rule files")
 
 
@@ -71,12 +73,12 @@ def _check_templates(settings: Settings) -> None:
 
 
 def _load_routing(settings: Settings) -> "Routing":
+    from takeover.config.yamlfile import ConfigError
     from takeover.notify.routing import load_routing
-    from takeover.rules.format import RuleFileError
 
     try:
         return load_routing(settings.routing, default_channel=settings.slack_channel)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         _refuse(exc, "the routing file")
 
 
@@ -210,7 +212,7 @@ def token_create(
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
     from takeover import store
-    from takeover.rules.format import parse_duration
+    from takeover.config.duration import parse_duration
     from takeover.server.auth import Role, new_token
 
     if role not in Role.__members__:
@@ -274,8 +276,8 @@ def silence_add(
 ) -> None:
     """Mute notifications of alerts matching every --matcher for --duration."""
     from takeover import store
+    from takeover.config.duration import parse_duration
     from takeover.control.silence import parse_matcher
-    from takeover.rules.format import parse_duration
 
     try:
         seconds = parse_duration(duration)
@@ -357,7 +359,7 @@ def audit_export(
     import json
 
     from takeover import store
-    from takeover.rules.format import parse_duration
+    from takeover.config.duration import parse_duration
 
     start = None
     if since:

@@ -13,8 +13,9 @@ import pytest
 from takeover.config.mode import Mode
 from takeover.rules.evaluate import Sample, State
 from takeover.rules.format import Group, Rule, load_rules
+from takeover.rules.group import schedule, slots
 from takeover.rules.query import QueryError, QueryFunc
-from takeover.rules.replay import Episode, replay, schedule, slots
+from takeover.rules.replay import Episode, replay
 from takeover.tools.backtest import (
     RELEASE_NOTE,
     ModeTime,

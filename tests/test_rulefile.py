@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from takeover.config.duration import parse_duration
 from takeover.config.mode import Mode
-from takeover.rules.format import RuleFileError, load_rules, parse_duration, parse_rule_file
+from takeover.config.yamlfile import ConfigError
+from takeover.rules.format import load_rules, parse_rule_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """\
@@ -83,7 +85,7 @@ def test_invalid_yaml_names_the_position() -> None:
 def test_load_rules_raises_with_every_file_error(tmp_path: Path) -> None:
     (tmp_path / "a.yml").write_text(GOOD.replace("up == 0", "up =="))
     (tmp_path / "b.yml").write_text(GOOD.replace("name: g", "name: h").replace("owner: team, ", ""))
-    with pytest.raises(RuleFileError) as exc:
+    with pytest.raises(ConfigError) as exc:
         load_rules([tmp_path])
     assert [e.file for e in exc.value.errors] == [str(tmp_path / "a.yml"), str(tmp_path / "b.yml")]
 

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
+from takeover.config.duration import parse_duration
 from takeover.config.mode import ALL_AGENTS
-from takeover.rules.format import parse_duration
 
 MAX_NAME = 200  # agent, token and action names, args keys, idempotency keys
 MAX_REASON = 1000  # reasons and comments: shown in Slack and in every control poll

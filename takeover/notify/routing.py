@@ -12,13 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.rules.format import (
-    ErrorSink,
-    RuleError,
-    RuleFileError,
-    compose_yaml,
-    parse_duration,
-)
+from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml, duration, unreadable
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
               "owners", "slack_users"}
@@ -66,21 +60,21 @@ def mention_text(mention: str) -> str:
 
 
 def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
-    """Read the routing file; no file means defaults. Raises RuleFileError with every problem."""
+    """Read the routing file; no file means defaults. Raises ConfigError with every problem."""
     if path is None:
         return Routing(default_channel=default_channel)
     filename = str(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise RuleFileError([RuleError(filename, 1, 1, f"cannot read routing file: {exc.strerror}")]) from None
+        raise unreadable(filename, "routing file", exc) from None
     root, errors, err = compose_yaml(text, filename=filename)
     if errors:
-        raise RuleFileError(errors)
+        raise ConfigError(errors)
     top = _fields(root, TOP_FIELDS, err, "routing file")
     durations = {}
     for name, default in (("group_wait", 30.0), ("group_interval", 300.0), ("repeat_interval", 14400.0)):
-        durations[name] = _duration(top.get(name), err, name, default)
+        durations[name] = duration(top.get(name), err, name, default)
     group_by = tuple(_strings(top.get("group_by"), err, "group_by")) or ("alertname", "owner")
     owners = {}
     owners_node = top.get("owners")
@@ -97,7 +91,7 @@ def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
     elif users_node is not None:
         err(users_node, "slack_users must map Slack user ids (U…) to operator names")
     if errors:
-        raise RuleFileError(sorted(errors, key=lambda e: (e.line, e.column)))
+        raise ConfigError(sorted(errors, key=lambda e: (e.line, e.column)))
     channel = top.get("default_channel")
     return Routing(default_channel=str(channel.value) if isinstance(channel, yaml.ScalarNode) else default_channel,
                    group_by=group_by, owners=owners, slack_users=users, **durations)
@@ -115,16 +109,6 @@ def _fields(node: yaml.Node | None, allowed: set[str], err: ErrorSink, what: str
             err(key, f"unknown field {key.value} in {what} (allowed: {', '.join(sorted(allowed))})")
         out[str(key.value)] = value
     return out
-
-
-def _duration(node: yaml.Node | None, err: ErrorSink, what: str, default: float) -> float:
-    if node is None:
-        return default
-    try:
-        return parse_duration(str(node.value))
-    except ValueError as exc:
-        err(node, f"{what}: {exc}")
-        return default
 
 
 def _strings(node: yaml.Node | None, err: ErrorSink, what: str) -> list[str]:
@@ -148,7 +132,7 @@ def _destination(node: yaml.Node, err: ErrorSink, owner: str, default_channel: s
             if "after" not in sf or "target" not in sf:
                 err(step, f"owner {owner}: an escalation step needs after and target")
                 continue
-            steps.append(Escalation(_duration(sf["after"], err, "after", 0.0), str(sf["target"].value)))
+            steps.append(Escalation(duration(sf["after"], err, "after", 0.0), str(sf["target"].value)))
     channel = fields.get("channel")
     if channel is None:
         err(node, f"owner {owner}: channel is required")

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from takeover.config.mode import TAKEOVER_MODES, Mode
+from takeover.config.yamlfile import (
+    ConfigError,
+    ErrorSink,
+    Problem,
+    compose_yaml,
+    duration,
+    keys,
+    mapping,
+    scalar,
+    value_node,
+)
 
 DEFAULT_INTERVAL = 60.0
 REQUIRED_LABELS = ("owner",)
@@ -22,38 +33,7 @@ REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
 RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 ALERTNAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-ErrorSink = Callable[[yaml.Node | None, str], None]  # reports a problem at a node
-_Err = ErrorSink
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-DURATION_RE = re.compile(
-    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
-)
-DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-
-
-
-
-@dataclass(frozen=True)
-class RuleError:
-    """One problem in a rule file, printed as `file:line:column: message`."""
-
-    file: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
-
-
-class RuleFileError(Exception):
-    """Rule files that failed the check; `.errors` holds every problem found."""
-
-    def __init__(self, errors: list[RuleError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
 @dataclass(frozen=True)
 class Rule:
     """One alerting rule; durations in seconds."""
@@ -100,16 +80,6 @@ class Group:
         return f"{self.file}:{self.name}"
 
 
-def parse_duration(text: str) -> float:
-    """Prometheus duration (`1h30m`, `15s`, `0`) in seconds; ValueError when malformed."""
-    match = DURATION_RE.match(text)
-    if text == "0":
-        return 0.0
-    if not text or match is None:
-        raise ValueError(f'not a valid duration string: "{text}"')
-    return float(sum(int(g) * unit for g, unit in zip(match.groups(), DURATION_UNITS) if g))
-
-
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand directories to their `*.yml`/`*.yaml` files, sorted; keep files as given."""
     files: list[Path] = []
@@ -122,15 +92,15 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_rules(paths: Iterable[str | Path]) -> list[Group]:
-    """Load every rule file under `paths`; raise RuleFileError listing every problem."""
+    """Load every rule file under `paths`; raise ConfigError listing every problem."""
     groups: list[Group] = []
-    errors: list[RuleError] = []
+    errors: list[Problem] = []
     files = rule_files(paths)
     for path in files:
         try:
             text = path.read_text()
         except OSError as exc:
-            errors.append(RuleError(str(path), 1, 1, f"cannot read rule file: {exc.strerror}"))
+            errors.append(Problem(str(path), 1, 1, f"cannot read rule file: {exc.strerror}"))
             continue
         file_groups, file_errors = parse_rule_file(text, filename=str(path))
         groups.extend(file_groups)
@@ -138,41 +108,21 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
     seen: dict[str, str] = {}
     for g in groups:
         if g.name in seen:
-            errors.append(RuleError(g.file, 1, 1, f'group "{g.name}" also defined in {seen[g.name]}'))
+            errors.append(Problem(g.file, 1, 1, f'group "{g.name}" also defined in {seen[g.name]}'))
         seen[g.name] = g.file
     if errors:
-        raise RuleFileError(errors)
+        raise ConfigError(errors)
     return groups
 
 
-def compose_yaml(text: str, *, filename: str) -> tuple[yaml.Node | None, list[RuleError], ErrorSink]:
-    """Compose YAML keeping positions: (root node, the error list, a sink that appends to it).
-
-    Shared by every file takeover reads (rules, routing, readiness), so all report alike."""
-    errors: list[RuleError] = []
-
-    def err(node: yaml.Node | None, message: str) -> None:
-        mark = node.start_mark if node is not None else None
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        errors.append(RuleError(filename, line, col, message))
-
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), errors, err
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        errors.append(RuleError(filename, line, col, f"invalid YAML: {exc.problem}"))
-        return None, errors, err
-
-
-def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[RuleError]]:
+def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Problem]]:
     """Parse one rule file's text; returns the valid groups and every error found."""
     root, errors, err = compose_yaml(text, filename=filename)
     if root is None:
         return [], errors
-    top = _mapping(root, err, "rule file")
+    top = mapping(root, err, "rule file")
     groups_node = top.get("groups")
-    for key, (knode, _) in _keys(root).items():
+    for key, (knode, _) in keys(root).items():
         if key != "groups":
             err(knode, f"field {key} not found in type rulefmt.RuleGroups")
     if groups_node is None:
@@ -193,40 +143,7 @@ def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Rule
     return groups, sorted(errors, key=lambda e: (e.line, e.column))
 
 
-def _keys(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(k.value): (k, v) for k, v in node.value}
-
-
-def _mapping(node: yaml.Node, err: _Err, what: str) -> dict[str, yaml.Node]:
-    if not isinstance(node, yaml.MappingNode):
-        err(node, f"{what} must be a mapping")
-        return {}
-    return {str(k.value): v for k, v in node.value}
-
-
-def _scalar(node: yaml.Node | None, err: _Err, what: str) -> str | None:
-    if node is None:
-        return None
-    if not isinstance(node, yaml.ScalarNode):
-        err(node, f"{what} must be a string")
-        return None
-    return str(node.value)
-
-
-def _duration(node: yaml.Node | None, err: _Err, what: str) -> float:
-    text = _scalar(node, err, what)
-    if text is None:
-        return 0.0
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        err(node, f"{what}: {exc}")
-        return 0.0
-
-
-def _string_map(node: yaml.Node | None, err: _Err, what: str) -> dict[str, str]:
+def _string_map(node: yaml.Node | None, err: ErrorSink, what: str) -> dict[str, str]:
     if node is None:
         return {}
     out: dict[str, str] = {}
@@ -236,28 +153,28 @@ def _string_map(node: yaml.Node | None, err: _Err, what: str) -> dict[str, str]:
     for k, v in node.value:
         if what == "labels" and not LABEL_NAME_RE.match(str(k.value)):
             err(k, f'invalid label name: "{k.value}"')
-        value = _scalar(v, err, f"{what}.{k.value}")
+        value = scalar(v, err, f"{what}.{k.value}")
         if value is not None:
             out[str(k.value)] = value
     return out
 
 
-def _parse_group(node: yaml.Node, filename: str, err: _Err) -> Group | None:
-    fields = _mapping(node, err, "group")
-    for key, (knode, _) in _keys(node).items():
+def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None:
+    fields = mapping(node, err, "group")
+    for key, (knode, _) in keys(node).items():
         if key not in GROUP_FIELDS:
             err(knode, f"field {key} not found in type rulefmt.RuleGroup")
-    name = _scalar(fields.get("name"), err, "name")
+    name = scalar(fields.get("name"), err, "name")
     if not name:
         err(node, "groupname must not be empty")
         return None
     interval = DEFAULT_INTERVAL
     if "interval" in fields:
-        interval = _duration(fields["interval"], err, "interval")
+        interval = duration(fields["interval"], err, "interval")
         if interval <= 0:
             err(fields["interval"], "interval must be greater than 0")
             interval = DEFAULT_INTERVAL
-    limit_text = _scalar(fields.get("limit"), err, "limit") or "0"
+    limit_text = scalar(fields.get("limit"), err, "limit") or "0"
     if not limit_text.isdigit():
         err(fields.get("limit"), f"limit must be a non-negative integer, got {limit_text!r}")
         limit_text = "0"
@@ -273,23 +190,23 @@ def _parse_group(node: yaml.Node, filename: str, err: _Err) -> Group | None:
     return Group(name, filename, interval, tuple(rules), int(limit_text))
 
 
-def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
+def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
     from takeover.rules.gotemplate import TemplateSyntaxError, compile_template
 
-    fields = _mapping(node, err, "rule")
-    for key, (knode, _) in _keys(node).items():
+    fields = mapping(node, err, "rule")
+    for key, (knode, _) in keys(node).items():
         if key not in RULE_FIELDS:
             err(knode, f"field {key} not found in type rulefmt.Rule")
     if "record" in fields:
         err(fields["record"], "recording rules are not supported by takeover (keep them in Prometheus)")
         return None
-    name = _scalar(fields.get("alert"), err, "alert")
+    name = scalar(fields.get("alert"), err, "alert")
     if not name:
         err(node, "one of 'record' or 'alert' must be set")
         return None
     if not ALERTNAME_RE.match(name):
         err(fields["alert"], f"invalid alert name: {name}")
-    expr = _scalar(fields.get("expr"), err, "expr") or ""
+    expr = scalar(fields.get("expr"), err, "expr") or ""
     if not expr.strip():
         err(node, "field 'expr' must be set in rule")
     else:
@@ -302,7 +219,7 @@ def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
             try:
                 compile_template(value)
             except TemplateSyntaxError as exc:
-                err(_value_node(wnode, key), f"{where}.{key}: template: {exc.message}")
+                err(value_node(wnode, key), f"{where}.{key}: template: {exc.message}")
     for label in REQUIRED_LABELS:
         if not labels.get(label):
             err(node, f'alert "{name}": label "{label}" is required (who owns this alert?)')
@@ -311,17 +228,17 @@ def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
             err(node, f'alert "{name}": annotation "{annotation}" is required')
     mode = labels.get("takeover")
     if mode is not None and mode not in TAKEOVER_MODES:
-        err(_value_node(fields.get("labels"), "takeover"),
+        err(value_node(fields.get("labels"), "takeover"),
             f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)}; got "{mode}"')
     release = annotations.get("takeover_release")
     if release is not None and release != "on_resolve":
-        err(_value_node(fields.get("annotations"), "takeover_release"),
+        err(value_node(fields.get("annotations"), "takeover_release"),
             f'alert "{name}": annotation takeover_release must be "on_resolve"; got "{release}"')
     return Rule(
         name=name,
         expr=expr,
-        for_=_duration(fields.get("for"), err, "for"),
-        keep_firing_for=_duration(fields.get("keep_firing_for"), err, "keep_firing_for"),
+        for_=duration(fields.get("for"), err, "for"),
+        keep_firing_for=duration(fields.get("keep_firing_for"), err, "keep_firing_for"),
         labels=labels,
         annotations=annotations,
         file=filename,
@@ -329,12 +246,7 @@ def _parse_rule(node: yaml.Node, filename: str, err: _Err) -> Rule | None:
     )
 
 
-def _value_node(mapping: yaml.Node | None, key: str) -> yaml.Node | None:
-    pair = _keys(mapping).get(key) if mapping is not None else None
-    return pair[1] if pair else mapping
-
-
-def _check_promql(expr: str, node: yaml.Node, err: _Err) -> None:
+def _check_promql(expr: str, node: yaml.Node, err: ErrorSink) -> None:
     import promql_parser
 
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from takeover import store
+from takeover.config import context
 from takeover.control.validation import request_id
 
 Scope = MutableMapping[str, Any]
@@ -41,7 +41,7 @@ class Edge:
             return await self.app(scope, receive, send)
         headers = {k.lower(): v for k, v in scope["headers"]}
         rid = request_id(headers.get(b"x-request-id", b"").decode("latin-1"), lambda: uuid.uuid4().hex)
-        store.request_id.set(rid)
+        context.request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

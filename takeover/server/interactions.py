@@ -21,6 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from takeover import store
 from takeover.app import operations as ops
+from takeover.config import context
 from takeover.config.mode import Mode
 from takeover.control import validation
 from takeover.control.approval import Status
@@ -156,7 +157,7 @@ class SlackInteractions:
                                     "Ask an admin to add your Slack user id to slack_users in the routing file.")
             return
         who = Principal(name, Role.operator)
-        store.request_id.set(f"slack:{interaction.user_id}")
+        context.request_id.set(f"slack:{interaction.user_id}")
         with service.sessions() as s:
             if not store.claim_interaction(session=s, key=interaction.key, now=service.clock()):
                 return  # a retried delivery: already applied

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 
-from takeover.store import request_id
+from takeover.config.context import request_id
 
 
 class JsonFormatter(logging.Formatter):

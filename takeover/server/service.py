@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.silence import silenced_by
 from takeover.control.sources import Source, SourceKind
 from takeover.notify.dispatcher import Dispatcher
@@ -38,7 +39,7 @@ from takeover.rules.evaluate import (
     Transition,
     evaluate,
 )
-from takeover.rules.format import Group, Rule, RuleError, RuleFileError, load_rules
+from takeover.rules.format import Group, Rule, load_rules
 from takeover.rules.query import QueryError, QueryFunc
 from takeover.server.hub import TOKENS_SIGNAL, ControlHub
 from takeover.server.metrics import Metrics
@@ -240,13 +241,13 @@ class Service:
         self._slack_pool.shutdown(wait=True)
         self.engine.dispose()
 
-    def reload(self, *, actor: str) -> list[RuleError]:
+    def reload(self, *, actor: str) -> list[Problem]:
         """Load the rule files again. A file that fails the check changes nothing and its errors
         are returned; otherwise changed groups are rescheduled, alerts of unchanged rules keep
         their state, and alerts of removed rules are resolved (their messages updated)."""
         try:
             groups = load_rules(self.settings.rules)
-        except RuleFileError as exc:
+        except ConfigError as exc:
             log.error("rule reload refused; the running rules stay:\n%s", exc)
             return exc.errors
         with self._reload_lock:

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from takeover.config.duration import parse_duration
 from takeover.config.mode import ALL_AGENTS, Mode
-from takeover.rules.format import Group, parse_duration
+from takeover.rules.format import Group
+from takeover.rules.group import GroupSlot, run, schedule
 from takeover.rules.query import QueryFunc
-from takeover.rules.replay import Episode, GroupSlot, episodes, run, schedule
+from takeover.rules.replay import Episode, episodes
 
 RELEASE_NOTE = ("takeover keeps a mode until a human releases it (unless the rule sets "
                 "takeover_release: on_resolve); these times run from fired-at to resolved-at, so a "
@@ -210,16 +212,17 @@ def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: 
     from rich.console import Console
     from rich.progress import Progress
 
-    from takeover.rules.format import RuleFileError, load_rules
+    from takeover.config.yamlfile import ConfigError
+    from takeover.rules.format import load_rules
+    from takeover.rules.group import group_offset
     from takeover.rules.query import prometheus_query
-    from takeover.server.service import group_offset
 
     # piped output gets full-width lines instead of tables folded to 80 columns
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     err = Console(stderr=True, highlight=False)
     try:
         groups = load_rules(paths)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         for problem in exc.errors:
             print(problem, file=sys.stderr)
         return 1

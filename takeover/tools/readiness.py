@@ -46,15 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from takeover.rules.format import (
-    REQUIRED_ANNOTATIONS,
-    REQUIRED_LABELS,
-    ErrorSink,
-    Rule,
-    RuleError,
-    RuleFileError,
-    compose_yaml,
-)
+from takeover.config import yamlfile
+from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml
+from takeover.rules.format import REQUIRED_ANNOTATIONS, REQUIRED_LABELS, Rule
 from takeover.server.settings import Settings
 from takeover.store.models import TokenRow
 
@@ -183,18 +177,18 @@ class Report:
 # --- the readiness file -------------------------------------------------------------------
 
 def load_readiness(path: str | Path) -> list[Item]:
-    """Read and check the readiness file; raise RuleFileError listing every problem."""
+    """Read and check the readiness file; raise ConfigError listing every problem."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise RuleFileError([RuleError(str(path), 1, 1, f"cannot read readiness file: {exc.strerror}")]) from None
+        raise yamlfile.unreadable(str(path), "readiness file", exc) from None
     items, errors = parse_readiness(text, filename=str(path))
     if errors:
-        raise RuleFileError(errors)
+        raise ConfigError(errors)
     return items
 
 
-def parse_readiness(text: str, *, filename: str) -> tuple[list[Item], list[RuleError]]:
+def parse_readiness(text: str, *, filename: str) -> tuple[list[Item], list[yamlfile.Problem]]:
     """Parse the readiness file's text: the valid items and every problem found."""
     root, errors, err = compose_yaml(text, filename=filename)
     if errors:
@@ -385,13 +379,13 @@ def gather_facts(settings: Settings, *, now: float, timeout: float = PROMETHEUS_
     rule_errors: tuple[str, ...] = ()
     try:
         rules = tuple(r for g in load_rules(settings.rules) for r in g.rules)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         rule_errors = tuple(map(str, exc.errors))
     slack_users = 0
     routing_errors: tuple[str, ...] = ()
     try:
         slack_users = len(load_routing(settings.routing, default_channel=settings.slack_channel).slack_users)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         routing_errors = tuple(map(str, exc.errors))
     operators, checked, broken, db_error = _read_database(settings.database_url, now=now)
     return Facts(rules=rules, rule_errors=rule_errors, operators=operators,
@@ -496,7 +490,7 @@ def run_readiness(path: str | Path, *, settings: Settings, as_json: bool = False
 
     try:
         items = load_readiness(path)
-    except RuleFileError as exc:
+    except ConfigError as exc:
         for problem in exc.errors:
             print(problem, file=sys.stderr)
         print(f"takeover readiness: {len(exc.errors)} problem(s) in {path}", file=sys.stderr)

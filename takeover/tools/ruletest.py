@@ -28,10 +28,12 @@ from typing import Literal, TextIO
 
 import yaml
 
+from takeover.config.duration import parse_duration
+from takeover.config.yamlfile import ConfigError
 from takeover.rules.evaluate import Expand, Labels
-from takeover.rules.format import Group, RuleFileError, load_rules, parse_duration
+from takeover.rules.format import Group, load_rules
+from takeover.rules.group import GroupSlot, RuleResult, run, slots
 from takeover.rules.query import prometheus_query
-from takeover.rules.replay import GroupSlot, RuleResult, run, slots
 from takeover.tools.promproc import binary, running_prometheus
 
 DEFAULT_EVALUATION_INTERVAL = 60.0
@@ -545,7 +547,7 @@ def run_test_file(path: str, *, err: TextIO) -> Outcome:
         rule_files.extend(matched)
     try:
         groups = load_rules(rule_files) if rule_files else []
-    except RuleFileError as exc:
+    except ConfigError as exc:
         return Outcome(errors=tuple(str(e) for e in exc.errors))
     order = {name: i for i, name in enumerate(test_file.group_eval_order)}
     groups = sorted(groups, key=lambda g: order.get(g.name, 0))

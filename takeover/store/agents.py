@@ -1,0 +1,166 @@
+"""Agents and the sources that hold them in a mode; the control documents they poll.
+
+A change returns a `ModeChange` value: the caller queues its message in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.sources import Source, SourceKind, permissions, resolve_mode
+from takeover.store.audit import record_audit
+from takeover.store.engine import insert_if_missing
+from takeover.store.models import (
+    AgentRow,
+    SourceRow,
+)
+
+
+def _source_from_row(row: SourceRow) -> Source:
+    return Source(
+        agent=row.agent, mode=Mode[row.mode], kind=SourceKind(row.kind), ref=row.ref,
+        reason=row.reason, actor=row.actor, since=row.since, expires_at=row.expires_at,
+        id=row.id or 0,
+    )
+
+
+def ensure_agent(*, session: Session, name: str, now: float) -> AgentRow:
+    """The agent's row, created if missing; safe when replicas (or a poll and an alert) race."""
+    agent = session.get(AgentRow, name)
+    if agent is None:
+        insert_if_missing(session, AgentRow, "name", name=name, created_at=now, version=1)
+        agent = session.get(AgentRow, name)
+        assert agent is not None
+    return agent
+
+
+def active_sources(*, session: Session, now: float) -> list[Source]:
+    rows = session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None)))
+    return [s for s in map(_source_from_row, rows) if s.expires_at is None or now < s.expires_at]
+
+
+def _bump(*, session: Session, agent: str) -> list[str]:
+    """Bump the version of `agent` (or of every agent for `*`); returns who changed."""
+    stmt = update(AgentRow).values(version=AgentRow.version + 1)
+    if agent != ALL_AGENTS:
+        stmt = stmt.where(col(AgentRow.name) == agent)
+    session.execute(stmt)
+    if agent == ALL_AGENTS:
+        return list(session.exec(select(AgentRow.name)))
+    return [agent]
+
+
+def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
+    return resolve_mode(active_sources(session=session, now=now), agent=agent, now=now)
+
+
+# (session, scope, before, after, actor, reason, now): lets the caller queue a message in the same transaction
+OnModeChange = Callable[[Session, str, Mode, Mode, str, str, float], None]
+
+
+def add_source(*, session: Session, source: Source, now: float,
+               on_change: OnModeChange | None = None) -> list[str]:
+    """Hold `source.agent` in a mode; audited with before/after. Returns the changed agents."""
+    if source.agent != ALL_AGENTS:
+        ensure_agent(session=session, name=source.agent, now=now)
+    before = effective_mode(session=session, agent=source.agent, now=now)
+    row = SourceRow(agent=source.agent, mode=source.mode.name, kind=source.kind.value,
+                    ref=source.ref, reason=source.reason, actor=source.actor, since=source.since,
+                    expires_at=source.expires_at)
+    session.add(row)
+    session.flush()
+    after = effective_mode(session=session, agent=source.agent, now=now)
+    record_audit(session=session, now=now, actor=source.actor, action=f"mode.{source.kind.value}",
+                 subject=f"agent:{source.agent}", before=before.name, after=after.name,
+                 reason=source.reason)
+    if on_change is not None and before != after:
+        on_change(session, source.agent, before, after, source.actor, source.reason, now)
+    return _bump(session=session, agent=source.agent)
+
+
+def release_sources(
+    *, session: Session, agent: str, actor: str, reason: str, now: float,
+    source_id: int | None = None, kind: SourceKind | None = None, ref: str | None = None,
+    on_change: OnModeChange | None = None,
+) -> list[str]:
+    """Release the sources held on `agent` (all, or the one `source_id`, or those of `kind`/`ref`).
+
+    Only `*` releases the all-agents sources. Returns the agents whose document changed."""
+    query = select(SourceRow).where(SourceRow.agent == agent, col(SourceRow.released_at).is_(None))
+    if source_id is not None:
+        query = query.where(SourceRow.id == source_id)
+    if kind is not None:
+        query = query.where(SourceRow.kind == kind.value)
+    if ref is not None:
+        query = query.where(SourceRow.ref == ref)
+    rows = list(session.exec(query))
+    if not rows:
+        return []
+    before = effective_mode(session=session, agent=agent, now=now)
+    for row in rows:
+        row.released_at = now
+        row.released_by = actor
+        session.add(row)
+    session.flush()
+    after = effective_mode(session=session, agent=agent, now=now)
+    record_audit(session=session, now=now, actor=actor, action="mode.release",
+                 subject=f"agent:{agent}", before=before.name, after=after.name, reason=reason)
+    if on_change is not None and before != after:
+        on_change(session, agent, before, after, actor, reason, now)
+    return _bump(session=session, agent=agent)
+
+
+def expire_sources(*, session: Session, now: float, on_change: OnModeChange | None = None) -> list[str]:
+    """Release the sources whose expiry has passed (audited as the system); returns who changed."""
+    rows = list(session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None),
+                                                     col(SourceRow.expires_at) <= now)))
+    changed: list[str] = []
+    for row in rows:
+        changed += release_sources(session=session, agent=row.agent, source_id=row.id, on_change=on_change,
+                                   actor="system:expiry", reason=f"expired: {row.reason}", now=now)
+    return changed
+
+
+def control_documents(*, session: Session, agents: Iterable[str], now: float) -> dict[str, dict[str, Any]]:
+    """What each agent polls: mode, version, the sources behind it and what it may do.
+
+    Built from one read of the active sources, so a change to every agent costs one query.
+    Versions are read before sources (see `list_agents`)."""
+    names = list(agents)
+    rows = {a.name: a for a in session.exec(select(AgentRow).where(col(AgentRow.name).in_(names)))}
+    sources = active_sources(session=session, now=now)
+    docs = {}
+    for name, row in rows.items():
+        mine = [s for s in sources if s.applies(name, now)]
+        mode = resolve_mode(mine, agent=name, now=now)
+        docs[name] = {
+            "agent": name,
+            "mode": mode.name,
+            "version": row.version,
+            "sources": [
+                {"id": s.id, "kind": s.kind.value, "mode": s.mode.name, "scope": s.agent,
+                 "ref": s.ref, "reason": s.reason, "actor": s.actor, "since": s.since,
+                 "expires_at": s.expires_at}
+                for s in sorted(mine, key=lambda s: (-s.mode, s.since))
+            ],
+            "permissions": permissions(mode),
+            "canary_ratio": row.canary_ratio,
+        }
+    return docs
+
+
+def control_document(*, session: Session, agent: str, now: float) -> dict[str, Any] | None:
+    return control_documents(session=session, agents=[agent], now=now).get(agent)
+
+
+def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:
+    # versions before sources: a change between the two reads pairs an old version with the
+    # new mode (the next read shows a newer version), never a new version with the old mode
+    agents = list(session.exec(select(AgentRow).order_by(col(AgentRow.name))))
+    sources = active_sources(session=session, now=now)
+    return [{"agent": a.name, "mode": resolve_mode(sources, agent=a.name, now=now).name,
+             "version": a.version} for a in agents]

@@ -1,0 +1,119 @@
+"""Alert state as the evaluator leaves it, restored exactly after a restart; the slot claim
+that makes every group slot evaluated once; takeover's own meta-alert."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from sqlmodel import Session, col, select
+
+from takeover.rules.evaluate import Alert, Labels, State
+from takeover.store.audit import record_audit
+from takeover.store.models import (
+    AlertRow,
+    GroupRow,
+)
+
+
+def fingerprint(labels: Labels) -> str:
+    return hashlib.sha256(json.dumps(labels).encode()).hexdigest()[:16]
+
+
+def alert_from_row(row: AlertRow) -> Alert:
+    return Alert(
+        labels=tuple(sorted(row.labels.items())),
+        annotations=row.annotations,
+        state=State(row.state),
+        value=row.value,
+        active_at=row.active_at,
+        fired_at=row.fired_at,
+        resolved_at=row.resolved_at,
+        keep_firing_since=row.keep_firing_since,
+    )
+
+
+def load_alerts(*, session: Session, group_key: str) -> dict[str, dict[Labels, Alert]]:
+    """The group's alerts by rule key, as the evaluator left them."""
+    out: dict[str, dict[Labels, Alert]] = {}
+    for row in session.exec(select(AlertRow).where(AlertRow.group_key == group_key)):
+        alert = alert_from_row(row)
+        out.setdefault(row.rule_key, {})[alert.labels] = alert
+    return out
+
+
+def save_alerts(
+    *, session: Session, group_key: str, rule_key: str,
+    before: Mapping[Labels, Alert], after: Mapping[Labels, Alert],
+) -> None:
+    """Write the rule's new alert set: insert, update and delete only what changed."""
+    if all(before.get(labels) == alert for labels, alert in after.items()) and before.keys() <= after.keys():
+        return  # nothing changed: no round trip
+    rows = {
+        r.fingerprint: r
+        for r in session.exec(select(AlertRow).where(AlertRow.rule_key == rule_key,
+                                                     AlertRow.group_key == group_key))
+    }
+    for labels, alert in after.items():
+        if before.get(labels) == alert:
+            continue
+        fp = fingerprint(labels)
+        row = rows.get(fp) or AlertRow(group_key=group_key, rule_key=rule_key, fingerprint=fp,
+                                       labels={}, annotations={}, state="", value=0, active_at=0)
+        row.labels = dict(alert.labels)
+        row.annotations = dict(alert.annotations)
+        row.state = alert.state.value
+        row.value = alert.value
+        row.active_at = alert.active_at
+        row.fired_at = alert.fired_at
+        row.resolved_at = alert.resolved_at
+        row.keep_firing_since = alert.keep_firing_since
+        session.add(row)
+    for labels in before.keys() - after.keys():
+        gone = rows.get(fingerprint(labels))
+        if gone is not None:
+            session.delete(gone)
+
+
+META_GROUP = "takeover:meta"
+
+
+def meta_alert(*, session: Session) -> AlertRow | None:
+    return session.exec(select(AlertRow).where(AlertRow.group_key == META_GROUP)).first()
+
+
+def save_meta_alert(*, session: Session, labels: dict[str, str], annotations: dict[str, str],
+                    now: float, firing: bool) -> None:
+    """Fire or resolve takeover's own alert (it has no rule: the evaluator is what is broken)."""
+    row = meta_alert(session=session)
+    if firing:
+        row = row or AlertRow(group_key=META_GROUP, rule_key=labels["alertname"],
+                              fingerprint=fingerprint(tuple(sorted(labels.items()))), labels=labels,
+                              annotations=annotations, state="firing", value=1.0, active_at=now)
+        row.state, row.active_at, row.fired_at, row.resolved_at = "firing", now, now, None
+        row.annotations = annotations or row.annotations
+    elif row is not None:
+        row.state, row.resolved_at = "inactive", now
+    if row is not None:
+        session.add(row)
+        record_audit(session=session, now=now, actor="system:meta-alert",
+                     action="alert.firing" if firing else "alert.resolved",
+                     subject=f"alert:{labels['alertname']}", after=labels)
+
+
+def list_alerts(*, session: Session) -> list[AlertRow]:
+    return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
+
+
+def claim_slot(*, session: Session, group_key: str, slot: float) -> bool:
+    """Mark `slot` evaluated for the group; False when it (or a later one) already was."""
+    row = session.get(GroupRow, group_key)
+    if row is None:
+        session.add(GroupRow(key=group_key, last_eval_at=slot))
+        return True
+    if row.last_eval_at >= slot:
+        return False
+    row.last_eval_at = slot
+    session.add(row)
+    return True

@@ -1,0 +1,75 @@
+"""The audit trail: append-only rows, each chained to the one before by its hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from takeover.config.context import request_id
+from takeover.store.models import (
+    AuditRow,
+)
+
+AUDIT_LOCK = 0x7A6B0  # PostgreSQL advisory lock serialising appends to the audit chain
+
+
+def audit_content(row: AuditRow) -> str:
+    """The canonical text of a row that its hash covers."""
+    return json.dumps({"at": row.at, "actor": row.actor, "action": row.action,
+                       "subject": row.subject, "before": row.before, "after": row.after,
+                       "reason": row.reason, "request_id": row.request_id},
+                      sort_keys=True, separators=(",", ":"))
+
+
+def audit_hash(prev_hash: str, row: AuditRow) -> str:
+    return hashlib.sha256((prev_hash + audit_content(row)).encode()).hexdigest()
+
+
+def record_audit(*, session: Session, now: float, actor: str, action: str, subject: str,
+                 before: Any = None, after: Any = None, reason: str = "") -> AuditRow:
+    """Append a row to the audit chain, in the caller's transaction (so no change goes unrecorded)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+    last = session.exec(select(AuditRow.hash).order_by(col(AuditRow.id).desc()).limit(1)).first()
+    row = AuditRow(at=now, actor=actor, action=action, subject=subject, before=before, after=after,
+                   reason=reason, request_id=request_id.get(), prev_hash=last or "")
+    row.hash = audit_hash(row.prev_hash, row)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def verify_audit(*, session: Session, batch: int = 1000) -> tuple[int, AuditRow | None]:
+    """Walk the chain: (rows checked, the first row whose hash does not match, or None)."""
+    prev, checked, after_id = "", 0, 0
+    while True:
+        rows = list(session.exec(select(AuditRow).where(col(AuditRow.id) > after_id)
+                                 .order_by(col(AuditRow.id)).limit(batch)))
+        if not rows:
+            return checked, None
+        for row in rows:
+            if row.prev_hash != prev or row.hash != audit_hash(prev, row):
+                return checked, row
+            prev, checked, after_id = row.hash, checked + 1, row.id or 0
+
+
+def audit_rows(*, session: Session, since: float | None = None, until: float | None = None,
+               agent: str | None = None, actor: str | None = None, action: str | None = None,
+               after_id: int = 0, limit: int = 100) -> list[AuditRow]:
+    """A page of the trail, oldest first, after the row `after_id`."""
+    query = select(AuditRow).where(col(AuditRow.id) > after_id)
+    if since is not None:
+        query = query.where(col(AuditRow.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditRow.at) < until)
+    if agent is not None:
+        query = query.where(col(AuditRow.subject) == f"agent:{agent}")
+    if actor is not None:
+        query = query.where(col(AuditRow.actor) == actor)
+    if action is not None:
+        query = query.where(col(AuditRow.action).startswith(action))
+    return list(session.exec(query.order_by(col(AuditRow.id)).limit(limit)))

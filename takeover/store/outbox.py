@@ -1,0 +1,58 @@
+"""The outbox: notifications written in the transaction of their change, claimed by the
+leader's term before Slack is called, and where each posted message lives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from takeover.store.engine import insert_if_missing
+from takeover.store.models import (
+    MessageRow,
+    OutboxRow,
+    SlackChannelRow,
+)
+
+
+def enqueue(*, session: Session, message_key: str, channel: str, payload: dict[str, Any],
+            now: float) -> None:
+    session.add(OutboxRow(message_key=message_key, channel=channel, payload=payload, created_at=now))
+
+
+def undelivered(*, session: Session, limit: int = 100) -> list[OutboxRow]:
+    return list(session.exec(select(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+                             .order_by(col(OutboxRow.id)).limit(limit)))
+
+
+def posted_message(*, session: Session, key: str) -> MessageRow | None:
+    return session.get(MessageRow, key)
+
+
+def claim_outbox(*, session: Session, row_id: int, term: int, now: float) -> tuple[OutboxRow, int | None] | None:
+    """Claim an unsent row for this term before Slack is called: (row, the term of an earlier
+    unfinished claim or None). None when the row was sent meanwhile. The caller has fenced."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.sent_at is not None:
+        return None
+    earlier = row.claim_term
+    row.claim_term, row.claimed_at = term, now
+    session.add(row)
+    return row, earlier
+
+
+def record_post(*, session: Session, key: str, channel: str, ts: str, asked_channel: str,
+                orphan_check_at: float | None = None) -> None:
+    """Remember where a message was posted (and the channel's id, for reading history later)."""
+    session.merge(MessageRow(key=key, channel=channel, ts=ts, orphan_check_at=orphan_check_at))
+    if asked_channel != channel:
+        insert_if_missing(session, SlackChannelRow, "name", name=asked_channel, id=channel)
+
+
+def channel_id(*, session: Session, name: str) -> str:
+    row = session.get(SlackChannelRow, name)
+    return row.id if row is not None else name
+
+
+def orphan_checks_due(*, session: Session, now: float) -> list[MessageRow]:
+    return list(session.exec(select(MessageRow).where(col(MessageRow.orphan_check_at) <= now)))
