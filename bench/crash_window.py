@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from takeover.notify.slack import SUPERSEDED  # noqa: E402
+from takeover.notify.delivery import SUPERSEDED  # noqa: E402
 from takeover.tools.promproc import free_port  # noqa: E402
 from tests.fakeslack import start_fake_slack  # noqa: E402
 

@@ -22,7 +22,7 @@ import httpx
 from sqlmodel import Session
 
 from takeover import store
-from takeover.server.auth import new_token
+from takeover.control.principal import new_token
 from takeover.tools.promproc import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent

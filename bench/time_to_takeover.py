@@ -39,8 +39,8 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from sqlmodel import Session
 
 from takeover import store
+from takeover.control.principal import new_token
 from takeover.sdk import Client, ReadOnly
-from takeover.server.auth import new_token
 from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 AGENT = "bench-agent"

@@ -61,7 +61,7 @@ def _load_groups(paths: list[str]) -> "list[Group]":
 
 
 def _check_templates(settings: Settings) -> None:
-    from takeover.notify.slack import check_templates
+    from takeover.notify.templates import check_templates
 
     if not Path(settings.templates).is_dir():
         _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
@@ -213,7 +213,7 @@ def token_create(
     """Print a new bearer token (shown once; only its hash is stored)."""
     from takeover import store
     from takeover.config.duration import parse_duration
-    from takeover.server.auth import Role, new_token
+    from takeover.control.principal import Role, new_token
 
     if role not in Role.__members__:
         _fail(f"--role must be one of {', '.join(Role.__members__)}; got {role!r}")

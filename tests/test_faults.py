@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from takeover import store
-from takeover.notify.slack import SUPERSEDED, SlackNotifier
+from takeover.notify.delivery import SUPERSEDED
+from takeover.notify.slack import SlackNotifier
 from takeover.server.replicas import _namespace as namespace
 from takeover.server.replicas import conninfo
 from takeover.server.service import Service

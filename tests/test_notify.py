@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from takeover.notify.slack import (
+from takeover.notify.templates import (
     SAMPLES,
     check_templates,
     humanize_seconds,

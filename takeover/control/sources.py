@@ -66,3 +66,20 @@ def permissions(mode: Mode) -> dict[str, str]:
         for kind in ("read", "write")
         for risk in ("low", "high")
     }
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    """What a change of sources did: the scope's mode before and after, and whose documents
+    changed (every agent for `*`). A store function returns it; the caller queues the message."""
+
+    scope: str
+    before: Mode
+    after: Mode
+    actor: str
+    reason: str
+    agents: tuple[str, ...]
+
+    @property
+    def mode_changed(self) -> bool:
+        return self.before != self.after

@@ -29,7 +29,7 @@ from takeover.rules.query import QueryError, QueryFunc
 
 Plan = Iterable[tuple[float, Group]]  # the evaluations to run, in order: (timestamp, group)
 Previous = Mapping[int, Mapping[Labels, Alert]]  # each rule's alerts (by position) before the slot
-Mapper = Callable[[Callable[[Rule], "list[Sample] | QueryError"], Iterable[Rule]], Iterable["list[Sample] | QueryError"]]
+Mapper = Callable[[Callable[[Rule], "Answer"], Iterable[Rule]], Iterable["Answer"]]
 
 
 @dataclass(frozen=True)
@@ -92,19 +92,28 @@ def schedule(groups: Sequence[Group], *, start: float, end: float,
 
 # ---------------------------------------------------------------- one evaluation
 
-def evaluate_group(group: Group, *, at: float, previous: Previous, query: QueryFunc,
-                   expand: Expand = expand_plain, mapper: Mapper = map) -> GroupSlot:
-    """Query every rule at `at` (through `mapper`: the live service runs them concurrently),
-    then evaluate them in order; a rule whose query or evaluation fails keeps its alerts."""
+Answer = list[Sample] | QueryError  # what the query of one rule gave
 
-    def ask(rule: Rule) -> list[Sample] | QueryError:
+
+def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = map) -> list[Answer]:
+    """Query every rule of the group at `at` (through `mapper`: the live service runs them
+    concurrently); a failed query is its error, for that rule only."""
+
+    def ask(rule: Rule) -> Answer:
         try:
             return query(rule.expr, at)
         except QueryError as exc:
             return exc
 
+    return list(mapper(ask, group.rules))
+
+
+def evaluate_answers(group: Group, *, at: float, previous: Previous, answers: Sequence[Answer],
+                     expand: Expand = expand_plain) -> GroupSlot:
+    """Evaluate the rules in order on their answers; a rule whose query or evaluation failed
+    keeps its alerts."""
     results = []
-    for index, (rule, answer) in enumerate(zip(group.rules, mapper(ask, group.rules))):
+    for index, (rule, answer) in enumerate(zip(group.rules, answers)):
         before = previous.get(index, {})
         if isinstance(answer, QueryError):
             results.append(RuleResult(index, rule, before, error=str(answer)))
@@ -116,6 +125,13 @@ def evaluate_group(group: Group, *, at: float, previous: Previous, query: QueryF
             continue
         results.append(RuleResult(index, rule, evaluation.alerts, tuple(evaluation.transitions)))
     return GroupSlot(group, at, tuple(results))
+
+
+def evaluate_group(group: Group, *, at: float, previous: Previous, query: QueryFunc,
+                   expand: Expand = expand_plain, mapper: Mapper = map) -> GroupSlot:
+    """Query, then evaluate, every rule of the group at `at`."""
+    answers = query_group(group, at=at, query=query, mapper=mapper)
+    return evaluate_answers(group, at=at, previous=previous, answers=answers, expand=expand)
 
 
 def run(plan: Plan, *, query: QueryFunc, expand: Expand = expand_plain) -> Iterator[GroupSlot]:

@@ -36,10 +36,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlmodel import Session
 
 from takeover import store
-from takeover.app import operations as ops
+from takeover.app import agents, approvals, dispatch, modes, silences
+from takeover.app import tokens as token_ops
+from takeover.app.errors import Refusal
+from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.approval import Status
-from takeover.control.sources import Decision, decide
+from takeover.control.principal import Principal, Role
 from takeover.control.validation import (
     AGENT_RULE,
     APPROVAL_ID_PATTERN,
@@ -74,7 +77,7 @@ from takeover.server.api_models import (
     Token,
     TokenCreate,
 )
-from takeover.server.auth import BAD_TOKEN, MISSING_TOKEN, Principal, Role, TokenCache, bearer_token, new_token
+from takeover.server.auth import BAD_TOKEN, MISSING_TOKEN, TokenCache, bearer_token
 from takeover.server.edge import Edge
 from takeover.server.hub import MAX_WAIT, ControlHub, Stale
 from takeover.server.interactions import SlackInteractions
@@ -84,7 +87,6 @@ from takeover.server.service import Service
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 PAUSE_RETRY_AFTER = 30.0
-TOKENS_SIGNAL = "tokens"  # seconds an agent is told to wait before retrying a paused write
 
 
 def parse_wait(text: str | None) -> float | None:
@@ -152,6 +154,7 @@ def create_app(service: Service) -> FastAPI:
     tokens = TokenCache(service.sessions)
     hub = service.hub
     hub.on_signal(TOKENS_SIGNAL, tokens.forget)
+    app_ = service.app
     bearer = HTTPBearer(auto_error=False, description="a takeover token (`takeover token create`)")
 
     def principal(request: Request, _: Annotated[Any, Security(bearer)]) -> Principal:
@@ -220,9 +223,7 @@ def create_app(service: Service) -> FastAPI:
         """Cold path of a poll: an agent's first poll makes it known; operators get 404 instead."""
         entry = hub.entry(agent)
         if entry is None and not who.is_operator() and agent != ALL_AGENTS:
-            with service.sessions() as s:
-                store.ensure_agent(session=s, name=agent, now=service.clock())
-                s.commit()
+            agents.known(app_, agent)
             entry = hub.entry(agent)
         return entry
 
@@ -256,86 +257,45 @@ def create_app(service: Service) -> FastAPI:
     @router.put("/agents/{agent}/control", response_model=Document)
     def set_control(agent: ScopePath, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Take over (set a mode) or hand back (`normal`): replaces every hold on the agent."""
-        ops.take_over(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
-                      actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
+        modes.take_over(app_, agent=agent, mode=Mode[change.mode], reason=change.reason,
+                        actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/sources", status_code=201, response_model=Document)
     def add_override(agent: ScopePath, change: ModeChange, who: OperatorDep, s: SessionDep) -> Any:
         """Add a human override beside the existing sources (the strictest wins)."""
-        ops.add_override(service, s, agent=agent, mode=Mode[change.mode], reason=change.reason,
-                         actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
+        modes.add_override(app_, agent=agent, mode=Mode[change.mode], reason=change.reason,
+                           actor=who.actor, expires_at=expiry(change.expires_in, service.clock()))
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/sources/{source_id}/release", response_model=Document)
     def release_one(agent: ScopePath, source_id: IdPath, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Release one source (alert, override or fail-safe) by its id in the control document."""
-        ops.release(service, s, agent=agent, source_id=source_id, reason=body.reason, actor=who.actor)
+        modes.release(app_, agent=agent, source_id=source_id, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/release", response_model=Document)
     def release_all(agent: ScopePath, body: Release, who: OperatorDep, s: SessionDep) -> Any:
         """Hand control back: release every source held on the agent (`*`: the global ones)."""
-        ops.release(service, s, agent=agent, reason=body.reason, actor=who.actor)
+        modes.release(app_, agent=agent, reason=body.reason, actor=who.actor)
         return doc_or_404(s, agent)
 
     @router.post("/agents/{agent}/actions", response_model=ActionAnswer)
-    def ask(agent: AgentPath, request: ActionRequest, who: PrincipalDep, s: SessionDep) -> Any:
+    def ask(agent: AgentPath, request: ActionRequest, who: PrincipalDep) -> Any:
         """May the agent do this now? allow, deny or approval_required; every answer is audited.
         Agent tokens only."""
         may_act_for(who, agent)
-        now = service.clock()
-        row = store.ensure_agent(session=s, name=agent, now=now)
-        mode = store.effective_mode(session=s, agent=agent, now=now)
-        decision, reason = decide(mode, kind=request.kind, risk=request.risk)
-        retry_after = None
-        if mode == Mode.pause_writes and decision == Decision.deny:
-            ends = [src.expires_at for src in store.active_sources(session=s, now=now)
-                    if src.applies(agent, now) and src.mode == Mode.pause_writes]
-            # the pause's own expiry when every pause has one; otherwise a polite default
-            retry_after = (max(ends) - now) if ends and None not in ends else PAUSE_RETRY_AFTER  # type: ignore[operator,type-var]
-        store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
-                           subject=f"agent:{agent}", reason=reason,
-                           after={"action": request.action, "kind": request.kind,
-                                  "risk": request.risk, "mode": mode.name,
-                                  "idempotency_key": request.idempotency_key})
-        version = row.version
-        answer: dict[str, Any] = {"decision": decision.value, "reason": reason, "mode": mode.name,
-                                  "version": version, "retry_after": retry_after, "approval": None}
-        if decision == Decision.approval_required:
-            approval = open_approval(s, who, ApprovalCreate(
-                agent=agent, action=request.action, kind=request.kind, risk=request.risk,
-                args=request.args, reason=reason, idempotency_key=request.idempotency_key))
-            answer["approval"] = store.approval_public(approval)
-        s.commit()
-        return answer
-
-    def open_approval(s: Session, who: Principal, body: ApprovalCreate) -> Any:
-        now = service.clock()
-        ttl = service.settings.approval_expiry
-        if body.expires_in is not None:
-            ttl = duration(body.expires_in)
-            if ttl > service.settings.approval_max_expiry:
-                raise HTTPException(422, f"expires_in must be more than 0 and at most "
-                                         f"{service.settings.approval_max_expiry:.0f}s")
-        try:
-            row, created = store.create_approval(
-                session=s, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
-                args=body.args, reason=body.reason, requested_by=who.actor, now=now,
-                expires_at=now + ttl, responders=body.responders, idempotency_key=body.idempotency_key)
-        except store.IdempotencyConflict as exc:
-            raise HTTPException(409, str(exc)) from None
-        if created:
-            service.notify_approval(s, row, now=now)
-        return row
+        return agents.ask(app_, who, agent=agent, action=request.action, kind=request.kind, risk=request.risk,
+                          args=request.args, idempotency_key=request.idempotency_key)
 
     @router.post("/approvals", status_code=201, response_model=Approval)
-    def create_approval(body: ApprovalCreate, who: PrincipalDep, s: SessionDep) -> Any:
+    def create_approval(body: ApprovalCreate, who: PrincipalDep) -> Any:
         """Ask a human to approve an action (idempotent per agent and idempotency_key). Agent tokens only."""
         may_act_for(who, body.agent)
-        row = open_approval(s, who, body)
-        s.commit()
-        return store.approval_public(row)
+        return approvals.request(app_, who, agent=body.agent, action=body.action, kind=body.kind, risk=body.risk,
+                                 args=body.args, reason=body.reason, idempotency_key=body.idempotency_key,
+                                 expires_in=duration(body.expires_in) if body.expires_in is not None else None,
+                                 responders=body.responders)
 
     @router.get("/approvals/{approval_id}", response_model=Approval)
     async def get_approval(
@@ -350,7 +310,7 @@ def create_app(service: Service) -> FastAPI:
 
         def load() -> Any:
             with service.sessions() as s:
-                return store.approval_public(ops.approval_for(s, who, approval_id))
+                return store.approval_public(approvals.approval_for(s, who, approval_id))
 
         deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT)
         while True:
@@ -362,7 +322,7 @@ def create_app(service: Service) -> FastAPI:
                 left = max(approval["expires_at"] - service.clock(), 0.0) + 0.05
             await hub.wait_signal(f"approval:{approval_id}", left)
             if approval["expires_at"] <= service.clock():
-                await run_in_threadpool(service.expire_approvals)
+                await run_in_threadpool(approvals.expire, app_)
 
     @router.get("/approvals", response_model=list[Approval], responses={200: {"headers": {"Link": {
         "description": 'the next page: <…?after=ID&limit=N>; rel="next"', "schema": {"type": "string"}}}}})
@@ -388,23 +348,22 @@ def create_app(service: Service) -> FastAPI:
         return [store.approval_public(r) for r in rows]
 
     @router.post("/approvals/{approval_id}/approve", response_model=Approval)
-    def approve(approval_id: ApprovalId, who: OperatorDep, s: SessionDep,
-                body: ApprovalDecision | None = None) -> Any:
+    def approve(approval_id: ApprovalId, who: OperatorDep, body: ApprovalDecision | None = None) -> Any:
         """Approve, optionally with edited args (kept apart from the proposed ones)."""
         body = body or ApprovalDecision()
-        return ops.decide(service, s, approval_id=approval_id, status=Status.approved, who=who,
-                          comment=body.comment, args=body.args)
+        return approvals.decide(app_, approval_id=approval_id, status=Status.approved, who=who,
+                                comment=body.comment, args=body.args)
 
     @router.post("/approvals/{approval_id}/reject", response_model=Approval)
-    def reject(approval_id: ApprovalId, body: ApprovalDecision, who: OperatorDep, s: SessionDep) -> Any:
+    def reject(approval_id: ApprovalId, body: ApprovalDecision, who: OperatorDep) -> Any:
         """Reject, with a comment the agent receives."""
-        return ops.decide(service, s, approval_id=approval_id, status=Status.rejected, who=who,
-                          comment=body.comment, args=body.args)
+        return approvals.decide(app_, approval_id=approval_id, status=Status.rejected, who=who,
+                                comment=body.comment, args=body.args)
 
     @router.post("/approvals/{approval_id}/cancel", response_model=Approval)
-    def cancel(approval_id: ApprovalId, who: PrincipalDep, s: SessionDep) -> Any:
+    def cancel(approval_id: ApprovalId, who: PrincipalDep) -> Any:
         """The agent withdraws its request."""
-        return ops.decide(service, s, approval_id=approval_id, status=Status.cancelled, who=who)
+        return approvals.decide(app_, approval_id=approval_id, status=Status.cancelled, who=who)
 
     @router.get("/audit", response_model=AuditPage)
     def audit(who: OperatorDep, s: SessionDep,
@@ -421,33 +380,20 @@ def create_app(service: Service) -> FastAPI:
                 "next_after_id": rows[-1].id if len(rows) == limit else None}
 
     @router.post("/tokens", status_code=201, response_model=NewToken)
-    def create_token(body: TokenCreate, who: AdminDep, s: SessionDep) -> Any:
+    def create_token(body: TokenCreate, who: AdminDep) -> Any:
         """A new token, shown once in this answer; only its hash is stored."""
-        if body.role == "agent" and not body.agents:
-            raise HTTPException(422, "an agent token needs agents: the agent names it may act for")
-        if body.role != "agent" and body.agents:
-            raise HTTPException(422, f"only agent tokens are bound to agents; a {body.role} token takes none")
-        now = service.clock()
-        token = new_token()
-        row = store.create_token(session=s, name=body.name, role=body.role, agents=body.agents,
-                                 token=token, now=now, actor=who.actor,
-                                 expires_at=expiry(body.expires_in, now))
-        s.commit()
-        return {**store.token_public(row), "token": token}
+        return token_ops.create(app_, who, name=body.name, role=body.role, agents=body.agents,
+                                expires_in=duration(body.expires_in) if body.expires_in is not None else None)
 
     @router.get("/tokens", response_model=list[Token])
     def list_tokens(who: AdminDep, s: SessionDep) -> Any:
         return [store.token_public(r) for r in store.list_tokens(session=s)]
 
     @router.post("/tokens/{token_id}/revoke", response_model=Token)
-    def revoke_token(token_id: IdPath, who: AdminDep, s: SessionDep) -> Any:
-        row = store.revoke_token(session=s, token_id=token_id, actor=who.actor, now=service.clock())
-        if row is None:
-            raise HTTPException(404, f"no token {token_id}")
-        s.commit()
-        tokens.forget()
-        hub.signal(TOKENS_SIGNAL)  # other replicas drop their cached lookups too
-        return store.token_public(row)
+    def revoke_token(token_id: IdPath, who: AdminDep) -> Any:
+        revoked = token_ops.revoke(app_, who, token_id=token_id)
+        tokens.forget()  # at once here; other replicas on the signal
+        return revoked
 
     @router.get("/agents", response_model=list[AgentSummary])
     def list_agents(who: OperatorDep, s: SessionDep) -> Any:
@@ -456,14 +402,7 @@ def create_app(service: Service) -> FastAPI:
     @router.post("/agents", status_code=201, response_model=ControlDocument)
     def create_agent(body: AgentCreate, who: OperatorDep, s: SessionDep) -> Any:
         """Make an agent known before it polls (and set its canary ratio)."""
-        row = store.ensure_agent(session=s, name=body.name, now=service.clock())
-        row.canary_ratio = body.canary_ratio
-        s.add(row)
-        store.record_audit(session=s, now=service.clock(), actor=who.actor, action="agent.create",
-                           subject=f"agent:{body.name}", after={"canary_ratio": body.canary_ratio})
-        row.version += 1
-        s.commit()
-        hub.invalidate([body.name])
+        agents.create(app_, who, name=body.name, canary_ratio=body.canary_ratio)
         return doc_or_404(s, body.name)
 
     @router.get("/rules", response_model=RuleGroups)
@@ -481,25 +420,18 @@ def create_app(service: Service) -> FastAPI:
         return {"groups": len(service.groups), "rules": sum(len(g.rules) for g in service.groups)}
 
     @router.post("/silences", status_code=201, response_model=Silence)
-    def create_silence(body: SilenceCreate, who: OperatorDep, s: SessionDep) -> Any:
+    def create_silence(body: SilenceCreate, who: OperatorDep) -> Any:
         """Mute notifications of matching alerts (their takeover too only with suppress_takeover)."""
-        row = ops.silence(service, s, matchers=body.matchers, duration=duration(body.duration),
-                          comment=body.comment, actor=who.actor, suppress_takeover=body.suppress_takeover)
-        service.wake("dispatch")
-        return row.model_dump()
+        return silences.silence(app_, matchers=body.matchers, duration=duration(body.duration),
+                                comment=body.comment, actor=who.actor, suppress_takeover=body.suppress_takeover)
 
     @router.get("/silences", response_model=list[Silence])
     def list_silences(who: OperatorDep, s: SessionDep, expired: bool = False) -> Any:
         return [r.model_dump() for r in store.list_silences(session=s, now=service.clock(), include_expired=expired)]
 
     @router.post("/silences/{silence_id}/expire", response_model=Silence)
-    def expire_silence(silence_id: IdPath, who: OperatorDep, s: SessionDep) -> Any:
-        row = store.expire_silence(session=s, silence_id=silence_id, actor=who.actor, now=service.clock())
-        if row is None:
-            raise HTTPException(404, f"no silence {silence_id}")
-        s.commit()
-        service.wake("dispatch")
-        return row.model_dump()
+    def expire_silence(silence_id: IdPath, who: OperatorDep) -> Any:
+        return silences.expire(app_, silence_id=silence_id, actor=who.actor)
 
     @router.get("/alert-groups", response_model=list[AlertGroup])
     def alert_groups(who: OperatorDep, s: SessionDep) -> Any:
@@ -509,10 +441,9 @@ def create_app(service: Service) -> FastAPI:
     @router.post("/alert-groups/{group_id}/ack", response_model=AlertGroup)
     def ack_group(group_id: IdPath, who: OperatorDep) -> Any:
         """Acknowledge: stops escalation and shows who is on it."""
-        group = service.dispatcher.acknowledge(group_id=group_id, actor=who.actor, now=service.clock())
+        group = dispatch.acknowledge(app_, group_id=group_id, actor=who.actor)
         if group is None:
             raise HTTPException(404, f"no alert group {group_id}")
-        service.wake_delivery()
         return group.model_dump()
 
     @router.get("/alerts", response_model=list[Alert])
@@ -541,8 +472,8 @@ def create_app(service: Service) -> FastAPI:
         return JSONResponse({"detail": f"{exc}; ask another replica"}, status_code=503,
                             headers={"Retry-After": "1"})
 
-    @app.exception_handler(ops.Refusal)
-    async def refused(request: Request, exc: ops.Refusal) -> Response:
+    @app.exception_handler(Refusal)
+    async def refused(request: Request, exc: Refusal) -> Response:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)

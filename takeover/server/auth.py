@@ -1,18 +1,16 @@
-"""Bearer tokens: random, shown once, stored as SHA-256 hashes; roles agent < operator < admin."""
+"""Bearer tokens at the door: parsed from the header and looked up through a cache, so the
+agents' hot path does not ask the database on every poll."""
 
 from __future__ import annotations
 
-import enum
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from takeover import store
+from takeover.control.principal import Principal, Role
 
-TOKEN_PREFIX = "tko_"
 # How long a looked-up token is trusted before the database is asked again. Long, because a
 # miss costs a database round trip on the hot path (measured: every poll after a 30 s long-poll
 # missed a 5 s cache). A revocation through the API clears every replica's cache at once;
@@ -23,38 +21,11 @@ MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"
 BAD_TOKEN = "invalid, expired or revoked token"
 
 
-class Role(str, enum.Enum):
-    agent = "agent"  # bound to agent names: poll their control documents, ask for decisions
-    operator = "operator"  # alerts, modes, approvals, audit reads
-    admin = "admin"  # tokens and configuration; can do what an operator can
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: Role
-    agents: tuple[str, ...] = ()
-
-    def is_operator(self) -> bool:
-        return self.role in (Role.operator, Role.admin)
-
-    def may_read(self, agent: str) -> bool:
-        return self.is_operator() or agent in self.agents
-
-    @property
-    def actor(self) -> str:
-        return f"{self.role.value}:{self.name}"
-
-
 def bearer_token(authorization: str | None) -> str | None:
     """The token in an `Authorization` header; the scheme is case-insensitive (RFC 6750)."""
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 class TokenCache:

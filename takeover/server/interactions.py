@@ -20,13 +20,14 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
 from takeover import store
-from takeover.app import operations as ops
+from takeover.app import approvals, dispatch, modes, silences
+from takeover.app.errors import Refusal
 from takeover.config import context
 from takeover.config.mode import Mode
 from takeover.control import validation
 from takeover.control.approval import Status
+from takeover.control.principal import Principal, Role
 from takeover.control.validation import MAX_REASON
-from takeover.server.auth import Principal, Role
 from takeover.server.service import Service
 from takeover.store.models import NotifyGroupRow
 
@@ -133,19 +134,19 @@ class SlackInteractions:
         401 when the signature or timestamp is wrong, 400 when the signed payload is unusable."""
         timestamp = headers.get("x-slack-request-timestamp", "")
         if not timestamp.isascii() or not timestamp.isdigit():
-            raise ops.Refusal(401, "invalid or stale Slack signature: the timestamp is not a number")
+            raise Refusal(401, "invalid or stale Slack signature: the timestamp is not a number")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise ops.Refusal(400, "the body is not UTF-8") from None
+            raise Refusal(400, "the body is not UTF-8") from None
         if not self.verifier.is_valid_request(text, dict(headers)):
-            raise ops.Refusal(401, "invalid or stale Slack signature")
+            raise Refusal(401, "invalid or stale Slack signature")
         try:
             interaction = parse_interaction(json.loads(parse_qs(text, strict_parsing=True)["payload"][0]))
             if interaction is not None:
                 check_interaction(interaction)
         except (KeyError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
-            raise ops.Refusal(400, f"not a Slack interaction takeover can apply: {exc}") from None
+            raise Refusal(400, f"not a Slack interaction takeover can apply: {exc}") from None
         return interaction
 
     def apply(self, interaction: Interaction) -> None:
@@ -165,7 +166,7 @@ class SlackInteractions:
         try:
             with service.sessions() as s:
                 self._do(s, interaction, who)
-        except ops.Refusal as exc:
+        except Refusal as exc:
             detail = exc.detail["message"] if isinstance(exc.detail, dict) else exc.detail
             self._tell(interaction, f"Nothing changed: {detail}")
         except (SlackClientError, OSError) as exc:
@@ -174,26 +175,25 @@ class SlackInteractions:
     def _do(self, s: Any, i: Interaction, who: Principal) -> None:
         service = self.service
         if i.action_id == "ack":
-            service.dispatcher.acknowledge(group_id=int(i.value), actor=who.actor, now=service.clock())
+            dispatch.acknowledge(service.app, group_id=int(i.value), actor=who.actor)
         elif i.action_id == "silence_1h":
             group = s.get(NotifyGroupRow, int(i.value))
             if group is None:
-                raise ops.Refusal(404, "this alert group is over")
-            ops.silence(service, s, matchers=group_matchers(group.key), duration=SILENCE_SECONDS,
-                        comment=f"silenced for 1h from Slack by {who.name}", actor=who.actor)
-            service.wake("dispatch")
+                raise Refusal(404, "this alert group is over")
+            silences.silence(service.app, matchers=group_matchers(group.key), duration=SILENCE_SECONDS,
+                             comment=f"silenced for 1h from Slack by {who.name}", actor=who.actor)
         elif i.action_id == "takeover":
-            ops.take_over(service, s, agent=i.value, mode=Mode.read_only, actor=who.actor,
-                          reason=f"taken over from Slack by {who.name}")
+            modes.take_over(service.app, agent=i.value, mode=Mode.read_only, actor=who.actor,
+                            reason=f"taken over from Slack by {who.name}")
         elif i.action_id == "release":
-            ops.release(service, s, agent=i.value, actor=who.actor, reason=f"released from Slack by {who.name}")
+            modes.release(service.app, agent=i.value, actor=who.actor, reason=f"released from Slack by {who.name}")
         elif i.action_id == "approve":
-            ops.decide(service, s, approval_id=i.value, status=Status.approved, who=who)
+            approvals.decide(service.app, approval_id=i.value, status=Status.approved, who=who)
         elif i.action_id == "reject":
-            ops.approval_for(s, who, i.value)
+            approvals.approval_for(s, who, i.value)
             service.notifier.open_modal(trigger_id=i.trigger_id, view=reject_modal(i.value, i.channel))
         elif i.action_id == "reject_submit":
-            ops.decide(service, s, approval_id=i.value, status=Status.rejected, who=who, comment=i.comment)
+            approvals.decide(service.app, approval_id=i.value, status=Status.rejected, who=who, comment=i.comment)
 
     def _tell(self, i: Interaction, text: str) -> None:
         if not i.channel:

@@ -4,14 +4,14 @@ A change returns a `ModeChange` value: the caller queues its message in the same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import ALL_AGENTS, Mode
-from takeover.control.sources import Source, SourceKind, permissions, resolve_mode
+from takeover.control.sources import ModeChange, Source, SourceKind, permissions, resolve_mode
 from takeover.store.audit import record_audit
 from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
@@ -58,13 +58,8 @@ def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
     return resolve_mode(active_sources(session=session, now=now), agent=agent, now=now)
 
 
-# (session, scope, before, after, actor, reason, now): lets the caller queue a message in the same transaction
-OnModeChange = Callable[[Session, str, Mode, Mode, str, str, float], None]
-
-
-def add_source(*, session: Session, source: Source, now: float,
-               on_change: OnModeChange | None = None) -> list[str]:
-    """Hold `source.agent` in a mode; audited with before/after. Returns the changed agents."""
+def add_source(*, session: Session, source: Source, now: float) -> ModeChange:
+    """Hold `source.agent` in a mode; audited with before/after."""
     if source.agent != ALL_AGENTS:
         ensure_agent(session=session, name=source.agent, now=now)
     before = effective_mode(session=session, agent=source.agent, now=now)
@@ -77,19 +72,17 @@ def add_source(*, session: Session, source: Source, now: float,
     record_audit(session=session, now=now, actor=source.actor, action=f"mode.{source.kind.value}",
                  subject=f"agent:{source.agent}", before=before.name, after=after.name,
                  reason=source.reason)
-    if on_change is not None and before != after:
-        on_change(session, source.agent, before, after, source.actor, source.reason, now)
-    return _bump(session=session, agent=source.agent)
+    return ModeChange(source.agent, before, after, source.actor, source.reason,
+                      tuple(_bump(session=session, agent=source.agent)))
 
 
 def release_sources(
     *, session: Session, agent: str, actor: str, reason: str, now: float,
     source_id: int | None = None, kind: SourceKind | None = None, ref: str | None = None,
-    on_change: OnModeChange | None = None,
-) -> list[str]:
+) -> ModeChange | None:
     """Release the sources held on `agent` (all, or the one `source_id`, or those of `kind`/`ref`).
 
-    Only `*` releases the all-agents sources. Returns the agents whose document changed."""
+    Only `*` releases the all-agents sources. None when nothing was held."""
     query = select(SourceRow).where(SourceRow.agent == agent, col(SourceRow.released_at).is_(None))
     if source_id is not None:
         query = query.where(SourceRow.id == source_id)
@@ -99,7 +92,7 @@ def release_sources(
         query = query.where(SourceRow.ref == ref)
     rows = list(session.exec(query))
     if not rows:
-        return []
+        return None
     before = effective_mode(session=session, agent=agent, now=now)
     for row in rows:
         row.released_at = now
@@ -109,20 +102,16 @@ def release_sources(
     after = effective_mode(session=session, agent=agent, now=now)
     record_audit(session=session, now=now, actor=actor, action="mode.release",
                  subject=f"agent:{agent}", before=before.name, after=after.name, reason=reason)
-    if on_change is not None and before != after:
-        on_change(session, agent, before, after, actor, reason, now)
-    return _bump(session=session, agent=agent)
+    return ModeChange(agent, before, after, actor, reason, tuple(_bump(session=session, agent=agent)))
 
 
-def expire_sources(*, session: Session, now: float, on_change: OnModeChange | None = None) -> list[str]:
-    """Release the sources whose expiry has passed (audited as the system); returns who changed."""
+def expire_sources(*, session: Session, now: float) -> list[ModeChange]:
+    """Release the sources whose expiry has passed (audited as the system)."""
     rows = list(session.exec(select(SourceRow).where(col(SourceRow.released_at).is_(None),
                                                      col(SourceRow.expires_at) <= now)))
-    changed: list[str] = []
-    for row in rows:
-        changed += release_sources(session=session, agent=row.agent, source_id=row.id, on_change=on_change,
-                                   actor="system:expiry", reason=f"expired: {row.reason}", now=now)
-    return changed
+    changes = [release_sources(session=session, agent=row.agent, source_id=row.id,
+                               actor="system:expiry", reason=f"expired: {row.reason}", now=now) for row in rows]
+    return [c for c in changes if c is not None]
 
 
 def control_documents(*, session: Session, agents: Iterable[str], now: float) -> dict[str, dict[str, Any]]:

@@ -64,7 +64,7 @@ def run_demo(*, api_port: int) -> None:
 
     from takeover import store
     from takeover.cli import build_service, run_server
-    from takeover.server.auth import new_token
+    from takeover.control.principal import new_token
     from takeover.server.settings import Settings
 
     agent_port = free_port()

@@ -16,10 +16,11 @@ from typing import Any
 from sqlmodel import Session
 
 from takeover import store
+from takeover.app.context import App
 from takeover.control.silence import silenced_by
 from takeover.notify.grouping import GroupState, escalation_due, needs_flush
 from takeover.notify.routing import Destination, Routing, mention_text
-from takeover.notify.slack import Message
+from takeover.notify.templates import Message
 from takeover.store.models import AlertRow, NotifyGroupRow
 
 log = logging.getLogger(__name__)
@@ -171,3 +172,11 @@ def _alert_context(row: AlertRow, now: float) -> dict[str, Any]:
         "fired_for": now - row.fired_at if row.fired_at and row.state == "firing" else None,
         "resolved_at": row.resolved_at,
     }
+
+
+def acknowledge(app: App, *, group_id: int, actor: str) -> NotifyGroupRow | None:
+    """Acknowledge a group of alerts (stops its escalation); the message shows who is on it."""
+    group = Dispatcher(sessions=app.sessions, routing=app.messages.routing,
+                       render=app.messages.render).acknowledge(group_id=group_id, actor=actor, now=app.clock())
+    app.wake("deliver")
+    return group

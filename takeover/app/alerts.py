@@ -1,0 +1,107 @@
+"""What alerts do: a group slot's outcome committed as the leader (alert state, the takeovers
+and releases its transitions cause, their messages), alerts of removed rules resolved, and
+acknowledgements."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from takeover import store
+from takeover.app.context import App
+from takeover.app.modes import commit_changes
+from takeover.config.mode import ALL_AGENTS
+from takeover.control.silence import silenced_by
+from takeover.control.sources import ModeChange, Source, SourceKind
+from takeover.rules.evaluate import RESOLVED_RETENTION, Labels, State, Transition
+from takeover.rules.format import Group, Rule
+from takeover.rules.group import Answer, GroupSlot, evaluate_answers
+
+log = logging.getLogger(__name__)
+
+
+def alert_ref(rule: Rule, labels: Labels) -> str:
+    """`Name{series="labels"}`: how a person recognises the alert (rule labels left out)."""
+    inner = ",".join(f'{k}="{v}"' for k, v in labels if k != "alertname" and k not in rule.labels)
+    return f"{rule.name}{{{inner}}}"
+
+
+def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer], term: int | None) -> GroupSlot | None:
+    """Evaluate the group's answers at slot `at` and commit the outcome as the leader of `term`,
+    in one transaction: the slot claimed (None when it already was), each rule's alert state,
+    and the mode changes its transitions cause with their messages."""
+    with app.sessions() as s:
+        store.fence(session=s, term=term)
+        if not store.claim_slot(session=s, group_key=group.key, slot=at):
+            return None
+        stored = store.load_alerts(session=s, group_key=group.key)
+        previous = {i: stored.get(rule.key, {}) for i, rule in enumerate(group.rules)}
+        slot = evaluate_answers(group, at=at, previous=previous, answers=answers)
+        changes: list[ModeChange | None] = []
+        for result in slot.rules:
+            if result.error:
+                log.warning("rule %s: %s", result.rule.name, result.error)
+                continue
+            store.save_alerts(session=s, group_key=group.key, rule_key=result.rule.key,
+                              before=previous[result.index], after=result.alerts)
+            for transition in result.transitions:
+                changes += act(s, result.rule, transition, now=at)
+        commit_changes(app, s, changes, now=at)
+    return slot
+
+
+def act(s: Session, rule: Rule, transition: Transition, *, now: float) -> list[ModeChange | None]:
+    """What a transition does to agents: a mode source on firing (unless a silence says to hold
+    the takeover too), a release on resolve when the rule opts in. The alert's own messages are
+    the dispatcher's: it reads the alert state this transaction writes."""
+    alert = transition.alert
+    labels = alert.label_map
+    if transition.after == State.firing and rule.takeover is not None:
+        muted = silenced_by(labels, store.active_silences(session=s, now=now), now)
+        if muted is not None and muted.suppress_takeover:
+            log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
+            return []
+        return [store.add_source(session=s, now=now, source=Source(
+            agent=labels.get("agent", ALL_AGENTS), mode=rule.takeover, kind=SourceKind.alert,
+            ref=alert_ref(rule, alert.labels), reason=alert.annotations.get("summary", rule.name),
+            actor=f"rule:{rule.name}", since=now))]
+    resolved = transition.before == State.firing and transition.after != State.firing
+    if resolved and rule.takeover is not None and rule.release_on_resolve:
+        return [store.release_sources(
+            session=s, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
+            ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
+            reason="alert resolved (the rule releases on resolve)")]
+    return []
+
+
+def resolve_removed(app: App, groups: Sequence[Group], *, actor: str | None) -> None:
+    """Alerts of rules that are gone: firing ones resolve (so their messages are updated), the
+    rest are forgotten once the dispatcher has had them for the retention time."""
+    now = app.clock()
+    live = {(g.key, r.key) for g in groups for r in g.rules}
+    with app.sessions() as s:
+        for row in store.list_alerts(session=s):
+            if (row.group_key, row.rule_key) in live or row.group_key == store.META_GROUP:
+                continue
+            if row.state == State.firing.value:
+                row.state, row.resolved_at = State.inactive.value, now  # the dispatcher reports it
+                s.add(row)
+            elif row.state == State.pending.value or (row.resolved_at or now) < now - RESOLVED_RETENTION:
+                s.delete(row)
+        if actor is not None:
+            store.record_audit(session=s, now=now, actor=actor, action="rules.reload",
+                               subject="rules", after={"groups": [g.key for g in groups]})
+        s.commit()
+    app.wake("deliver")
+
+
+def register_agents(app: App, groups: Sequence[Group]) -> None:
+    """Agents a rule names by a fixed `agent` label are known before they poll."""
+    names = {r.labels["agent"] for g in groups for r in g.rules
+             if "agent" in r.labels and "{{" not in r.labels["agent"]}
+    with app.sessions() as s:
+        for name in sorted(names):
+            store.ensure_agent(session=s, name=name, now=app.clock())
+        s.commit()

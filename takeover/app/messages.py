@@ -1,0 +1,51 @@
+"""The messages operations queue in the outbox, in the transaction of their change: rendered
+from the templates, addressed by the routing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from sqlmodel import Session
+
+from takeover import store
+from takeover.config.mode import ALL_AGENTS
+from takeover.control.sources import ModeChange
+from takeover.notify.routing import Routing
+from takeover.notify.templates import Message, render_message
+from takeover.store.models import ApprovalRow
+
+
+@dataclass
+class Messages:
+    templates: jinja2.Environment
+    routing: Routing
+    channel: str  # where mode changes and approval requests go (TAKEOVER_SLACK_CHANNEL)
+
+    def render(self, kind: str, **context: Any) -> Message:
+        """Render `templates/<kind>.json.j2`; plain text from `fallback_text` if it fails."""
+        return render_message(self.templates, kind, context)
+
+    def mode_changes(self, session: Session, changes: list[ModeChange], *, now: float) -> None:
+        """Queue a "mode changed" message for each change that changed a mode."""
+        for change in changes:
+            if not change.mode_changed:
+                continue
+            who = "all agents" if change.scope == ALL_AGENTS else change.scope
+            before, after = change.before.name, change.after.name
+            store.enqueue(session=session, channel=self.channel, now=now,
+                          message_key=f"mode:{change.scope}:{now}:{after}:{change.actor}",
+                          payload=self.render("mode_changed", agent=who, before=before, after=after,
+                                              actor=change.actor, reason=change.reason,
+                                              fallback_text=f"{who}: {before} → {after} by {change.actor}: "
+                                                            f"{change.reason}"))
+
+    def approval(self, session: Session, row: ApprovalRow, *, now: float) -> None:
+        """Queue the request's Slack message: posted when requested, updated when decided."""
+        approval = store.approval_public(row)
+        kind = "approval_requested" if row.status == "pending" else "approval_decided"
+        store.enqueue(session=session, channel=self.channel, now=now,
+                      message_key=f"approval:{row.id}", payload=self.render(
+                          kind, approval=approval,
+                          fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))

@@ -1,0 +1,37 @@
+"""Who is asking: a principal with a role (agent < operator < admin) and, for agents, the agent
+names it may act for; and the shape of a new bearer token (shown once, stored hashed)."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+
+TOKEN_PREFIX = "tko_"
+
+
+class Role(str, enum.Enum):
+    agent = "agent"  # bound to agent names: poll their control documents, ask for decisions
+    operator = "operator"  # alerts, modes, approvals, audit reads
+    admin = "admin"  # tokens and configuration; can do what an operator can
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    agents: tuple[str, ...] = ()
+
+    def is_operator(self) -> bool:
+        return self.role in (Role.operator, Role.admin)
+
+    def may_read(self, agent: str) -> bool:
+        return self.is_operator() or agent in self.agents
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.value}:{self.name}"
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
