@@ -60,7 +60,7 @@ async def answer(send: Send, status: int, etag: bytes, body: bytes) -> None:
 
 
 def serve_like_takeover(app: Any, port: int) -> None:
-    """What `takeover.cli.run_server` does: one process, default (auto) loop and http, no access log."""
+    """What `takeover.server.run.run_server` does: one process, default (auto) loop and http, no access log."""
     uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                   access_log=False)).run()
 

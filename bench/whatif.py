@@ -22,9 +22,9 @@ from typing import Any
 
 import uvicorn
 
-from takeover.cli import build_service
 from takeover.server import auth
 from takeover.server.api import ControlFastPath, create_app
+from takeover.server.run import build_service
 from takeover.server.settings import Settings
 
 FLAGS = ("--outer", "--gc-freeze", "--token-ttl=", "--gc-trace")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional, TypeVar
 
 import typer
 
@@ -17,9 +15,7 @@ from takeover.server.settings import Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from takeover.config.yamlfile import ConfigError
-    from takeover.notify.routing import Routing
-    from takeover.rules.format import Group
+T = TypeVar("T")
 
 app = typer.Typer(
     help="takeover: alerting and human takeover for AI agent systems.\n\n"
@@ -43,97 +39,27 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _refuse(exc: "ConfigError", what: str) -> NoReturn:
-    """Print every problem as file:line:column and stop: never start half-configured."""
-    for error in exc.errors:
-        typer.echo(str(error), err=True)
-    _fail(f"takeover: {len(exc.errors)} problem(s) in {what}; nothing started")
-
-
-def _load_groups(paths: list[str]) -> "list[Group]":
-    from takeover.config.yamlfile import ConfigError
-    from takeover.rules.format import load_rules
+def _started(build: Callable[[], T]) -> T:
+    """Run a startup step; a broken configuration prints every problem and exits 1."""
+    from takeover.server.run import NotStarted
 
     try:
-        return load_rules(paths)
-    except ConfigError as exc:
-        _refuse(exc, "rule files")
-
-
-def _check_templates(settings: Settings) -> None:
-    from takeover.notify.templates import check_templates
-
-    if not Path(settings.templates).is_dir():
-        _fail(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
-    problems = check_templates(settings.templates)
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        _fail(f"takeover: {len(problems)} problem(s) in the message templates; nothing started")
-
-
-def _load_routing(settings: Settings) -> "Routing":
-    from takeover.config.yamlfile import ConfigError
-    from takeover.notify.routing import load_routing
-
-    try:
-        return load_routing(settings.routing, default_channel=settings.slack_channel)
-    except ConfigError as exc:
-        _refuse(exc, "the routing file")
-
-
-def build_service(settings: Settings):  # type: ignore[no-untyped-def]
-    """The service for `settings`: rules loaded (or exit 1), Slack or console notifier."""
-    from takeover.notify.slack import ConsoleNotifier, Notifier, SlackNotifier
-    from takeover.rules.query import prometheus_query
-    from takeover.server.service import Service
-
-    groups = _load_groups(settings.rules)
-    routing = _load_routing(settings)
-    _check_templates(settings)
-    notifier: Notifier
-    if settings.slack_token is not None:
-        notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url,
-                                 timeout=settings.slack_timeout)
-    else:
-        notifier = ConsoleNotifier()
-    from takeover.store.migrate import DatabaseBehind
-
-    try:
-        return Service(settings, groups=groups, notifier=notifier, routing=routing,
-                       query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
-    except DatabaseBehind as exc:
-        _fail(f"takeover: {exc}")
-
-
-def run_server(service, *, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
-    """Run the API and the scheduler until interrupted."""
-    import uvicorn
-
-    from takeover.server.api import asgi_app
-
-    server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
-                                           log_level="warning", access_log=False,
-                                           log_config=None,  # uvicorn logs through ours (JSON)
-                                           # held long-polls must not delay a shutdown by their wait
-                                           timeout_graceful_shutdown=3))
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-        target=service.reload, kwargs={"actor": "system:sighup"}, daemon=True).start())
-    service.start()
-    try:
-        server.run()
-    finally:
-        service.stop()
+        return build()
+    except NotStarted as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        _fail(exc.summary)
 
 
 @app.command()
 def serve() -> None:
     """Run the service: the control API and the rule evaluator (configure with TAKEOVER_*)."""
     from takeover.server.logs import configure_logging
+    from takeover.server.run import build_service, run_server
 
     settings = Settings()
     configure_logging(settings.log_format)
-    service = build_service(settings)
+    service = _started(lambda: build_service(settings))
     logging.getLogger("takeover").info(
         "serving on http://%s:%d with %d rule group(s) against %s", settings.host, settings.port,
         len(service.groups), settings.prometheus_url)
@@ -178,9 +104,11 @@ def backtest(
 def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None) -> None:
     """Validate rule files, the routing file and the message templates without a server:
     every problem as file:line:column, exit 1 if any."""
-    groups = _load_groups(paths or Settings().rules)
-    _load_routing(Settings())
-    _check_templates(Settings())
+    from takeover.server.run import check_template_dir, load_groups, load_routing_file
+
+    groups = _started(lambda: load_groups(paths or Settings().rules))
+    _started(lambda: load_routing_file(Settings()))
+    _started(lambda: check_template_dir(Settings()))
     rules = sum(len(g.rules) for g in groups)
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
 

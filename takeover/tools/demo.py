@@ -63,8 +63,8 @@ def run_demo(*, api_port: int) -> None:
     from sqlmodel import Session
 
     from takeover import store
-    from takeover.cli import build_service, run_server
     from takeover.control.principal import new_token
+    from takeover.server.run import build_service, run_server
     from takeover.server.settings import Settings
 
     agent_port = free_port()

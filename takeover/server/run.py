@@ -1,0 +1,92 @@
+"""Starting `takeover serve`: the service built from the settings — every rule file, the routing
+file and the templates checked first, so it never starts half-configured — and the API and
+scheduler run until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from takeover.config.yamlfile import ConfigError
+from takeover.notify.routing import Routing, load_routing
+from takeover.notify.slack import ConsoleNotifier, Notifier, SlackNotifier
+from takeover.notify.templates import check_templates
+from takeover.rules.format import Group, load_rules
+from takeover.rules.query import prometheus_query
+from takeover.server.service import Service
+from takeover.server.settings import Settings
+from takeover.store.migrate import DatabaseBehind
+
+
+class NotStarted(Exception):
+    """The configuration is broken: each problem (file:line[:column]: message) and a summary."""
+
+    def __init__(self, summary: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(summary)
+        self.summary, self.problems = summary, list(problems)
+
+
+def _refused(exc: ConfigError, what: str) -> NotStarted:
+    return NotStarted(f"takeover: {len(exc.errors)} problem(s) in {what}; nothing started", [str(e) for e in exc.errors])
+
+
+def load_groups(paths: list[str]) -> list[Group]:
+    try:
+        return load_rules(paths)
+    except ConfigError as exc:
+        raise _refused(exc, "rule files") from None
+
+
+def load_routing_file(settings: Settings) -> Routing:
+    try:
+        return load_routing(settings.routing, default_channel=settings.slack_channel)
+    except ConfigError as exc:
+        raise _refused(exc, "the routing file") from None
+
+
+def check_template_dir(settings: Settings) -> None:
+    if not Path(settings.templates).is_dir():
+        raise NotStarted(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
+    problems = check_templates(settings.templates)
+    if problems:
+        raise NotStarted(f"takeover: {len(problems)} problem(s) in the message templates; nothing started", problems)
+
+
+def build_service(settings: Settings) -> Service:
+    """The service for `settings`: rules loaded, Slack (or, without a token, console) notifier."""
+    groups = load_groups(settings.rules)
+    routing = load_routing_file(settings)
+    check_template_dir(settings)
+    notifier: Notifier
+    if settings.slack_token is not None:
+        notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url,
+                                 timeout=settings.slack_timeout)
+    else:
+        notifier = ConsoleNotifier()
+    try:
+        return Service(settings, groups=groups, notifier=notifier, routing=routing,
+                       query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
+    except DatabaseBehind as exc:
+        raise NotStarted(f"takeover: {exc}") from None
+
+
+def run_server(service: Service, *, host: str, port: int) -> None:
+    """Run the API and the scheduler until interrupted; SIGHUP reloads the rules."""
+    import uvicorn
+
+    from takeover.server.api import asgi_app
+
+    server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
+                                           log_level="warning", access_log=False,
+                                           log_config=None,  # uvicorn logs through ours (JSON)
+                                           # held long-polls must not delay a shutdown by their wait
+                                           timeout_graceful_shutdown=3))
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=service.reload, kwargs={"actor": "system:sighup"}, daemon=True).start())
+    service.start()
+    try:
+        server.run()
+    finally:
+        service.stop()
