@@ -21,6 +21,7 @@ from takeover.control.silence import silenced_by
 from takeover.notify.grouping import GroupState, escalation_due, needs_flush
 from takeover.notify.routing import Destination, Routing, mention_text
 from takeover.notify.templates import Message
+from takeover.rules.evaluate import State
 from takeover.store.models import AlertRow, NotifyGroupRow
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,10 @@ class Dispatcher:
             groups = store.notify_groups(session=session)
             buckets: dict[str, tuple[Destination, list[AlertRow]]] = {}
             for row in store.list_alerts(session=session):
-                if row.state == "pending" or silenced_by(row.labels, silences, now):
+                if row.state == State.pending.value or silenced_by(row.labels, silences, now):
                     continue
                 dest = self.routing.destination(row.labels.get("owner", ""))
-                key = f"{dest.channel}|{self.routing.group_key(row.labels)}"
+                key = str(self.routing.group_key(row.labels, channel=dest.channel))
                 buckets.setdefault(key, (dest, []))[1].append(row)
             for key, (dest, rows) in buckets.items():
                 queued += self._group(session, groups.get(key), key, dest, rows, now)
@@ -56,8 +57,8 @@ class Dispatcher:
 
     def _group(self, session: Session, group: NotifyGroupRow | None, key: str, dest: Destination,
                rows: list[AlertRow], now: float) -> int:
-        firing = frozenset(r.fingerprint for r in rows if r.state == "firing")
-        resolved_all = frozenset(r.fingerprint for r in rows if r.state == "inactive")
+        firing = frozenset(r.fingerprint for r in rows if r.state == State.firing.value)
+        resolved_all = frozenset(r.fingerprint for r in rows if r.state == State.inactive.value)
         if group is not None and not group.sent_firing and group.last_flush is not None and firing:
             session.delete(group)  # resolved and then firing again: a new episode, a new message
             session.flush()
@@ -84,7 +85,7 @@ class Dispatcher:
             group.last_flush = now
             group.sent_firing, group.sent_resolved = sorted(firing), sorted(resolved)
             queued += 1
-        page = any(r.labels.get("severity") == "page" for r in rows if r.state == "firing")
+        page = any(r.labels.get("severity") == "page" for r in rows if r.state == State.firing.value)
         step = escalation_due(state, steps=dest.escalation, firing=bool(firing), page=page, now=now)
         if step is not None:
             context = self._context(group, rows, dest, now)
@@ -122,8 +123,8 @@ class Dispatcher:
             assert group is not None
             if group.acked_by == actor and group.acked_at == now:
                 dest = self.routing.destination(group.owner)
-                rows = [r for r in store.list_alerts(session=session) if r.state != "pending" and
-                        f"{dest.channel}|{self.routing.group_key(r.labels)}" == group.key]
+                rows = [r for r in store.list_alerts(session=session) if r.state != State.pending.value and
+                        str(self.routing.group_key(r.labels, channel=dest.channel)) == group.key]
                 if rows and group.last_flush is not None:
                     self.update_message(session, group, rows=rows, dest=dest, now=now)
                     self._note(session, group, f"👀 Acknowledged by {actor}", now)
@@ -140,8 +141,8 @@ class Dispatcher:
 
     def _context(self, group: NotifyGroupRow, rows: list[AlertRow], dest: Destination,
                  now: float) -> dict[str, Any]:
-        alerts = [_alert_context(r, now) for r in sorted(rows, key=lambda r: (r.state != "firing", r.active_at))]
-        firing = [a for a in alerts if a["state"] == "firing"]
+        alerts = [_alert_context(r, now) for r in sorted(rows, key=lambda r: (r.state != State.firing.value, r.active_at))]
+        firing = [a for a in alerts if a["state"] == State.firing.value]
         first = (firing or alerts)[0]
         return {
             "group": {"id": group.id, "key": group.key, "owner": group.owner, "channel": group.channel,
@@ -169,7 +170,7 @@ def _alert_context(row: AlertRow, now: float) -> dict[str, Any]:
         "runbook_url": annotations.get("runbook_url", ""), "first_check": annotations.get("first_check", ""),
         "severity": labels.get("severity", "none"), "agent": labels.get("agent", "all agents"),
         "takeover": labels.get("takeover"),
-        "fired_for": now - row.fired_at if row.fired_at and row.state == "firing" else None,
+        "fired_for": now - row.fired_at if row.fired_at and row.state == State.firing.value else None,
         "resolved_at": row.resolved_at,
     }
 

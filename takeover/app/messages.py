@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.config.mode import ALL_AGENTS
+from takeover.control.approval import Status
 from takeover.control.sources import ModeChange
 from takeover.notify.routing import Routing
 from takeover.notify.templates import Message, render_message
@@ -44,7 +45,7 @@ class Messages:
     def approval(self, session: Session, row: ApprovalRow, *, now: float) -> None:
         """Queue the request's Slack message: posted when requested, updated when decided."""
         approval = store.approval_public(row)
-        kind = "approval_requested" if row.status == "pending" else "approval_decided"
+        kind = "approval_requested" if row.status == Status.pending.value else "approval_decided"
         store.enqueue(session=session, channel=self.channel, now=now,
                       message_key=f"approval:{row.id}", payload=self.render(
                           kind, approval=approval,

@@ -48,8 +48,30 @@ class Routing:
         """The owner's destination; an unknown owner goes to the default channel, flagged."""
         return self.owners.get(owner) or Destination(self.default_channel, known=False)
 
-    def group_key(self, labels: Mapping[str, str]) -> str:
-        return ",".join(f"{name}={labels.get(name, '')}" for name in self.group_by)
+    def group_key(self, labels: Mapping[str, str], *, channel: str) -> GroupKey:
+        """The group an alert with `labels` joins in `channel` (Alertmanager's aggregation group)."""
+        return GroupKey(channel, tuple((name, labels.get(name, "")) for name in self.group_by))
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """Which Slack message alerts share: a channel and their values of the `group_by` labels.
+    Stored as its text, `#channel|alertname=A,owner=o`."""
+
+    channel: str
+    labels: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return f"{self.channel}|" + ",".join(f"{name}={value}" for name, value in self.labels)
+
+    @classmethod
+    def parse(cls, text: str) -> GroupKey:
+        channel, _, labels = text.partition("|")
+        return cls(channel, tuple((n, v) for n, _, v in (p.partition("=") for p in labels.split(",") if p)))
+
+    def matchers(self) -> list[str]:
+        """The silence matchers that mute exactly this group (labels it has a value for)."""
+        return [f'{name}="{value}"' for name, value in self.labels if value]
 
 
 def mention_text(mention: str) -> str:

@@ -28,6 +28,7 @@ from takeover.control import validation
 from takeover.control.approval import Status
 from takeover.control.principal import Principal, Role
 from takeover.control.validation import MAX_REASON
+from takeover.notify.routing import GroupKey
 from takeover.server.service import Service
 from takeover.store.models import NotifyGroupRow
 
@@ -118,12 +119,6 @@ def reject_modal(approval_id: str, channel: str) -> dict[str, Any]:
     }
 
 
-def group_matchers(group_key: str) -> list[str]:
-    """The silence that mutes one group: its `group_by` labels (`#chan|alertname=A,owner=o`)."""
-    labels = group_key.split("|", 1)[-1]
-    return [f'{name}="{value}"' for name, _, value in (p.partition("=") for p in labels.split(",")) if value]
-
-
 class SlackInteractions:
     def __init__(self, service: Service, *, signing_secret: str) -> None:
         self.service = service
@@ -180,7 +175,7 @@ class SlackInteractions:
             group = s.get(NotifyGroupRow, int(i.value))
             if group is None:
                 raise Refusal(404, "this alert group is over")
-            silences.silence(service.app, matchers=group_matchers(group.key), duration=SILENCE_SECONDS,
+            silences.silence(service.app, matchers=GroupKey.parse(group.key).matchers(), duration=SILENCE_SECONDS,
                              comment=f"silenced for 1h from Slack by {who.name}", actor=who.actor)
         elif i.action_id == "takeover":
             modes.take_over(service.app, agent=i.value, mode=Mode.read_only, actor=who.actor,

@@ -90,11 +90,11 @@ def save_meta_alert(*, session: Session, labels: dict[str, str], annotations: di
     if firing:
         row = row or AlertRow(group_key=META_GROUP, rule_key=labels["alertname"],
                               fingerprint=fingerprint(tuple(sorted(labels.items()))), labels=labels,
-                              annotations=annotations, state="firing", value=1.0, active_at=now)
-        row.state, row.active_at, row.fired_at, row.resolved_at = "firing", now, now, None
+                              annotations=annotations, state=State.firing.value, value=1.0, active_at=now)
+        row.state, row.active_at, row.fired_at, row.resolved_at = State.firing.value, now, now, None
         row.annotations = annotations or row.annotations
     elif row is not None:
-        row.state, row.resolved_at = "inactive", now
+        row.state, row.resolved_at = State.inactive.value, now
     if row is not None:
         session.add(row)
         record_audit(session=session, now=now, actor="system:meta-alert",

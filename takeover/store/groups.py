@@ -37,10 +37,9 @@ def claim_interaction(*, session: Session, key: str, now: float) -> bool:
     """True the first time `key` is seen; a retried delivery or a double click gets False."""
     if session.get(InteractionRow, key) is not None:
         return False
-    session.add(InteractionRow(key=key, at=now))
     try:
-        session.flush()
+        with session.begin_nested():  # a savepoint: losing the race keeps the caller's transaction
+            session.add(InteractionRow(key=key, at=now))
     except IntegrityError:
-        session.rollback()
         return False
     return True
