@@ -11,7 +11,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import ALL_AGENTS, Mode
-from takeover.control.sources import ModeChange, Source, SourceKind, permissions, resolve_mode
+from takeover.control.document import control_document as build_document
+from takeover.control.sources import ModeChange, Source, SourceKind, resolve_mode
 from takeover.store.audit import record_audit
 from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
@@ -115,31 +116,15 @@ def expire_sources(*, session: Session, now: float) -> list[ModeChange]:
 
 
 def control_documents(*, session: Session, agents: Iterable[str], now: float) -> dict[str, dict[str, Any]]:
-    """What each agent polls: mode, version, the sources behind it and what it may do.
+    """The documents the agents poll (see `control.document`), read in one pass.
 
     Built from one read of the active sources, so a change to every agent costs one query.
     Versions are read before sources (see `list_agents`)."""
     names = list(agents)
     rows = {a.name: a for a in session.exec(select(AgentRow).where(col(AgentRow.name).in_(names)))}
     sources = active_sources(session=session, now=now)
-    docs = {}
-    for name, row in rows.items():
-        mine = [s for s in sources if s.applies(name, now)]
-        mode = resolve_mode(mine, agent=name, now=now)
-        docs[name] = {
-            "agent": name,
-            "mode": mode.name,
-            "version": row.version,
-            "sources": [
-                {"id": s.id, "kind": s.kind.value, "mode": s.mode.name, "scope": s.agent,
-                 "ref": s.ref, "reason": s.reason, "actor": s.actor, "since": s.since,
-                 "expires_at": s.expires_at}
-                for s in sorted(mine, key=lambda s: (-s.mode, s.since))
-            ],
-            "permissions": permissions(mode),
-            "canary_ratio": row.canary_ratio,
-        }
-    return docs
+    return {name: build_document(agent=name, version=row.version, canary_ratio=row.canary_ratio,
+                                 sources=sources, now=now) for name, row in rows.items()}
 
 
 def control_document(*, session: Session, agent: str, now: float) -> dict[str, Any] | None:
