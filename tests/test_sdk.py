@@ -306,10 +306,10 @@ def test_public_surface() -> None:
 
 
 def test_the_sdk_needs_only_the_standard_library_and_httpx() -> None:
-    tree = ast.parse(Path(sdk.__file__).read_text())
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+    trees = [ast.parse(path.read_text()) for path in Path(sdk.__file__).parent.glob("*.py")]  # the package
+    modules = {alias.name.split(".")[0] for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Import)
                for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+    modules |= {node.module.split(".")[0] for tree in trees for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     assert modules - set(sys.stdlib_module_names) == {"httpx"}
     loaded = subprocess.run([sys.executable, "-c", "import sys, takeover.sdk; print(' '.join(sys.modules))"],
