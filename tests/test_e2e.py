@@ -105,8 +105,11 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
 
     fake_slack.wait_for(lambda f: len(f.posts("[FIRING]")) == 1)
     (posted,) = fake_slack.posts("[FIRING]")
-    fake_slack.wait_for(lambda f: len(f.posts("[MODE] agent-e2e: normal → read_only")) == 1)
+    # the takeover is part of the incident: in its message and in its thread, not a separate post
+    fake_slack.wait_for(lambda f: any("normal → read_only" in p["text"] for p in f.posts(thread=True)))
+    assert fake_slack.posts("[MODE]") == []
     rendered = str(posted["blocks"])
+    assert "normal → *read_only* (held until someone releases it)" in rendered
     assert posted["channel"] == "#oncall"
     assert "https://runbooks.example.com/e2e" in rendered and "<!subteam^S0E2E> (team-e2e)" in rendered
     assert "Look at the test gauge." in rendered and "read_only" in rendered
@@ -121,13 +124,14 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     exporter.set(1, case="e2e", agent="agent-e2e")
     fake_slack.wait_for(lambda f: len(f.of("chat.update")) == 1)
     update = fake_slack.of("chat.update")[0].params
-    alerts = [key for key, p in fake_slack.messages.items() if "thread_ts" not in p and "[MODE]" not in p["text"]]
+    alerts = [key for key, p in fake_slack.messages.items() if "thread_ts" not in p]
     assert alerts == [(update["channel"], update["ts"])]  # the posted message, updated in place
     assert len(fake_slack.posts("[FIRING]")) == 1
     assert update["text"].startswith("[RESOLVED]")
-    fake_slack.wait_for(lambda f: len(f.posts(thread=True)) == 1)
-    (note,) = fake_slack.posts(thread=True)
-    assert note["thread_ts"] == update["ts"] and "resolved" in note["text"]  # the history, in the thread
+    fake_slack.wait_for(lambda f: any("resolved" in p["text"] for p in f.posts(thread=True)))
+    (note,) = [p for p in fake_slack.posts(thread=True) if "resolved" in p["text"]]
+    assert note["thread_ts"] == update["ts"]  # the history, in the thread
+    assert "is still *read_only*: held until someone releases it" in str(update["blocks"])
     assert doc()["mode"] == "read_only"  # an alert's takeover stays until a human releases it
 
     released = httpx.put(control, headers={"Authorization": f"Bearer {operator}"},
@@ -135,6 +139,10 @@ def test_alert_fires_notifies_takes_over_and_human_releases(
     assert released.status_code == 200, released.text
     after = doc()
     assert after["mode"] == "normal" and after["version"] > held["version"]
+    # the incident's message follows: released, and said so in its thread
+    fake_slack.wait_for(lambda f: len(f.of("chat.update")) == 2)
+    assert "`agent-e2e` released" in str(fake_slack.of("chat.update")[1].params["blocks"])
+    fake_slack.wait_for(lambda f: any("released" in p["text"] for p in f.posts(thread=True)))
     assert httpx.get(control, headers={"Authorization": f"Bearer {agent}", "If-None-Match": etag}).status_code == 200
 
     # only operators change modes; a bad request says what is wrong

@@ -112,8 +112,9 @@ def test_restart_keeps_the_pending_clock_and_does_not_page_twice(database_url: s
     third = make_service(database_url, results, clock)
     step(third, clock, 10)
     with third.sessions() as s:
-        pages = [r for r in store.undelivered(session=s) if r.message_key.startswith("group:")]
-        assert len(pages) == 1  # one page, not one per process
+        pages = [r for r in store.undelivered(session=s)
+                 if r.message_key.startswith("group:") and "thread_of" not in r.payload]
+        assert len(pages) == 1  # one page (its takeover note goes in its thread), not one per process
     third.stop()
 
 
@@ -169,14 +170,15 @@ def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
     step(service, clock, 10)
     step(service, clock, 20)
-    fake_slack.fail_next(6, status=500)  # the client's own retries (2 per message) are not enough
+    fake_slack.fail_next(3, status=500)  # the client's own retries (2 per message) are not enough
     assert service.deliver() == 0
     with service.sessions() as s:
-        rows = store.undelivered(session=s)  # the mode change and the page
-        assert len(rows) == 2 and all(r.attempts == 1 and "fatal_error" in (r.last_error or "") for r in rows)
+        page, note = store.undelivered(session=s)  # the page, and the takeover note in its thread
+        assert page.attempts == 1 and "fatal_error" in (page.last_error or "")
+        assert note.payload["thread_of"] == page.message_key and note.attempts == 0  # waits for its page
     assert service.deliver() == 2
     assert service.deliver() == 0
-    assert len(fake_slack.of("chat.postMessage")) == 8 and len(fake_slack.messages) == 2  # 6 refused, 2 kept
+    assert len(fake_slack.of("chat.postMessage")) == 5 and len(fake_slack.messages) == 2  # 3 refused, 2 kept
     fake_slack.fail_next(1, status=429, retry_after=0)
     results[EXPR] = []
     step(service, clock, 10)

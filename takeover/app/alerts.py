@@ -5,19 +5,20 @@ acknowledgements."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from sqlmodel import Session
 
 from takeover import store
 from takeover.app.context import App
 from takeover.app.modes import commit_changes
-from takeover.config.mode import ALL_AGENTS
+from takeover.config.mode import ALL_AGENTS, TAKEOVER_MODES, Mode
 from takeover.control.silence import silenced_by
 from takeover.control.sources import ModeChange, Source, SourceKind
-from takeover.rules.evaluate import RESOLVED_RETENTION, Labels, State, Transition
+from takeover.rules.evaluate import RESOLVED_RETENTION, Alert, Labels, State, Transition
 from takeover.rules.format import Group, Rule
-from takeover.rules.group import Answer, GroupSlot, evaluate_answers
+from takeover.rules.group import Answer, GroupSlot, RuleResult, evaluate_answers
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def alert_ref(rule: Rule, labels: Labels) -> str:
 def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer], term: int | None) -> GroupSlot | None:
     """Evaluate the group's answers at slot `at` and commit the outcome as the leader of `term`,
     in one transaction: the slot claimed (None when it already was), each rule's alert state,
-    and the mode changes its transitions cause with their messages."""
+    and the mode changes its transitions cause (recorded on the alert, for its message)."""
     with app.sessions() as s:
         store.fence(session=s, term=term)
         if not store.claim_slot(session=s, group_key=group.key, slot=at):
@@ -39,7 +40,10 @@ def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer],
         stored = store.load_alerts(session=s, group_key=group.key)
         previous = {i: stored.get(rule.key, {}) for i, rule in enumerate(group.rules)}
         slot = evaluate_answers(group, at=at, previous=previous, answers=answers)
+        slot = GroupSlot(group, at, tuple(_check_takeover(r, previous[r.index]) for r in slot.rules))
         changes: list[ModeChange | None] = []
+        announce: list[ModeChange] = []  # changes whose alert is silenced: no alert message tells them
+        silences = store.active_silences(session=s, now=at)
         for result in slot.rules:
             if result.error:
                 log.warning("rule %s: %s", result.rule.name, result.error)
@@ -47,33 +51,59 @@ def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer],
             store.save_alerts(session=s, group_key=group.key, rule_key=result.rule.key,
                               before=previous[result.index], after=result.alerts)
             for transition in result.transitions:
-                changes += act(s, result.rule, transition, now=at)
-        commit_changes(app, s, changes, now=at)
+                change = act(s, result.rule, transition, now=at)
+                if change is not None and transition.after == State.firing:
+                    store.mark_takeover(session=s, group_key=group.key, rule_key=result.rule.key,
+                                        labels=transition.alert.labels, effect={
+                                            "agent": change.scope, "before": change.before.name,
+                                            "after": change.after.name, "actor": change.actor,
+                                            "ref": alert_ref(result.rule, transition.alert.labels)})
+                changes.append(change)
+                if change is not None and silenced_by(transition.alert.label_map, silences, at):
+                    announce.append(change)
+        app.messages.mode_changes(s, announce, now=at)
+        commit_changes(app, s, changes, now=at, announce=False)
     return slot
 
 
-def act(s: Session, rule: Rule, transition: Transition, *, now: float) -> list[ModeChange | None]:
+def _check_takeover(result: RuleResult, before: Mapping[Labels, Alert]) -> RuleResult:
+    """A `takeover` label whose expanded value is not a mode changes nothing and marks the rule
+    `err` (Prometheus would just fire the alert; takeover cannot act on a mode it does not know)."""
+    if result.error or not result.rule.acts:
+        return result
+    for alert in result.alerts.values():
+        value = alert.label_map.get("takeover", "")
+        if value not in TAKEOVER_MODES:
+            return replace(result, alerts=before, transitions=(), error=(
+                f'rule {result.rule.name}: label takeover expanded to "{value}", which is not a mode '
+                f'(one of {", ".join(TAKEOVER_MODES)}); nothing changed'))
+    return result
+
+
+def act(s: Session, rule: Rule, transition: Transition, *, now: float) -> ModeChange | None:
     """What a transition does to agents: a mode source on firing (unless a silence says to hold
     the takeover too), a release on resolve when the rule opts in. The alert's own messages are
     the dispatcher's: it reads the alert state this transaction writes."""
     alert = transition.alert
     labels = alert.label_map
-    if transition.after == State.firing and rule.takeover is not None:
+    if labels.get("takeover") not in TAKEOVER_MODES:
+        return None
+    mode = Mode[labels["takeover"]]
+    if transition.after == State.firing:
         muted = silenced_by(labels, store.active_silences(session=s, now=now), now)
         if muted is not None and muted.suppress_takeover:
             log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
-            return []
-        return [store.add_source(session=s, now=now, source=Source(
-            agent=labels.get("agent", ALL_AGENTS), mode=rule.takeover, kind=SourceKind.alert,
+            return None
+        return store.add_source(session=s, now=now, source=Source(
+            agent=labels.get("agent", ALL_AGENTS), mode=mode, kind=SourceKind.alert,
             ref=alert_ref(rule, alert.labels), reason=alert.annotations.get("summary", rule.name),
-            actor=f"rule:{rule.name}", since=now))]
-    resolved = transition.before == State.firing and transition.after != State.firing
-    if resolved and rule.takeover is not None and rule.release_on_resolve:
-        return [store.release_sources(
+            actor=f"rule:{rule.name}", since=now))
+    if transition.before == State.firing and rule.release_on_resolve:  # resolved
+        return store.release_sources(
             session=s, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
             ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
-            reason="alert resolved (the rule releases on resolve)")]
-    return []
+            reason="alert resolved (the rule releases on resolve)")
+    return None
 
 
 def resolve_removed(app: App, groups: Sequence[Group], *, actor: str | None) -> None:

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app.context import App
 from takeover.control.silence import silenced_by
+from takeover.control.sources import SourceKind
 from takeover.notify.grouping import GroupState, escalation_due, needs_flush
 from takeover.notify.routing import Destination, Routing, mention_text
 from takeover.notify.templates import Message
@@ -32,6 +33,7 @@ Render = Callable[..., Message]  # (kind, **context) -> message
 class Dispatcher:
     def __init__(self, *, sessions: Callable[[], Session], routing: Routing, render: Render) -> None:
         self.sessions, self.routing, self.render = sessions, routing, render
+        self.held: set[str] = set()  # refs of the alert sources holding agents, read each pass
 
     def run(self, *, now: float, term: int | None) -> int:
         """One pass as the leader of `term`; returns how many messages were queued."""
@@ -40,6 +42,7 @@ class Dispatcher:
             store.fence(session=session, term=term)
             silences = store.active_silences(session=session, now=now)
             groups = store.notify_groups(session=session)
+            self._read_holds(session, now)
             buckets: dict[str, tuple[Destination, list[AlertRow]]] = {}
             for row in store.list_alerts(session=session):
                 if row.state == State.pending.value or silenced_by(row.labels, silences, now):
@@ -74,16 +77,26 @@ class Dispatcher:
         state = GroupState(first_seen=group.first_seen, last_flush=group.last_flush,
                            sent_firing=frozenset(group.sent_firing),
                            sent_resolved=frozenset(group.sent_resolved),
-                           acked_by=group.acked_by, escalated=group.escalated)
+                           acked_by=group.acked_by, escalated=group.escalated,
+                           sent_held=frozenset(group.sent_held or ()))
         resolved = resolved_all & (state.sent_firing | state.sent_resolved)
+        urgent = any(r.takeover for r in rows)  # takeover has acted: no batching of the news
+        held = frozenset(r.takeover["ref"] for r in rows if r.takeover and r.takeover.get("ref") in self.held)
         queued = 0
-        if needs_flush(state, firing=firing, resolved=resolved, now=now, routing=self.routing):
+        if needs_flush(state, firing=firing, resolved=resolved, now=now, routing=self.routing,
+                       urgent=urgent, held=held):
             if group.last_flush is not None:
-                self._note(session, group, self._changes(rows, state, firing, resolved), now)
+                self._note(session, group, self._changes(rows, state, firing, resolved, held), now)
                 queued += 1
             self.update_message(session, group, rows=rows, dest=dest, now=now)
+            if group.last_flush is None:
+                for row in rows:  # the takeover, in the incident's thread
+                    if row.takeover and row.state == State.firing.value:
+                        self._note(session, group, _takeover_note(row.takeover), now)
+                        queued += 1
             group.last_flush = now
             group.sent_firing, group.sent_resolved = sorted(firing), sorted(resolved)
+            group.sent_held = sorted(held)
             queued += 1
         page = any(r.labels.get("severity") == "page" for r in rows if r.state == State.firing.value)
         step = escalation_due(state, steps=dest.escalation, firing=bool(firing), page=page, now=now)
@@ -101,10 +114,14 @@ class Dispatcher:
         return queued
 
     def _changes(self, rows: list[AlertRow], state: GroupState, firing: frozenset[str],
-                 resolved: frozenset[str]) -> str:
+                 resolved: frozenset[str], held: frozenset[str]) -> str:
         names = {r.fingerprint: _alert_name(r.labels) for r in rows}
         parts = [f"🔥 firing: {names[f]}" for f in sorted(firing - state.sent_firing)]
         parts += [f"✅ resolved: {names[f]}" for f in sorted(resolved - state.sent_resolved)]
+        for row in rows:
+            ref = (row.takeover or {}).get("ref")
+            if ref in state.sent_held and ref not in held:
+                parts.append(f"🔓 {_scope(row.takeover)} released: the hold by {names[row.fingerprint]} is over")
         return "\n".join(parts) or f"Still firing: {len(firing)} alert(s)"
 
     def _note(self, session: Session, group: NotifyGroupRow, text: str, now: float) -> None:
@@ -112,6 +129,10 @@ class Dispatcher:
         store.enqueue(session=session, channel=group.channel, now=now,
                       message_key=f"{group.message_key}:note:{uuid.uuid4().hex}",
                       payload={"text": text, "thread_of": group.message_key})
+
+    def _read_holds(self, session: Session, now: float) -> None:
+        self.held = {src.ref for src in store.active_sources(session=session, now=now)
+                     if src.kind == SourceKind.alert}
 
     def acknowledge(self, *, group_id: int, actor: str, now: float) -> NotifyGroupRow | None:
         """Acknowledge a group (stops its escalation): message updated, a note in its thread."""
@@ -126,6 +147,7 @@ class Dispatcher:
                 rows = [r for r in store.list_alerts(session=session) if r.state != State.pending.value and
                         str(self.routing.group_key(r.labels, channel=dest.channel)) == group.key]
                 if rows and group.last_flush is not None:
+                    self._read_holds(session, now)
                     self.update_message(session, group, rows=rows, dest=dest, now=now)
                     self._note(session, group, f"👀 Acknowledged by {actor}", now)
             session.commit()
@@ -141,7 +163,7 @@ class Dispatcher:
 
     def _context(self, group: NotifyGroupRow, rows: list[AlertRow], dest: Destination,
                  now: float) -> dict[str, Any]:
-        alerts = [_alert_context(r, now) for r in sorted(rows, key=lambda r: (r.state != State.firing.value, r.active_at))]
+        alerts = [_alert_context(r, now, self.held) for r in sorted(rows, key=lambda r: (r.state != State.firing.value, r.active_at))]
         firing = [a for a in alerts if a["state"] == State.firing.value]
         first = (firing or alerts)[0]
         return {
@@ -155,13 +177,23 @@ class Dispatcher:
         }
 
 
+def _scope(effect: dict[str, Any] | None) -> str:
+    agent = (effect or {}).get("agent", "")
+    return "all agents" if agent == "*" else f"`{agent}`"
+
+
+def _takeover_note(effect: dict[str, Any]) -> str:
+    return (f"🛑 {_scope(effect)}: {effect['before']} → {effect['after']} by {effect['actor']} "
+            "(held until someone releases it)")
+
+
 def _alert_name(labels: dict[str, str]) -> str:
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())
                      if k not in ("alertname", "owner", "severity", "takeover"))
     return f"{labels.get('alertname', '')}{{{inner}}}"
 
 
-def _alert_context(row: AlertRow, now: float) -> dict[str, Any]:
+def _alert_context(row: AlertRow, now: float, held: set[str]) -> dict[str, Any]:
     labels, annotations = row.labels, row.annotations
     return {
         "name": labels.get("alertname", ""), "id": _alert_name(labels), "labels": labels,
@@ -170,6 +202,8 @@ def _alert_context(row: AlertRow, now: float) -> dict[str, Any]:
         "runbook_url": annotations.get("runbook_url", ""), "first_check": annotations.get("first_check", ""),
         "severity": labels.get("severity", "none"), "agent": labels.get("agent", "all agents"),
         "takeover": labels.get("takeover"),
+        # what its firing did (agent, before, after, actor) and whether that hold still stands
+        "effect": row.takeover, "held": bool(row.takeover and row.takeover.get("ref") in held),
         "fired_for": now - row.fired_at if row.fired_at and row.state == State.firing.value else None,
         "resolved_at": row.resolved_at,
     }

@@ -13,7 +13,7 @@ from takeover import store
 from takeover.config.mode import ALL_AGENTS
 from takeover.control.approval import Status
 from takeover.control.sources import ModeChange
-from takeover.notify.routing import Routing
+from takeover.notify.routing import Destination, Routing, mention_text
 from takeover.notify.templates import Message, render_message
 from takeover.store.models import ApprovalRow
 
@@ -29,24 +29,36 @@ class Messages:
         return render_message(self.templates, kind, context)
 
     def mode_changes(self, session: Session, changes: list[ModeChange], *, now: float) -> None:
-        """Queue a "mode changed" message for each change that changed a mode."""
+        """Queue a "mode changed" message for each change that changed a mode, to the agent
+        owner's route with its mention."""
         for change in changes:
             if not change.mode_changed:
                 continue
             who = "all agents" if change.scope == ALL_AGENTS else change.scope
             before, after = change.before.name, change.after.name
-            store.enqueue(session=session, channel=self.channel, now=now,
+            owner, dest = self._route(change.scope)
+            store.enqueue(session=session, channel=dest.channel, now=now,
                           message_key=f"mode:{change.scope}:{now}:{after}:{change.actor}",
                           payload=self.render("mode_changed", agent=who, before=before, after=after,
-                                              actor=change.actor, reason=change.reason,
+                                              actor=change.actor, reason=change.reason, owner=owner,
+                                              mention=mention_text(dest.mention), known_owner=dest.known,
                                               fallback_text=f"{who}: {before} → {after} by {change.actor}: "
                                                             f"{change.reason}"))
 
     def approval(self, session: Session, row: ApprovalRow, *, now: float) -> None:
-        """Queue the request's Slack message: posted when requested, updated when decided."""
+        """Queue the request's Slack message (to the agent owner's route): posted when requested,
+        updated when decided."""
         approval = store.approval_public(row)
         kind = "approval_requested" if row.status == Status.pending.value else "approval_decided"
-        store.enqueue(session=session, channel=self.channel, now=now,
+        owner, dest = self._route(row.agent)
+        store.enqueue(session=session, channel=dest.channel, now=now,
                       message_key=f"approval:{row.id}", payload=self.render(
-                          kind, approval=approval,
+                          kind, approval=approval, owner=owner, mention=mention_text(dest.mention),
+                          known_owner=dest.known,
                           fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
+
+    def _route(self, agent: str) -> tuple[str, Destination]:
+        owner, dest = self.routing.agent_destination(agent)
+        if owner:
+            return owner, dest
+        return "", Destination(self.channel, known=dest.known)  # TAKEOVER_SLACK_CHANNEL

@@ -12,10 +12,13 @@ from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.sources import ModeChange, Source, SourceKind
 
 
-def commit_changes(app: App, session: Session, changes: list[ModeChange | None], *, now: float) -> None:
-    """Queue the changes' messages, commit, then tell the shell whose documents changed."""
+def commit_changes(app: App, session: Session, changes: list[ModeChange | None], *, now: float,
+                   announce: bool = True) -> None:
+    """Queue the changes' messages (unless an alert's own message announces them), commit,
+    then tell the shell whose documents changed."""
     done = [c for c in changes if c is not None]
-    app.messages.mode_changes(session, done, now=now)
+    if announce:
+        app.messages.mode_changes(session, done, now=now)
     session.commit()
     app.changed(sorted({a for c in done for a in c.agents}))
     if any(c.mode_changed for c in done):

@@ -3,6 +3,10 @@
 A group flushes `group_wait` after it first fires, then at most every `group_interval` when
 something changed (new firing alerts, new resolved ones, everything resolved), and again every
 `repeat_interval` while it fires. Escalation re-notifies unacknowledged `page` groups.
+
+A group holding an alert that takes over an agent is urgent: takeover has already acted, so the
+news goes out at once — no `group_wait`, and each change (including a hold released by a
+human) at once rather than after `group_interval`.
 """
 
 from __future__ import annotations
@@ -21,14 +25,18 @@ class GroupState:
     sent_resolved: frozenset[str] = frozenset()
     acked_by: str | None = None
     escalated: int = 0  # escalation steps already taken
+    sent_held: frozenset[str] = frozenset()  # holds (alert refs) the last message showed as held
 
 
 def needs_flush(state: GroupState, *, firing: frozenset[str], resolved: frozenset[str],
-                now: float, routing: Routing) -> bool:
+                now: float, routing: Routing, urgent: bool = False,
+                held: frozenset[str] = frozenset()) -> bool:
     """Should the group's message be sent (or updated) now?"""
     if state.last_flush is None:
-        return bool(firing) and now - state.first_seen >= routing.group_wait
-    if now - state.last_flush < routing.group_interval:
+        return bool(firing) and (urgent or now - state.first_seen >= routing.group_wait)
+    if urgent and held != state.sent_held:
+        return True  # a hold began or was released
+    if now - state.last_flush < routing.group_interval and not urgent:
         return False
     if not firing <= state.sent_firing:
         return True  # new firing alerts

@@ -6,6 +6,7 @@ reported as `file:line:column: message` by `takeover check`.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml, duration, unreadable
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
-              "owners", "slack_users"}
+              "owners", "agents", "slack_users"}
 OWNER_FIELDS = {"channel", "mention", "escalation"}
 STEP_FIELDS = {"after", "target"}
 
@@ -43,6 +44,19 @@ class Routing:
     repeat_interval: float = 4 * 3600.0
     owners: Mapping[str, Destination] = field(default_factory=dict)
     slack_users: Mapping[str, str] = field(default_factory=dict)  # Slack user id → operator name
+    agents: tuple[tuple[str, str], ...] = ()  # (agent name or glob, owner), first match wins
+
+    def agent_owner(self, agent: str) -> str | None:
+        """The owner of an agent: the first `agents:` entry whose name or glob matches."""
+        return next((owner for pattern, owner in self.agents if fnmatch.fnmatchcase(agent, pattern)), None)
+
+    def agent_destination(self, agent: str) -> tuple[str, Destination]:
+        """Where news about an agent goes (its owner's route; the default channel, flagged, when
+        it has no owner); `*` (every agent) goes to the default channel."""
+        owner = self.agent_owner(agent) if agent != "*" else None
+        if owner is None:
+            return "", Destination(self.default_channel, known=agent == "*")
+        return owner, self.destination(owner)
 
     def destination(self, owner: str) -> Destination:
         """The owner's destination; an unknown owner goes to the default channel, flagged."""
@@ -106,6 +120,18 @@ def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
         else:
             for key, value in owners_node.value:
                 owners[str(key.value)] = _destination(value, err, str(key.value), default_channel)
+    agents: list[tuple[str, str]] = []
+    agents_node = top.get("agents")
+    if isinstance(agents_node, yaml.MappingNode):
+        for key, value in agents_node.value:
+            if not isinstance(value, yaml.ScalarNode) or not str(value.value):
+                err(value, f"agents: {key.value} must name an owner")
+            elif str(value.value) not in owners:
+                err(value, f"agents: {key.value} is owned by {value.value!r}, which has no route under owners")
+            else:
+                agents.append((str(key.value), str(value.value)))
+    elif agents_node is not None:
+        err(agents_node, "agents must map agent names (or globs like refund-*) to owners")
     users: dict[str, str] = {}
     users_node = top.get("slack_users")
     if isinstance(users_node, yaml.MappingNode):
@@ -116,7 +142,7 @@ def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
         raise ConfigError(sorted(errors, key=lambda e: (e.line, e.column)))
     channel = top.get("default_channel")
     return Routing(default_channel=str(channel.value) if isinstance(channel, yaml.ScalarNode) else default_channel,
-                   group_by=group_by, owners=owners, slack_users=users, **durations)
+                   group_by=group_by, owners=owners, slack_users=users, agents=tuple(agents), **durations)
 
 
 def _fields(node: yaml.Node | None, allowed: set[str], err: ErrorSink, what: str) -> dict[str, yaml.Node]:

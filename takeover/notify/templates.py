@@ -55,18 +55,21 @@ def render_message(env: jinja2.Environment, kind: str, context: dict[str, Any]) 
 _ALERT = {"name": "AgentErrorRateHigh", "id": 'AgentErrorRateHigh{agent="bot"}', "labels": {"agent": "bot"},
           "annotations": {}, "state": "firing", "value": 0.25, "summary": "bot fails", "severity": "page",
           "runbook_url": "https://runbooks.example.com/x", "first_check": "look", "agent": "bot",
-          "takeover": "read_only", "fired_for": 90.0, "resolved_at": None}
+          "takeover": "read_only", "fired_for": 90.0, "resolved_at": None, "held": True,
+          "effect": {"agent": "bot", "before": "normal", "after": "read_only", "actor": "rule:A"}}
 _GROUP = {"group": {"id": 1, "key": "#c|alertname=A,owner=o", "owner": "o", "channel": "#c", "mention": "",
                     "known_owner": True, "acked_by": None, "escalated": 0},
           "alerts": [_ALERT], "more": 0, "firing": [_ALERT], "first": _ALERT, "now": 0.0, "target": "U1"}
 _APPROVAL = {"approval": {"id": "abc", "agent": "bot", "action": "refund", "kind": "write", "risk": "high",
                           "reason": "r", "status": "approved", "requested_at": 0.0, "expires_at": 900.0,
                           "responders": ["role:operator"], "decided_by": "operator:a", "comment": "ok",
-                          "args": {"proposed": {"a": 1}, "approved": None, "effective": {"a": 1}}}}
+                          "args": {"proposed": {"a": 1}, "approved": None, "effective": {"a": 1}}},
+             "owner": "o", "mention": "<!subteam^S1>", "known_owner": True}
 SAMPLES: dict[str, dict[str, Any]] = {
     "alert_firing": _GROUP, "alert_resolved": _GROUP, "escalation": _GROUP,
     "approval_requested": _APPROVAL, "approval_decided": _APPROVAL,
-    "mode_changed": {"agent": "bot", "before": "normal", "after": "read_only", "actor": "rule:A", "reason": "r"},
+    "mode_changed": {"agent": "bot", "before": "normal", "after": "read_only", "actor": "rule:A", "reason": "r",
+                     "owner": "o", "mention": "<!subteam^S1>", "known_owner": True},
 }
 
 

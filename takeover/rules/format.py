@@ -49,9 +49,15 @@ class Rule:
 
     @property
     def takeover(self) -> Mode | None:
-        """The mode this rule puts its agent into while firing, if any."""
+        """The mode this rule puts its agent into while firing, when written as a literal."""
         value = self.labels.get("takeover")
         return Mode[value] if value in TAKEOVER_MODES else None
+
+    @property
+    def acts(self) -> bool:
+        """The rule may take over an agent: a `takeover` label, literal or templated (a
+        template's value is checked after expansion, at each evaluation)."""
+        return "takeover" in self.labels
 
     @property
     def release_on_resolve(self) -> bool:
@@ -227,7 +233,7 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
         if not annotations.get(annotation):
             err(node, f'alert "{name}": annotation "{annotation}" is required')
     mode = labels.get("takeover")
-    if mode is not None and mode not in TAKEOVER_MODES:
+    if mode is not None and mode not in TAKEOVER_MODES and "{{" not in mode:
         err(value_node(fields.get("labels"), "takeover"),
             f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)}; got "{mode}"')
     release = annotations.get("takeover_release")

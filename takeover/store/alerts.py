@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -74,6 +75,16 @@ def save_alerts(
         gone = rows.get(fingerprint(labels))
         if gone is not None:
             session.delete(gone)
+
+
+def mark_takeover(*, session: Session, group_key: str, rule_key: str, labels: Labels,
+                  effect: dict[str, Any]) -> None:
+    """Record on the alert what its firing did to agents (its message shows it)."""
+    row = session.exec(select(AlertRow).where(AlertRow.group_key == group_key, AlertRow.rule_key == rule_key,
+                                              AlertRow.fingerprint == fingerprint(labels))).first()
+    if row is not None:
+        row.takeover = effect
+        session.add(row)
 
 
 META_GROUP = "takeover:meta"

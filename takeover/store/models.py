@@ -25,6 +25,8 @@ class AlertRow(SQLModel, table=True):
     fired_at: float | None = None
     resolved_at: float | None = None
     keep_firing_since: float | None = None
+    # what its firing did to agents: {"agent", "before", "after", "ref"} (shown in its message)
+    takeover: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class GroupRow(SQLModel, table=True):
@@ -189,6 +191,7 @@ class NotifyGroupRow(SQLModel, table=True):
     acked_by: str | None = None
     acked_at: float | None = None
     escalated: int = 0
+    sent_held: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class SilenceRow(SQLModel, table=True):
