@@ -23,6 +23,7 @@ class Call:
     method: str  # e.g. "chat.postMessage"
     params: dict[str, Any]
     headers: dict[str, str]
+    at: float = field(default_factory=time.time)  # when it arrived
 
 
 @dataclass

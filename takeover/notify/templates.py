@@ -26,6 +26,14 @@ def humanize_seconds(seconds: float | None) -> str:
     return " ".join([f"{n}{unit}" for n, unit in parts if n][:2]) or "0s"
 
 
+def short_value(value: float) -> str:
+    """A value a person reads at a glance (4 significant digits); NaN and ±Inf as Prometheus
+    prints them."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return format_value(value)
+    return f"{value:.4g}"
+
+
 def slack_escape(text: object) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -36,6 +44,7 @@ def template_env(directory: str | Path) -> jinja2.Environment:
                                undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters["slack"] = slack_escape
     env.filters["value"] = format_value
+    env.filters["short_value"] = short_value
     env.filters["duration"] = humanize_seconds
     return env
 

@@ -3,6 +3,7 @@ watching it with the rules in `rules/`, printing Slack messages to the terminal.
 
 from __future__ import annotations
 
+import logging
 import random
 import tempfile
 import threading
@@ -14,14 +15,15 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 DEMO_AGENT = "demo-agent"
-# Alertmanager's 30 s group_wait would make the demo wait; the rest is as in production
+# Alertmanager's timings as in production: a takeover is news at once anyway (no group_wait)
 DEMO_ROUTING = """\
-group_wait: 2s
-group_interval: 30s
 owners:
   agents-oncall: {channel: "#agents-oncall", mention: S0DEMO01}
   agents-finops: {channel: "#agents-finops"}
+agents:
+  demo-*: agents-oncall
 """
+ASK_AFTER = 8.0  # seconds before the demo agent asks a human to approve a high-risk action
 
 
 def serve_demo_agent(*, port: int, host: str = "127.0.0.1", climb_after: float = 20.0,
@@ -58,13 +60,39 @@ def serve_demo_agent(*, port: int, host: str = "127.0.0.1", climb_after: float =
     return stop
 
 
+def ask_for_approval(base: str, agent: str, operator: str) -> None:
+    """The demo agent asks to run a high-risk action and prints how a human answers it."""
+    import httpx
+
+    time.sleep(ASK_AFTER)  # the demo's own pacing, so the story reads in order
+    try:
+        answer = httpx.post(f"{base}/v1/approvals", headers={"Authorization": f"Bearer {agent}"}, timeout=5, json={
+            "agent": DEMO_AGENT, "action": "refund", "kind": "write", "risk": "high",
+            "args": {"order": "A-1042", "amount": 480}, "reason": "customer asked for a refund",
+            "expires_in": "10m"})
+        approval = answer.json()["id"]
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        print(f"demo agent could not ask for approval: {exc}", flush=True)
+        return
+    auth = f"-H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json'"
+    print(f"""
+>>> {DEMO_AGENT} asks to run a high-risk refund and waits for a human (approval {approval}):
+  approve:  curl -s -X POST {auth} {base}/v1/approvals/{approval}/approve
+  reject:   curl -s -X POST {auth} -d '{{"comment": "not without a ticket"}}' {base}/v1/approvals/{approval}/reject
+  (no decision within 10 minutes means no)
+""", flush=True)
+
+
 def run_demo(*, api_port: int) -> None:
     """Run everything on loopback until Ctrl-C, then stop what was started."""
     from sqlmodel import Session
 
     from takeover import store
     from takeover.control.principal import new_token
+    from takeover.server.logs import configure_logging
     from takeover.server.run import build_service, run_server
+
+    configure_logging("text", level=logging.WARNING)  # the story on the terminal; problems only
     from takeover.server.settings import Settings
 
     agent_port = free_port()
@@ -108,6 +136,8 @@ def run_demo(*, api_port: int) -> None:
 
 Ctrl-C stops everything.
 """, flush=True)
+        threading.Thread(target=ask_for_approval, args=(base, agent, operator), name="demo-approval",
+                         daemon=True).start()
         try:
             run_server(service, host="127.0.0.1", port=api_port)
         finally:
