@@ -189,6 +189,19 @@ tests:
     assert t.max_eval_time == 120.0
 
 
+def test_a_series_defined_again_replaces_the_earlier_definition_like_promtool(tmp_path: Path) -> None:
+    (tmp_path / "t.yml").write_text("""\
+tests:
+  - input_series:
+      - {series: 'up{a="1", b="2"}', values: 1 1}
+      - {series: 'up{c="3"}', values: 7}
+      - {series: 'up{b="2", a="1"}', values: 0 0 0}
+""")
+    (test,) = load_test_file(str(tmp_path / "t.yml")).tests
+    assert [(s.text, s.values) for s in test.input_series] == [('up{c="3"}', (7.0,)),
+                                                              ('up{b="2", a="1"}', (0.0, 0.0, 0.0))]
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("tests: [{alert_rule_test: [{eval_time: 1m}]}]",
      "an item under alert_rule_test misses required attribute alertname at eval_time 1m"),

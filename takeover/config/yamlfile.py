@@ -52,12 +52,39 @@ def compose_yaml(text: str, *, filename: str) -> tuple[yaml.Node | None, list[Pr
         errors.append(Problem(filename, line, col, message))
 
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), errors, err
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            merge_keys(root)
+        return root, errors, err
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         errors.append(Problem(filename, line, col, f"invalid YAML: {exc.problem}"))
         return None, errors, err
+
+
+def merge_keys(root: yaml.Node) -> None:
+    """Apply YAML merge keys (`<<: *base`, `<<: [*a, *b]`) in every mapping under `root`, in
+    place, as Go's yaml.v3 does: a key written in the mapping wins over a merged one, an earlier
+    merged mapping over a later. Merged entries keep the positions of where they were written."""
+    loader = yaml.SafeLoader("")
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            loader.flatten_mapping(node)  # raises ConstructorError (with its mark) on a bad merge
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def is_null(node: yaml.Node | None) -> bool:
+    """The node is absent or YAML null (`~`, `null`, or nothing after the colon)."""
+    return node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null")
 
 
 def keys(node: yaml.Node | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:

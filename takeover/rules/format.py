@@ -21,6 +21,7 @@ from takeover.config.yamlfile import (
     Problem,
     compose_yaml,
     duration,
+    is_null,
     keys,
     mapping,
     scalar,
@@ -32,7 +33,6 @@ REQUIRED_LABELS = ("owner",)
 REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
 RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
-ALERTNAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 @dataclass(frozen=True)
 class Rule:
@@ -124,14 +124,14 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
 def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Problem]]:
     """Parse one rule file's text; returns the valid groups and every error found."""
     root, errors, err = compose_yaml(text, filename=filename)
-    if root is None:
+    if root is None or is_null(root):  # an empty file, or only `null`: no groups (as in Prometheus)
         return [], errors
     top = mapping(root, err, "rule file")
     groups_node = top.get("groups")
     for key, (knode, _) in keys(root).items():
         if key != "groups":
             err(knode, f"field {key} not found in type rulefmt.RuleGroups")
-    if groups_node is None:
+    if is_null(groups_node):
         return [], errors
     if not isinstance(groups_node, yaml.SequenceNode):
         err(groups_node, "groups must be a list")
@@ -186,9 +186,9 @@ def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None
         limit_text = "0"
     rules_node = fields.get("rules")
     rules: list[Rule] = []
-    if rules_node is not None and not isinstance(rules_node, yaml.SequenceNode):
-        err(rules_node, "rules must be a list")
-    elif rules_node is not None:
+    if not is_null(rules_node) and not isinstance(rules_node, yaml.SequenceNode):
+        err(rules_node, "rules must be a list")  # `rules:` with no value is no rules, as in Prometheus
+    elif isinstance(rules_node, yaml.SequenceNode):
         for rnode in rules_node.value:
             rule = _parse_rule(rnode, filename, err)
             if rule is not None:
@@ -210,8 +210,6 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
     if not name:
         err(node, "one of 'record' or 'alert' must be set")
         return None
-    if not ALERTNAME_RE.match(name):
-        err(fields["alert"], f"invalid alert name: {name}")
     expr = scalar(fields.get("expr"), err, "expr") or ""
     if not expr.strip():
         err(node, "field 'expr' must be set in rule")

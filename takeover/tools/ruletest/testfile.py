@@ -107,12 +107,15 @@ def load_test_file(path: str) -> TestFile:
 def _test_group(node: yaml.Node) -> TestGroup:
     fields = _struct(node, "testGroup")
     name = _text(fields.get("name"))
-    series = []
+    series: dict[frozenset[tuple[str, str]], InputSeries] = {}
     for s in _list(fields.get("input_series")):
         sf = _struct(s, "series")
         text, values = _text(sf.get("series")), _text(sf.get("values"))
         try:
-            series.append(InputSeries(text, parse_series(text), tuple(parse_values(values))))
+            labels = parse_series(text)
+            key = frozenset(labels.items())
+            series.pop(key, None)  # a series defined again replaces the earlier one, as in promtool
+            series[key] = InputSeries(text, labels, tuple(parse_values(values)))
         except ValueError as exc:
             raise TestFileError(f"{_where(s)}: {exc}") from None
     checks = []
@@ -131,7 +134,7 @@ def _test_group(node: yaml.Node) -> TestGroup:
         checks.append(AlertCheck(eval_time, alertname, tuple(expected)))
     promql = tuple(_duration(_struct(p, "promqlTestCase").get("eval_time"))
                    for p in _list(fields.get("promql_expr_test")))
-    return TestGroup(name, _duration(fields.get("interval")), tuple(series), tuple(checks), promql,
+    return TestGroup(name, _duration(fields.get("interval")), tuple(series.values()), tuple(checks), promql,
                      _string_map(fields.get("external_labels")), _text(fields.get("external_url")))
 
 
