@@ -75,7 +75,33 @@ def test_unknown_fields_owner_and_recording_rules() -> None:
     found = errors(text)
     assert "f.yml:4:5: field flavour not found in type rulefmt.RuleGroup" in found
     assert 'f.yml:6:9: alert "A": label "owner" is required (who owns this alert?)' in found
-    assert "f.yml:11:17: recording rules are not supported by takeover (keep them in Prometheus)" in found
+    assert not any("record" in e for e in found)
+
+
+def test_recording_rules_are_checked_then_skipped_with_one_line_each() -> None:
+    text = GOOD + "      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels: {a: b}\n"
+    (group,), errs = parse_rule_file(text, filename="f.yml")
+    assert errs == [] and [r.name for r in group.rules] == ["A"]
+    assert [str(p) for p in group.skipped] == [
+        "f.yml:10:9: recording rule job:up:sum skipped: Prometheus evaluates recording rules, takeover only "
+        "alerting rules"]
+    bad = GOOD + "      - record: not a name\n        expr: up[5m\n        for: 1m\n        alert: B\n"
+    assert errors(bad) == ["f.yml:10:9: only one of 'record' and 'alert' must be set"]
+    bad = GOOD + "      - record: not a name\n        expr: up[5m\n        for: 1m\n"
+    assert [e.split(": ", 1)[1] for e in errors(bad)] == [
+        "invalid recording rule name: not a name",
+        "could not parse expression: unexpected end of input inside brackets",
+        "invalid field 'for' in recording rule"]
+
+
+def test_takeover_check_lists_each_skipped_recording_rule_and_loads_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "shared.yml").write_text(GOOD + "      - record: job:up:sum\n        expr: sum by (job) (up)\n")
+    result = subprocess.run([str(ROOT / ".venv/bin/takeover"), "check", str(tmp_path)], capture_output=True,
+                            text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "TAKEOVER_TEMPLATES": str(ROOT / "templates")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "SUCCESS: 1 rules in 1 groups are valid\n"
+    assert result.stderr == (f"{tmp_path}/shared.yml:10:9: recording rule job:up:sum skipped: Prometheus "
+                             "evaluates recording rules, takeover only alerting rules\n")
 
 
 def test_invalid_yaml_names_the_position() -> None:

@@ -7,6 +7,7 @@ frozen `Group`/`Rule` values and reports every problem as `file:line:column: mes
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,12 +29,17 @@ from takeover.config.yamlfile import (
     value_node,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_INTERVAL = 60.0
 REQUIRED_LABELS = ("owner",)
 REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
 RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One alerting rule; durations in seconds."""
@@ -80,6 +86,7 @@ class Group:
     interval: float
     rules: tuple[Rule, ...]
     limit: int = 0
+    skipped: tuple[Problem, ...] = ()  # recording rules: Prometheus evaluates them, takeover does not
 
     @property
     def key(self) -> str:
@@ -111,6 +118,8 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
         file_groups, file_errors = parse_rule_file(text, filename=str(path))
         groups.extend(file_groups)
         errors.extend(file_errors)
+    for skipped in (s for g in groups for s in g.skipped):
+        log.warning("%s", skipped)
     seen: dict[str, str] = {}
     for g in groups:
         if g.name in seen:
@@ -186,14 +195,49 @@ def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None
         limit_text = "0"
     rules_node = fields.get("rules")
     rules: list[Rule] = []
+    skipped: list[Problem] = []
     if not is_null(rules_node) and not isinstance(rules_node, yaml.SequenceNode):
         err(rules_node, "rules must be a list")  # `rules:` with no value is no rules, as in Prometheus
     elif isinstance(rules_node, yaml.SequenceNode):
         for rnode in rules_node.value:
+            if "record" in keys(rnode):
+                skipped.extend(_skip_recording_rule(rnode, filename, err))
+                continue
             rule = _parse_rule(rnode, filename, err)
             if rule is not None:
                 rules.append(rule)
-    return Group(name, filename, interval, tuple(rules), int(limit_text))
+    return Group(name, filename, interval, tuple(rules), int(limit_text), tuple(skipped))
+
+
+def _skip_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> list[Problem]:
+    """A recording rule is Prometheus's to evaluate: checked like any rule, then skipped with
+    one line saying so (so a rules directory shared with Prometheus loads)."""
+    fields = mapping(node, err, "rule")
+    for key, (knode, _) in keys(node).items():
+        if key not in RULE_FIELDS:
+            err(knode, f"field {key} not found in type rulefmt.Rule")
+    record = scalar(fields["record"], err, "record")
+    if "alert" in fields:
+        err(node, "only one of 'record' and 'alert' must be set")
+        return []
+    if not record:
+        err(node, "one of 'record' or 'alert' must be set")
+        return []
+    expr = scalar(fields.get("expr"), err, "expr") or ""
+    if not expr.strip():
+        err(node, "field 'expr' must be set in rule")
+    else:
+        _check_promql(expr, fields["expr"], err, alerting=False)
+    if not METRIC_NAME_RE.match(record):
+        err(fields["record"], f"invalid recording rule name: {record}")
+    for field_name in ("annotations", "for", "keep_firing_for"):
+        if field_name in fields:
+            err(fields[field_name], f"invalid field '{field_name}' in recording rule")
+    _string_map(fields.get("labels"), err, "labels")
+    mark = node.start_mark
+    return [Problem(filename, mark.line + 1, mark.column + 1,
+                    f"recording rule {record} skipped: Prometheus evaluates recording rules, takeover "
+                    "only alerting rules")]
 
 
 def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
@@ -203,9 +247,6 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
     for key, (knode, _) in keys(node).items():
         if key not in RULE_FIELDS:
             err(knode, f"field {key} not found in type rulefmt.Rule")
-    if "record" in fields:
-        err(fields["record"], "recording rules are not supported by takeover (keep them in Prometheus)")
-        return None
     name = scalar(fields.get("alert"), err, "alert")
     if not name:
         err(node, "one of 'record' or 'alert' must be set")
@@ -250,13 +291,15 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
     )
 
 
-def _check_promql(expr: str, node: yaml.Node, err: ErrorSink) -> None:
+def _check_promql(expr: str, node: yaml.Node, err: ErrorSink, *, alerting: bool = True) -> None:
     import promql_parser
 
     try:
         tree = promql_parser.parse(expr)
     except (ValueError, TypeError) as exc:
         err(node, f"could not parse expression: {exc}")
+        return
+    if not alerting:
         return
     while isinstance(tree, promql_parser.ParenExpr):
         tree = tree.expr
