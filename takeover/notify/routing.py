@@ -70,18 +70,14 @@ class Routing:
 @dataclass(frozen=True)
 class GroupKey:
     """Which Slack message alerts share: a channel and their values of the `group_by` labels.
-    Stored as its text, `#channel|alertname=A,owner=o`."""
+    Stored as its text, `#channel|alertname=A,owner=o`, which is never parsed back (a value
+    may hold `,` or `=`): what needs the values takes them from the group's alerts."""
 
     channel: str
     labels: tuple[tuple[str, str], ...]
 
     def __str__(self) -> str:
         return f"{self.channel}|" + ",".join(f"{name}={value}" for name, value in self.labels)
-
-    @classmethod
-    def parse(cls, text: str) -> GroupKey:
-        channel, _, labels = text.partition("|")
-        return cls(channel, tuple((n, v) for n, _, v in (p.partition("=") for p in labels.split(",") if p)))
 
     def matchers(self) -> list[str]:
         """The silence matchers that mute exactly this group (labels it has a value for)."""

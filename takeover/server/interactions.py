@@ -28,7 +28,6 @@ from takeover.control import validation
 from takeover.control.approval import Status
 from takeover.control.principal import Principal, Role
 from takeover.control.validation import MAX_REASON
-from takeover.notify.routing import GroupKey
 from takeover.server.service import Service
 from takeover.store.models import NotifyGroupRow
 
@@ -173,9 +172,13 @@ class SlackInteractions:
             dispatch.acknowledge(service.app, group_id=int(i.value), actor=who.actor)
         elif i.action_id == "silence_1h":
             group = s.get(NotifyGroupRow, int(i.value))
-            if group is None:
+            # the group's own label values (never parsed back from its key's text)
+            key = next((k for k in (service.routing.group_key(r.labels, channel=group.channel)
+                                    for r in store.list_alerts(session=s)) if str(k) == group.key),
+                       None) if group is not None else None
+            if key is None:
                 raise Refusal(404, "this alert group is over")
-            silences.silence(service.app, matchers=GroupKey.parse(group.key).matchers(), duration=SILENCE_SECONDS,
+            silences.silence(service.app, matchers=key.matchers(), duration=SILENCE_SECONDS,
                              comment=f"silenced for 1h from Slack by {who.name}", actor=who.actor)
         elif i.action_id == "takeover":
             modes.take_over(service.app, agent=i.value, mode=Mode.read_only, actor=who.actor,
