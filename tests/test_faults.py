@@ -254,11 +254,16 @@ def in_process(tmp_path: Path, notifier: Any, clock: list[float]) -> Service:
     return Service(settings, groups=[], notifier=notifier, query=lambda expr, at: [], clock=lambda: clock[0])
 
 
-def test_a_post_that_landed_after_its_timeout_is_found_and_its_orphan_loses_its_buttons(
-        tmp_path: Path, fake_slack: FakeSlack) -> None:
+def impatient(tmp_path: Path, fake_slack: FakeSlack) -> tuple[Service, SlackNotifier, list[float]]:
+    """A service on a clock the test moves, whose Slack client gives up after 1 s, no retries."""
     clock = [1_700_000_000.0]
     slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1, retries=0)
-    service = in_process(tmp_path, slack, clock)
+    return in_process(tmp_path, slack, clock), slack, clock
+
+
+def test_a_post_that_landed_after_its_timeout_is_found_and_its_orphan_loses_its_buttons(
+        tmp_path: Path, fake_slack: FakeSlack) -> None:
+    service, slack, clock = impatient(tmp_path, fake_slack)
     with service.sessions() as s:
         store.enqueue(session=s, message_key="approval:late", channel="#ops", now=clock[0], payload={
             "text": "[PENDING] approve?", "blocks": [{"type": "actions", "elements": []}]})
@@ -279,9 +284,7 @@ def test_a_post_that_landed_after_its_timeout_is_found_and_its_orphan_loses_its_
 
 def test_an_in_doubt_post_found_in_the_channel_is_adopted_not_posted_again(
         tmp_path: Path, fake_slack: FakeSlack) -> None:
-    clock = [1_700_000_000.0]
-    slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1, retries=0)
-    service = in_process(tmp_path, slack, clock)
+    service, slack, clock = impatient(tmp_path, fake_slack)
     with service.sessions() as s:
         store.enqueue(session=s, message_key="group:x", channel="#ops", now=clock[0], payload={"text": "[FIRING] x"})
         store.enqueue(session=s, message_key="group:x", channel="#ops", now=clock[0], payload={"text": "[RESOLVED] x"})
