@@ -59,6 +59,23 @@ def test_changes_wait_for_group_interval_and_a_quiet_group_repeats() -> None:
     assert needs_flush(shrunk, firing=same, resolved=frozenset({"b"}), now=T0 + 330, routing=ROUTING)
 
 
+def test_a_group_holding_a_takeover_is_news_at_once_for_every_alert_in_it() -> None:
+    """A takeover alert and an alert that acts on no agent share a group (same group_by values):
+    the group follows the takeover's timing, so both go out at once, and so does every change."""
+    both = frozenset({"takeover-alert", "plain-alert"})
+    assert needs_flush(state(), firing=both, resolved=frozenset(), now=T0, routing=ROUTING, urgent=True)
+    sent = state(last_flush=T0, sent_firing=both, sent_held=frozenset({"ref"}))
+    resolved = frozenset({"plain-alert"})
+    assert needs_flush(sent, firing=frozenset({"takeover-alert"}), resolved=resolved, now=T0 + 1,
+                       routing=ROUTING, urgent=True, held=frozenset({"ref"}))
+    # a human released the hold: the message says so at once, nothing else changed
+    assert needs_flush(sent, firing=both, resolved=frozenset(), now=T0 + 1, routing=ROUTING, urgent=True)
+    assert not needs_flush(sent, firing=both, resolved=frozenset(), now=T0 + 1, routing=ROUTING, urgent=True,
+                           held=frozenset({"ref"}))  # no change, no message
+    # a group with no takeover keeps Alertmanager's timings
+    assert not needs_flush(state(), firing=both, resolved=frozenset(), now=T0, routing=ROUTING)
+
+
 def test_escalation_steps_stop_when_acknowledged() -> None:
     steps = ROUTING.owners["team"].escalation
     sent = state(last_flush=T0 + 30)
