@@ -15,6 +15,8 @@ from takeover.server.settings import Settings
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from takeover.app.context import App
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -125,6 +127,33 @@ def _sessions() -> "Session":
         _fail(f"takeover: {exc}")
 
 
+def _app() -> "App":
+    """The operations' handle for one CLI command: the same `takeover.app` operations the API
+    and Slack run (a running server hears of the change within its reconcile interval)."""
+    from sqlmodel import Session
+
+    from takeover.app.context import App
+    from takeover.app.messages import Messages
+    from takeover.notify.routing import Routing
+    from takeover.notify.templates import template_env
+
+    settings = Settings()
+    engine = _sessions().get_bind()
+    return App(sessions=lambda: Session(engine, expire_on_commit=False), clock=time.time,
+               messages=Messages(template_env(settings.templates), Routing(default_channel=settings.slack_channel),
+                                 settings.slack_channel))
+
+
+def _operation(run: Callable[[], T]) -> T:
+    """Run an operation; a refusal prints its message and exits 1."""
+    from takeover.app.errors import Refusal
+
+    try:
+        return run()
+    except Refusal as exc:
+        _fail(str(exc.detail["message"] if isinstance(exc.detail, dict) else exc.detail))
+
+
 def _cli_actor() -> str:
     import getpass
 
@@ -139,9 +168,8 @@ def token_create(
     expires_in: Annotated[Optional[str], typer.Option(help="duration, e.g. 90d; default: never")] = None,
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
-    from takeover import store
     from takeover.config.duration import parse_duration
-    from takeover.control.principal import Role, new_token
+    from takeover.control.principal import Role
 
     if role not in Role.__members__:
         _fail(f"--role must be one of {', '.join(Role.__members__)}; got {role!r}")
@@ -161,14 +189,11 @@ def token_create(
         ttl = parse_duration(expires_in) if expires_in else None
     except ValueError as exc:
         _fail(f"--expires-in: {exc}")
-    token = new_token()
-    now = time.time()
-    with _sessions() as session:
-        store.create_token(session=session, name=name or agent[0], role=role,  # type: ignore[index]
-                           agents=agent or [], token=token, now=now, actor=_cli_actor(),
-                           expires_at=now + ttl if ttl else None)
-        session.commit()
-    typer.echo(token)
+    from takeover.app import tokens
+
+    created = _operation(lambda: tokens.create(_app(), actor=_cli_actor(), name=name or agent[0],  # type: ignore[index]
+                                               role=role, agents=agent or [], expires_in=ttl or None))
+    typer.echo(created["token"])
 
 
 @token_app.command("list")
@@ -185,13 +210,9 @@ def token_list() -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `takeover token list`")]) -> None:
     """Revoke a token (a running server stops accepting it within 60 seconds; through the API, at once)."""
-    from takeover import store
+    from takeover.app import tokens
 
-    with _sessions() as session:
-        row = store.revoke_token(session=session, token_id=token_id, actor=_cli_actor(), now=time.time())
-        if row is None:
-            _fail(f"no token {token_id}")
-        session.commit()
+    _operation(lambda: tokens.revoke(_app(), actor=_cli_actor(), token_id=token_id))
     typer.echo(f"revoked token {token_id}")
 
 
@@ -203,23 +224,16 @@ def silence_add(
     suppress_takeover: Annotated[bool, typer.Option(help="also hold back the takeover of matching alerts")] = False,
 ) -> None:
     """Mute notifications of alerts matching every --matcher for --duration."""
-    from takeover import store
+    from takeover.app import silences
     from takeover.config.duration import parse_duration
-    from takeover.control.silence import parse_matcher
 
     try:
         seconds = parse_duration(duration)
-        for m in matcher:
-            parse_matcher(m)
     except ValueError as exc:
         _fail(str(exc))
-    now = time.time()
-    with _sessions() as session:
-        row = store.create_silence(session=session, matchers=list(matcher), starts_at=now,
-                                   ends_at=now + seconds, created_by=_cli_actor(), comment=comment,
-                                   suppress_takeover=suppress_takeover, now=now)
-        session.commit()
-        typer.echo(f"silence {row.id} until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row.ends_at))}")
+    row = _operation(lambda: silences.silence(_app(), matchers=list(matcher), duration=seconds, comment=comment,
+                                              actor=_cli_actor(), suppress_takeover=suppress_takeover))
+    typer.echo(f"silence {row['id']} until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['ends_at']))}")
 
 
 @silence_app.command("list")
@@ -236,12 +250,9 @@ def silence_list(expired: Annotated[bool, typer.Option(help="include expired sil
 @silence_app.command("expire")
 def silence_expire(silence_id: Annotated[int, typer.Argument(help="the id from `takeover silence list`")]) -> None:
     """End a silence now."""
-    from takeover import store
+    from takeover.app import silences
 
-    with _sessions() as session:
-        if store.expire_silence(session=session, silence_id=silence_id, actor=_cli_actor(), now=time.time()) is None:
-            _fail(f"no silence {silence_id}")
-        session.commit()
+    _operation(lambda: silences.expire(_app(), silence_id=silence_id, actor=_cli_actor()))
     typer.echo(f"silence {silence_id} expired")
 
 

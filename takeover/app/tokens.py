@@ -7,12 +7,12 @@ from typing import Any
 from takeover import store
 from takeover.app.context import App
 from takeover.app.errors import Refusal
-from takeover.control.principal import Principal, new_token
+from takeover.control.principal import new_token
 
 TOKENS_SIGNAL = "tokens"  # a token was revoked: every replica drops its cached lookups
 
 
-def create(app: App, who: Principal, *, name: str, role: str, agents: list[str],
+def create(app: App, *, actor: str, name: str, role: str, agents: list[str],
            expires_in: float | None) -> dict[str, Any]:
     """A new token; the answer is the only place its secret appears."""
     if role == "agent" and not agents:
@@ -23,14 +23,14 @@ def create(app: App, who: Principal, *, name: str, role: str, agents: list[str],
     token = new_token()
     with app.sessions() as s:
         row = store.create_token(session=s, name=name, role=role, agents=agents, token=token, now=now,
-                                 actor=who.actor, expires_at=now + expires_in if expires_in is not None else None)
+                                 actor=actor, expires_at=now + expires_in if expires_in is not None else None)
         s.commit()
         return {**store.token_public(row), "token": token}
 
 
-def revoke(app: App, who: Principal, *, token_id: int) -> dict[str, Any]:
+def revoke(app: App, *, actor: str, token_id: int) -> dict[str, Any]:
     with app.sessions() as s:
-        row = store.revoke_token(session=s, token_id=token_id, actor=who.actor, now=app.clock())
+        row = store.revoke_token(session=s, token_id=token_id, actor=actor, now=app.clock())
         if row is None:
             raise Refusal(404, f"no token {token_id}")
         s.commit()

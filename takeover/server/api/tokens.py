@@ -39,7 +39,7 @@ router = APIRouter()
 @router.post("/tokens", status_code=201, response_model=NewToken)
 def create_token(body: TokenCreate, who: AdminDep, service: ServiceDep) -> Any:
     """A new token, shown once in this answer; only its hash is stored."""
-    return token_ops.create(service.app, who, name=body.name, role=body.role, agents=body.agents,
+    return token_ops.create(service.app, actor=who.actor, name=body.name, role=body.role, agents=body.agents,
                             expires_in=duration(body.expires_in) if body.expires_in is not None else None)
 
 
@@ -50,6 +50,6 @@ def list_tokens(who: AdminDep, s: SessionDep) -> Any:
 
 @router.post("/tokens/{token_id}/revoke", response_model=Token)
 def revoke_token(token_id: IdPath, who: AdminDep, service: ServiceDep, tokens: TokensDep) -> Any:
-    revoked = token_ops.revoke(service.app, who, token_id=token_id)
+    revoked = token_ops.revoke(service.app, actor=who.actor, token_id=token_id)
     tokens.forget()  # at once here; other replicas on the signal
     return revoked
