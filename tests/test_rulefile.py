@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,7 @@ def test_recording_rules_are_checked_then_skipped_with_one_line_each() -> None:
 
 def test_takeover_check_lists_each_skipped_recording_rule_and_loads_the_rest(tmp_path: Path) -> None:
     (tmp_path / "shared.yml").write_text(GOOD + "      - record: job:up:sum\n        expr: sum by (job) (up)\n")
-    result = subprocess.run([str(ROOT / ".venv/bin/takeover"), "check", str(tmp_path)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "takeover", "check", str(tmp_path)], capture_output=True,
                             text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "TAKEOVER_TEMPLATES": str(ROOT / "templates")})
     assert result.returncode == 0, result.stderr
     assert result.stdout == "SUCCESS: 1 rules in 1 groups are valid\n"
