@@ -14,7 +14,7 @@ from takeover import store
 from takeover.app.context import App
 from takeover.app.modes import commit_changes
 from takeover.config.mode import ALL_AGENTS, TAKEOVER_MODES, Mode
-from takeover.control.silence import silenced_by
+from takeover.control.silence import Silence, silenced_by
 from takeover.control.sources import ModeChange, Source, SourceKind
 from takeover.rules.evaluate import RESOLVED_RETENTION, Alert, Labels, State, Transition
 from takeover.rules.format import Group, Rule
@@ -43,7 +43,8 @@ def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer],
         slot = GroupSlot(group, at, tuple(_check_takeover(r, previous[r.index]) for r in slot.rules))
         changes: list[ModeChange | None] = []
         announce: list[ModeChange] = []  # changes whose alert is silenced: no alert message tells them
-        silences = store.active_silences(session=s, now=at)
+        # read once, and only when something changed (most slots change nothing)
+        silences = store.active_silences(session=s, now=at) if any(r.transitions for r in slot.rules) else []
         for result in slot.rules:
             if result.error:
                 log.warning("rule %s: %s", result.rule.name, result.error)
@@ -51,7 +52,7 @@ def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer],
             store.save_alerts(session=s, group_key=group.key, rule_key=result.rule.key,
                               before=previous[result.index], after=result.alerts)
             for transition in result.transitions:
-                change = act(s, result.rule, transition, now=at)
+                change = act(s, result.rule, transition, now=at, silences=silences)
                 if change is not None and transition.after == State.firing:
                     store.mark_takeover(session=s, group_key=group.key, rule_key=result.rule.key,
                                         labels=transition.alert.labels, effect={
@@ -80,7 +81,8 @@ def _check_takeover(result: RuleResult, before: Mapping[Labels, Alert]) -> RuleR
     return result
 
 
-def act(s: Session, rule: Rule, transition: Transition, *, now: float) -> ModeChange | None:
+def act(s: Session, rule: Rule, transition: Transition, *, now: float,
+        silences: Sequence[Silence]) -> ModeChange | None:
     """What a transition does to agents: a mode source on firing (unless a silence says to hold
     the takeover too), a release on resolve when the rule opts in. The alert's own messages are
     the dispatcher's: it reads the alert state this transaction writes."""
@@ -90,7 +92,7 @@ def act(s: Session, rule: Rule, transition: Transition, *, now: float) -> ModeCh
         return None
     mode = Mode[labels["takeover"]]
     if transition.after == State.firing:
-        muted = silenced_by(labels, store.active_silences(session=s, now=now), now)
+        muted = silenced_by(labels, silences, now)
         if muted is not None and muted.suppress_takeover:
             log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
             return None
