@@ -71,10 +71,40 @@ class Rule:
         return self.annotations.get("takeover_release") == "on_resolve"
 
     @property
+    def query(self) -> str:
+        """What is sent to Prometheus: Prometheus 2.42 queries an alerting rule's re-printed
+        expression, whose label matchers are sorted, and `absent()` takes its labels from them in
+        that order (`absent(x{job="a", job!~"b"})` keeps job="a"); elsewhere the order is moot
+        and the expression goes as written."""
+        if "absent" not in self.expr:
+            return self.expr
+        import promql_parser
+
+        return str(promql_parser.parse(self.expr).prettify())
+
+    @property
     def key(self) -> str:
         """Stable identity across reloads: name plus its labels (as Prometheus matches rules)."""
         digest = hashlib.sha256(repr(sorted(self.labels.items())).encode()).hexdigest()[:12]
         return f"{self.name}/{digest}"
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    """A recording rule: Prometheus's to evaluate (`takeover serve` skips it); `takeover test
+    rules` evaluates it, as promtool does, so the alerting rules that read it can be tested."""
+
+    name: str  # the recorded metric name
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    file: str = ""
+    line: int = 0
+    column: int = 0
+
+    @property
+    def skipped(self) -> Problem:
+        return Problem(self.file, self.line, self.column, f"recording rule {self.name} skipped: Prometheus "
+                       "evaluates recording rules, takeover only alerting rules")
 
 
 @dataclass(frozen=True)
@@ -86,7 +116,12 @@ class Group:
     interval: float
     rules: tuple[Rule, ...]
     limit: int = 0
-    skipped: tuple[Problem, ...] = ()  # recording rules: Prometheus evaluates them, takeover does not
+    records: tuple[RecordingRule, ...] = ()  # in file order; `rules` and `records` interleave by line
+
+    @property
+    def skipped(self) -> tuple[Problem, ...]:
+        """One line per recording rule: Prometheus evaluates them, takeover does not."""
+        return tuple(r.skipped for r in self.records)
 
     @property
     def key(self) -> str:
@@ -195,23 +230,24 @@ def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None
         limit_text = "0"
     rules_node = fields.get("rules")
     rules: list[Rule] = []
-    skipped: list[Problem] = []
+    records: list[RecordingRule] = []
     if not is_null(rules_node) and not isinstance(rules_node, yaml.SequenceNode):
         err(rules_node, "rules must be a list")  # `rules:` with no value is no rules, as in Prometheus
     elif isinstance(rules_node, yaml.SequenceNode):
         for rnode in rules_node.value:
             if "record" in keys(rnode):
-                skipped.extend(_skip_recording_rule(rnode, filename, err))
+                if (record := _parse_recording_rule(rnode, filename, err)) is not None:
+                    records.append(record)
                 continue
             rule = _parse_rule(rnode, filename, err)
             if rule is not None:
                 rules.append(rule)
-    return Group(name, filename, interval, tuple(rules), int(limit_text), tuple(skipped))
+    return Group(name, filename, interval, tuple(rules), int(limit_text), tuple(records))
 
 
-def _skip_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> list[Problem]:
-    """A recording rule is Prometheus's to evaluate: checked like any rule, then skipped with
-    one line saying so (so a rules directory shared with Prometheus loads)."""
+def _parse_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> RecordingRule | None:
+    """A recording rule, checked like any rule (Prometheus's to evaluate; the server skips it
+    with one line saying so, so a rules directory shared with Prometheus loads)."""
     fields = mapping(node, err, "rule")
     for key, (knode, _) in keys(node).items():
         if key not in RULE_FIELDS:
@@ -219,10 +255,10 @@ def _skip_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> list
     record = scalar(fields["record"], err, "record")
     if "alert" in fields:
         err(node, "only one of 'record' and 'alert' must be set")
-        return []
+        return None
     if not record:
         err(node, "one of 'record' or 'alert' must be set")
-        return []
+        return None
     expr = scalar(fields.get("expr"), err, "expr") or ""
     if not expr.strip():
         err(node, "field 'expr' must be set in rule")
@@ -233,11 +269,9 @@ def _skip_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> list
     for field_name in ("annotations", "for", "keep_firing_for"):
         if field_name in fields:
             err(fields[field_name], f"invalid field '{field_name}' in recording rule")
-    _string_map(fields.get("labels"), err, "labels")
+    labels = _string_map(fields.get("labels"), err, "labels")
     mark = node.start_mark
-    return [Problem(filename, mark.line + 1, mark.column + 1,
-                    f"recording rule {record} skipped: Prometheus evaluates recording rules, takeover "
-                    "only alerting rules")]
+    return RecordingRule(record, expr, labels, filename, mark.line + 1, mark.column + 1)
 
 
 def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:

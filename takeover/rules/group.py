@@ -101,7 +101,7 @@ def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = m
 
     def ask(rule: Rule) -> Answer:
         try:
-            return query(rule.expr, at)
+            return query(rule.query, at)
         except QueryError as exc:
             return exc
 
