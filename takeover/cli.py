@@ -95,24 +95,39 @@ def backtest(
 ) -> None:
     """Replay the rules over history from TAKEOVER_PROMETHEUS_URL, at every slot the live evaluator
     would have used, and report the alert episodes, pages per owner and time in takeover modes."""
+    from takeover.server.run import load_routing_file
     from takeover.tools.backtest import run_backtest
 
     settings = Settings()
+    routing = _started(lambda: load_routing_file(settings))
     raise typer.Exit(run_backtest(paths or settings.rules, start=start, end=end, as_json=json_output,
-                                  prometheus_url=settings.prometheus_url, timeout=settings.query_timeout))
+                                  prometheus_url=settings.prometheus_url, timeout=settings.query_timeout,
+                                  defaults=routing.rule_defaults))
 
 
 @app.command()
 def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files or directories (default: TAKEOVER_RULES)")] = None) -> None:
     """Validate rule files, the routing file and the message templates without a server:
-    every problem as file:line:column, exit 1 if any."""
+    every problem as file:line:column, exit 1 if any. Lists each default the routing file gave a
+    rule (owner by matchers, runbook URL, first check) and each recording rule skipped."""
     from takeover.server.run import check_template_dir, load_groups, load_routing_file
 
-    groups = _started(lambda: load_groups(paths or Settings().rules))
-    _started(lambda: load_routing_file(Settings()))
+    routing = _started(lambda: load_routing_file(Settings()))
+    groups = _started(lambda: load_groups(paths or Settings().rules, routing.rule_defaults))
     _started(lambda: check_template_dir(Settings()))
-    rules = sum(len(g.rules) for g in groups)
-    typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid")
+    defaulted = [r for g in groups for r in g.rules if r.defaults]
+    for rule in defaulted:
+        took = "; ".join(f"{name}={_short(rule.labels.get(name) or rule.annotations[name])} from {source}"
+                         for name, source in rule.defaults.items())
+        typer.echo(f'{rule.file}:{rule.line}:{rule.column}: alert "{rule.name}" takes {took}')
+    rules, records = sum(len(g.rules) for g in groups), sum(len(g.records) for g in groups)
+    notes = [f"{len(defaulted)} took defaults from the routing file"] if defaulted else []
+    notes += [f"{records} recording rules skipped"] if records else []
+    typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid" + (f" ({', '.join(notes)})" if notes else ""))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 def _sessions() -> "Session":

@@ -100,7 +100,7 @@ def test_takeover_check_lists_each_skipped_recording_rule_and_loads_the_rest(tmp
     result = subprocess.run([sys.executable, "-m", "takeover", "check", str(tmp_path)], capture_output=True,
                             text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "TAKEOVER_TEMPLATES": str(ROOT / "templates")})
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "SUCCESS: 1 rules in 1 groups are valid\n"
+    assert result.stdout == "SUCCESS: 1 rules in 1 groups are valid (1 recording rules skipped)\n"
     assert result.stderr == (f"{tmp_path}/shared.yml:10:9: recording rule job:up:sum skipped: Prometheus "
                              "evaluates recording rules, takeover only alerting rules\n")
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import yaml
 
 from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml, duration, unreadable
+from takeover.rules.conventions import Defaults, OwnerDefault, parse_matcher
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
-              "owners", "agents", "slack_users"}
-OWNER_FIELDS = {"channel", "mention", "escalation"}
+              "owners", "agents", "slack_users", "runbook_url"}
+OWNER_FIELDS = {"channel", "mention", "escalation", "matchers", "first_check"}
 STEP_FIELDS = {"after", "target"}
 
 
@@ -45,6 +46,7 @@ class Routing:
     owners: Mapping[str, Destination] = field(default_factory=dict)
     slack_users: Mapping[str, str] = field(default_factory=dict)  # Slack user id → operator name
     agents: tuple[tuple[str, str], ...] = ()  # (agent name or glob, owner), first match wins
+    rule_defaults: Defaults = field(default_factory=Defaults)  # owners by matchers, runbook, first checks
 
     def agent_owner(self, agent: str) -> str | None:
         """The owner of an agent: the first `agents:` entry whose name or glob matches."""
@@ -134,11 +136,51 @@ def load_routing(path: str | Path | None, *, default_channel: str) -> Routing:
         users = {str(k.value): str(v.value) for k, v in users_node.value}
     elif users_node is not None:
         err(users_node, "slack_users must map Slack user ids (U…) to operator names")
+    defaults = _rule_defaults(top, owners_node, err, filename)
     if errors:
         raise ConfigError(sorted(errors, key=lambda e: (e.line, e.column)))
     channel = top.get("default_channel")
     return Routing(default_channel=str(channel.value) if isinstance(channel, yaml.ScalarNode) else default_channel,
-                   group_by=group_by, owners=owners, slack_users=users, agents=tuple(agents), **durations)
+                   group_by=group_by, owners=owners, slack_users=users, agents=tuple(agents),
+                   rule_defaults=defaults, **durations)
+
+
+def _rule_defaults(top: dict[str, yaml.Node], owners_node: yaml.Node | None, err: ErrorSink,
+                   filename: str) -> Defaults:
+    """The conventions' defaults: `owners.<o>.matchers` and `.first_check`, top-level `runbook_url`."""
+    from takeover.rules.gotemplate import TemplateSyntaxError, compile_template
+
+    by_matchers, first_checks = [], {}
+    for key, value in owners_node.value if isinstance(owners_node, yaml.MappingNode) else ():
+        owner = str(key.value)
+        fields = {str(k.value): v for k, v in value.value} if isinstance(value, yaml.MappingNode) else {}
+        if (check := fields.get("first_check")) is not None:
+            if not isinstance(check, yaml.ScalarNode) or not str(check.value).strip():
+                err(check, f"owner {owner}: first_check must be a sentence (the first thing on-call checks)")
+            else:
+                first_checks[owner] = str(check.value)
+        if (node := fields.get("matchers")) is None:
+            continue
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            err(node, f'owner {owner}: matchers must be a list like [\'team="sre"\']')
+            continue
+        matchers = []
+        for item in node.value:
+            try:
+                matchers.append(parse_matcher(str(item.value)))
+            except ValueError as exc:
+                err(item, f"owner {owner}: {exc}")
+        by_matchers.append(OwnerDefault(owner, tuple(matchers), f"{filename}:{node.start_mark.line + 1}"))
+    runbook = ""
+    if (node := top.get("runbook_url")) is not None:
+        runbook = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+        try:
+            compile_template(runbook)
+        except TemplateSyntaxError as exc:
+            err(node, f"runbook_url: template: {exc.message}")
+        if not runbook:
+            err(node, "runbook_url must be a URL template, e.g. https://runbooks.example.com/{{ $labels.alertname }}")
+    return Defaults(tuple(by_matchers), runbook, first_checks, filename)
 
 
 def _fields(node: yaml.Node | None, allowed: set[str], err: ErrorSink, what: str) -> dict[str, yaml.Node]:

@@ -28,12 +28,11 @@ from takeover.config.yamlfile import (
     scalar,
     value_node,
 )
+from takeover.rules.conventions import Defaults, fill, missing
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 60.0
-REQUIRED_LABELS = ("owner",)
-REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
 RULE_FIELDS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -52,6 +51,8 @@ class Rule:
     annotations: Mapping[str, str] = field(default_factory=dict)
     file: str = ""
     line: int = 0
+    column: int = 0
+    defaults: Mapping[str, str] = field(default_factory=dict)  # label/annotation -> the default that set it
 
     @property
     def takeover(self) -> Mode | None:
@@ -139,8 +140,11 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_rules(paths: Iterable[str | Path]) -> list[Group]:
-    """Load every rule file under `paths`; raise ConfigError listing every problem."""
+def load_rules(paths: Iterable[str | Path], *, defaults: Defaults | None = None,
+               conventions: bool = True) -> list[Group]:
+    """Load every rule file under `paths`, filling missing conventions from `defaults`; raise
+    ConfigError listing every problem. `conventions=False` loads rules that still lack an owner,
+    runbook or first check (`takeover test rules` warns of them, as promtool would not)."""
     groups: list[Group] = []
     errors: list[Problem] = []
     files = rule_files(paths)
@@ -150,7 +154,8 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
         except OSError as exc:
             errors.append(Problem(str(path), 1, 1, f"cannot read rule file: {exc.strerror}"))
             continue
-        file_groups, file_errors = parse_rule_file(text, filename=str(path))
+        file_groups, file_errors = parse_rule_file(text, filename=str(path), defaults=defaults,
+                                                   conventions=conventions)
         groups.extend(file_groups)
         errors.extend(file_errors)
     for skipped in (s for g in groups for s in g.skipped):
@@ -165,8 +170,16 @@ def load_rules(paths: Iterable[str | Path]) -> list[Group]:
     return groups
 
 
-def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Problem]]:
+def convention_problems(groups: Iterable[Group]) -> list[Problem]:
+    """Each alerting rule's missing owner, runbook or first check (after defaults)."""
+    return [Problem(r.file, r.line, r.column, message) for g in groups for r in g.rules
+            for message in missing(r.name, r.labels, r.annotations)]
+
+
+def parse_rule_file(text: str, *, filename: str, defaults: Defaults | None = None,
+                    conventions: bool = True) -> tuple[list[Group], list[Problem]]:
     """Parse one rule file's text; returns the valid groups and every error found."""
+    fills = defaults or Defaults()
     root, errors, err = compose_yaml(text, filename=filename)
     if root is None or is_null(root):  # an empty file, or only `null`: no groups (as in Prometheus)
         return [], errors
@@ -183,7 +196,7 @@ def parse_rule_file(text: str, *, filename: str) -> tuple[list[Group], list[Prob
     groups = []
     names: set[str] = set()
     for gnode in groups_node.value:
-        group = _parse_group(gnode, filename, err)
+        group = _parse_group(gnode, filename, err, fills, conventions)
         if group is None:
             continue
         if group.name in names:
@@ -209,7 +222,8 @@ def _string_map(node: yaml.Node | None, err: ErrorSink, what: str) -> dict[str, 
     return out
 
 
-def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None:
+def _parse_group(node: yaml.Node, filename: str, err: ErrorSink, defaults: Defaults,
+                 conventions: bool) -> Group | None:
     fields = mapping(node, err, "group")
     for key, (knode, _) in keys(node).items():
         if key not in GROUP_FIELDS:
@@ -239,7 +253,7 @@ def _parse_group(node: yaml.Node, filename: str, err: ErrorSink) -> Group | None
                 if (record := _parse_recording_rule(rnode, filename, err)) is not None:
                     records.append(record)
                 continue
-            rule = _parse_rule(rnode, filename, err)
+            rule = _parse_rule(rnode, filename, err, defaults, conventions)
             if rule is not None:
                 rules.append(rule)
     return Group(name, filename, interval, tuple(rules), int(limit_text), tuple(records))
@@ -274,7 +288,8 @@ def _parse_recording_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rec
     return RecordingRule(record, expr, labels, filename, mark.line + 1, mark.column + 1)
 
 
-def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
+def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink, defaults: Defaults,
+                conventions: bool) -> Rule | None:
     from takeover.rules.gotemplate import TemplateSyntaxError, compile_template
 
     fields = mapping(node, err, "rule")
@@ -299,12 +314,9 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
                 compile_template(value)
             except TemplateSyntaxError as exc:
                 err(value_node(wnode, key), f"{where}.{key}: template: {exc.message}")
-    for label in REQUIRED_LABELS:
-        if not labels.get(label):
-            err(node, f'alert "{name}": label "{label}" is required (who owns this alert?)')
-    for annotation in REQUIRED_ANNOTATIONS:
-        if not annotations.get(annotation):
-            err(node, f'alert "{name}": annotation "{annotation}" is required')
+    filled = fill(name, labels, annotations, defaults)
+    for message in missing(name, filled.labels, filled.annotations) if conventions else ():
+        err(node, message)
     mode = labels.get("takeover")
     if mode is not None and mode not in TAKEOVER_MODES and "{{" not in mode:
         err(value_node(fields.get("labels"), "takeover"),
@@ -318,10 +330,12 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink) -> Rule | None:
         expr=expr,
         for_=duration(fields.get("for"), err, "for"),
         keep_firing_for=duration(fields.get("keep_firing_for"), err, "keep_firing_for"),
-        labels=labels,
-        annotations=annotations,
+        labels=filled.labels,
+        annotations=filled.annotations,
         file=filename,
         line=node.start_mark.line + 1,
+        column=node.start_mark.column + 1,
+        defaults=filled.applied,
     )
 
 

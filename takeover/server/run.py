@@ -13,6 +13,7 @@ from takeover.config.yamlfile import ConfigError
 from takeover.notify.routing import Routing, load_routing
 from takeover.notify.slack import ConsoleNotifier, Notifier, SlackNotifier
 from takeover.notify.templates import check_templates
+from takeover.rules.conventions import Defaults
 from takeover.rules.format import Group, load_rules
 from takeover.rules.query import prometheus_query
 from takeover.server.service import Service
@@ -32,9 +33,9 @@ def _refused(exc: ConfigError, what: str) -> NotStarted:
     return NotStarted(f"takeover: {len(exc.errors)} problem(s) in {what}; nothing started", [str(e) for e in exc.errors])
 
 
-def load_groups(paths: list[str]) -> list[Group]:
+def load_groups(paths: list[str], defaults: Defaults | None = None) -> list[Group]:
     try:
-        return load_rules(paths)
+        return load_rules(paths, defaults=defaults)
     except ConfigError as exc:
         raise _refused(exc, "rule files") from None
 
@@ -56,8 +57,8 @@ def check_template_dir(settings: Settings) -> None:
 
 def build_service(settings: Settings) -> Service:
     """The service for `settings`: rules loaded, Slack (or, without a token, console) notifier."""
-    groups = load_groups(settings.rules)
     routing = load_routing_file(settings)
+    groups = load_groups(settings.rules, routing.rule_defaults)
     check_template_dir(settings)
     notifier: Notifier
     if settings.slack_token is not None:

@@ -287,7 +287,7 @@ class Service:
         are returned; otherwise changed groups are rescheduled, alerts of unchanged rules keep
         their state, and alerts of removed rules are resolved (their messages updated)."""
         try:
-            groups = load_rules(self.settings.rules)
+            groups = load_rules(self.settings.rules, defaults=self.routing.rule_defaults)
         except ConfigError as exc:
             log.error("rule reload refused; the running rules stay:\n%s", exc)
             return exc.errors

@@ -20,6 +20,7 @@ from typing import Any
 
 from takeover.config.duration import parse_duration
 from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.rules.conventions import Defaults
 from takeover.rules.format import Group
 from takeover.rules.group import GroupSlot, run, schedule
 from takeover.rules.query import QueryFunc
@@ -207,7 +208,7 @@ def _table(title: str, *columns: str, caption: str | None = None) -> Any:
 
 
 def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: str, timeout: float,
-                 as_json: bool = False, now: float | None = None) -> int:
+                 as_json: bool = False, now: float | None = None, defaults: Defaults | None = None) -> int:
     """`takeover backtest`: print the report (or JSON); 1 when rules, times or evaluations failed."""
     from rich.console import Console
     from rich.progress import Progress
@@ -221,7 +222,7 @@ def run_backtest(paths: Sequence[str], *, start: str, end: str, prometheus_url: 
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     err = Console(stderr=True, highlight=False)
     try:
-        groups = load_rules(paths)
+        groups = load_rules(paths, defaults=defaults)
     except ConfigError as exc:
         for problem in exc.errors:
             print(problem, file=sys.stderr)

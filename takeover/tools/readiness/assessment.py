@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from takeover.rules.format import REQUIRED_ANNOTATIONS, REQUIRED_LABELS, Rule
+from takeover.rules.conventions import REQUIRED_ANNOTATIONS, REQUIRED_LABELS
+from takeover.rules.format import Rule
 from takeover.store.models import TokenRow
 from takeover.tools.readiness.items import ITEM_WARNINGS, Item, Status
 

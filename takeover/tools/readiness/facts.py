@@ -14,21 +14,23 @@ PROMETHEUS_TIMEOUT = 3.0  # seconds: a readiness check should not hang on a dead
 
 def gather_facts(settings: Settings, *, now: float, timeout: float = PROMETHEUS_TIMEOUT) -> Facts:
     """Read the rule and routing files, the database and Prometheus as `settings` point to."""
-    from takeover.notify.routing import load_routing
+    from takeover.notify.routing import Routing, load_routing
     from takeover.rules.format import load_rules
 
+    slack_users = 0
+    routing_errors: tuple[str, ...] = ()
+    routing = Routing(default_channel=settings.slack_channel)
+    try:
+        routing = load_routing(settings.routing, default_channel=settings.slack_channel)
+        slack_users = len(routing.slack_users)
+    except ConfigError as exc:
+        routing_errors = tuple(map(str, exc.errors))
     rules: tuple[Rule, ...] = ()
     rule_errors: tuple[str, ...] = ()
     try:
-        rules = tuple(r for g in load_rules(settings.rules) for r in g.rules)
+        rules = tuple(r for g in load_rules(settings.rules, defaults=routing.rule_defaults) for r in g.rules)
     except ConfigError as exc:
         rule_errors = tuple(map(str, exc.errors))
-    slack_users = 0
-    routing_errors: tuple[str, ...] = ()
-    try:
-        slack_users = len(load_routing(settings.routing, default_channel=settings.slack_channel).slack_users)
-    except ConfigError as exc:
-        routing_errors = tuple(map(str, exc.errors))
     operators, checked, broken, db_error = _read_database(settings.database_url, now=now)
     return Facts(rules=rules, rule_errors=rule_errors, operators=operators,
                  slack_signing_secret=bool(settings.slack_signing_secret and settings.slack_signing_secret.get_secret_value()),
