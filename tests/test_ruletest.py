@@ -35,6 +35,7 @@ from takeover.tools.ruletest import (
     parse_series,
     parse_values,
     run_test_files,
+    values_read,
 )
 
 RULES = Path(__file__).resolve().parent / "rules"
@@ -146,6 +147,31 @@ def test_rule_file_errors_stop_the_file_with_file_line_and_column(tmp_path: Path
     ]
 
 
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_input_series_of_ten_million_samples_cost_only_the_evaluation_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "t.yml").write_text(f"""\
+rule_files: [{RULES / "states.rules.yml"}]
+tests:
+  - interval: 1m
+    input_series:
+      - {{series: 'for_test{{agent="a1"}}', values: 0+1x10000000}}
+      - {{series: 'for_test{{agent="a2"}}', values: 1x100000000}}
+    alert_rule_test:
+      - eval_time: 50m
+        alertname: ForTwoMinutes
+        exp_alerts:
+          - exp_labels: {{owner: team-states, agent: a1}}
+            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
+                              first_check: Check the test series., value: "50"}}
+          - exp_labels: {{owner: team-states, agent: a2}}
+            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
+                              first_check: Check the test series., value: "1"}}
+""")
+    assert takeover("t.yml", tmp_path, monkeypatch) == Result(0, "Unit Testing:  t.yml\n  SUCCESS\n\n", "")
+
+
 def test_a_test_file_error_is_reported_as_failed(tmp_path: Path) -> None:
     (tmp_path / "t.yml").write_text("tests:\n  - interval: 1m\n    input_serie: []\n")
     out, err = io.StringIO(), io.StringIO()
@@ -192,10 +218,12 @@ tests:
 def test_a_series_defined_again_replaces_the_earlier_definition_like_promtool(tmp_path: Path) -> None:
     (tmp_path / "t.yml").write_text("""\
 tests:
-  - input_series:
+  - interval: 1m
+    input_series:
       - {series: 'up{a="1", b="2"}', values: 1 1}
       - {series: 'up{c="3"}', values: 7}
       - {series: 'up{b="2", a="1"}', values: 0 0 0}
+    alert_rule_test: [{eval_time: 2m, alertname: A}]
 """)
     (test,) = load_test_file(str(tmp_path / "t.yml")).tests
     assert [(s.text, s.values) for s in test.input_series] == [('up{c="3"}', (7.0,)),
@@ -233,6 +261,26 @@ def test_load_test_file_errors(tmp_path: Path, text: str, message: str) -> None:
 ])
 def test_parse_values(text: str, points: list[object]) -> None:
     assert parse_values(text) == points
+
+
+def test_parse_values_checks_every_item_but_expands_only_up_to_the_limit() -> None:
+    assert parse_values("0+1x10000000 _x100000000 1x100000000", limit=3) == [0.0, 1.0, 2.0]
+    assert parse_values("1 _x100000000 2", limit=4) == [1.0, None, None, None]
+    with pytest.raises(ValueError, match='bad item "x"'):
+        parse_values("0+1x10000000 x", limit=1)
+
+
+@pytest.mark.parametrize(("text", "interval", "end", "points"), [
+    ("0+1x10000000", 60.0, 3000.0, [float(i) for i in range(51)]),  # 0s..50m: floor(end / interval) + 1
+    ("0+1x10000000", 60.0, 3059.0, [float(i) for i in range(51)]),
+    ("1 2 3", 60.0, 3000.0, [1.0, 2.0, 3.0]),
+    ("_x100000000 7 8", 0.0, 3000.0, [7.0]),  # interval 0: all at 0s, where the first sample wins
+    ("_x3", 0.0, 60.0, []),
+    ("1x10000000", 0.5, 1.0, [1.0, 1.0, 1.0]),
+])
+def test_values_read_stop_at_the_last_evaluation(text: str, interval: float, end: float,
+                                                 points: list[object]) -> None:
+    assert values_read(text, interval=interval, end=end) == points
 
 
 def test_parse_values_adds_steps_one_by_one_like_go() -> None:

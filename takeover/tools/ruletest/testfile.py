@@ -11,7 +11,7 @@ import yaml
 
 from takeover.config.duration import parse_duration
 from takeover.tools.ruletest.gotext import model_duration
-from takeover.tools.ruletest.series import Point, parse_series, parse_values
+from takeover.tools.ruletest.series import Point, parse_series, values_read
 
 DEFAULT_EVALUATION_INTERVAL = 60.0
 
@@ -24,6 +24,8 @@ class TestFileError(ValueError):
 
 @dataclass(frozen=True)
 class InputSeries:
+    """An input series: its values up to the group's last eval_time (nothing later is read)."""
+
     text: str  # as written, e.g. `up{job="api"}`
     labels: Mapping[str, str]
     values: tuple[Point, ...]
@@ -106,26 +108,11 @@ def load_test_file(path: str) -> TestFile:
 
 def _test_group(node: yaml.Node) -> TestGroup:
     fields = _struct(node, "testGroup")
-    name = _text(fields.get("name"))
-    series: dict[frozenset[tuple[str, str]], InputSeries] = {}
-    for s in _list(fields.get("input_series")):
-        sf = _struct(s, "series")
-        text, values = _text(sf.get("series")), _text(sf.get("values"))
-        try:
-            labels = parse_series(text)
-            key = frozenset(labels.items())
-            series.pop(key, None)  # a series defined again replaces the earlier one, as in promtool
-            series[key] = InputSeries(text, labels, tuple(parse_values(values)))
-        except ValueError as exc:
-            raise TestFileError(f"{_where(s)}: {exc}") from None
-    checks = []
+    name, interval = _text(fields.get("name")), _duration(fields.get("interval"))
+    checks: list[AlertCheck] = []
     for c in _list(fields.get("alert_rule_test")):
         cf = _struct(c, "alertTestCase")
         eval_time, alertname = _duration(cf.get("eval_time")), _text(cf.get("alertname"))
-        if not alertname:
-            in_group = f" (in TestGroup {name})" if name else ""
-            raise TestFileError("an item under alert_rule_test misses required attribute alertname "
-                                f"at eval_time {model_duration(eval_time)}{in_group}")
         expected = []
         for a in _list(cf.get("exp_alerts")):
             af = _struct(a, "alert")
@@ -134,7 +121,23 @@ def _test_group(node: yaml.Node) -> TestGroup:
         checks.append(AlertCheck(eval_time, alertname, tuple(expected)))
     promql = tuple(_duration(_struct(p, "promqlTestCase").get("eval_time"))
                    for p in _list(fields.get("promql_expr_test")))
-    return TestGroup(name, _duration(fields.get("interval")), tuple(series.values()), tuple(checks), promql,
+    end = max((*(c.eval_time for c in checks), *promql), default=0.0)
+    series: dict[frozenset[tuple[str, str]], InputSeries] = {}
+    for s in _list(fields.get("input_series")):
+        sf = _struct(s, "series")
+        text, values = _text(sf.get("series")), _text(sf.get("values"))
+        try:
+            labels = parse_series(text)
+            key = frozenset(labels.items())
+            series.pop(key, None)  # a series defined again replaces the earlier one, as in promtool
+            series[key] = InputSeries(text, labels, tuple(values_read(values, interval=interval, end=end)))
+        except ValueError as exc:
+            raise TestFileError(f"{_where(s)}: {exc}") from None
+    if missing := next((c for c in checks if not c.alertname), None):
+        in_group = f" (in TestGroup {name})" if name else ""
+        raise TestFileError("an item under alert_rule_test misses required attribute alertname "
+                            f"at eval_time {model_duration(missing.eval_time)}{in_group}")
+    return TestGroup(name, interval, tuple(series.values()), tuple(checks), promql,
                      _string_map(fields.get("external_labels")), _text(fields.get("external_url")))
 
 
