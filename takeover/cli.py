@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 
@@ -34,6 +36,9 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+release_app = typer.Typer(help="Canary releases of a new agent version: start, watch, pause, promote, roll back, "
+                               "and the report of what the canary wrote.", no_args_is_help=True)
+app.add_typer(release_app, name="release")
 
 
 def _fail(message: str) -> NoReturn:
@@ -269,6 +274,135 @@ def silence_expire(silence_id: Annotated[int, typer.Argument(help="the id from `
 
     _operation(lambda: silences.expire(_app(), silence_id=silence_id, actor=_cli_actor()))
     typer.echo(f"silence {silence_id} expired")
+
+
+def _descriptor(version: str, meta: list[str] | None) -> dict[str, str]:
+    out = {"version": version}
+    for item in meta or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or key.strip() == "version":
+            _fail(f"--stable-meta/--canary-meta take key=value (model=gpt-x, prompt=p4); got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _print_release(release: dict[str, Any]) -> None:
+    left = f", {release['to_reconcile']} writes to reconcile" if release.get("to_reconcile") else ""
+    typer.echo(f"release {release['id']} of {release['agent']}: {release['stable']['version']} → "
+               f"{release['canary']['version']}, {release['state']} at {release['weight']:g} %{left}")
+    typer.echo(f"  steps {', '.join(f'{w:g}' for w in release['steps'])} % every {release['every']:g}s; "
+               f"{release['reason']}")
+
+
+@release_app.command("start")
+def release_start(
+    agent: Annotated[str, typer.Argument(help="the agent, e.g. refund-bot")],
+    stable: Annotated[str, typer.Option(help="the stable version's id, e.g. v41")],
+    canary: Annotated[str, typer.Option(help="the new version's id, e.g. v42")],
+    steps: Annotated[str, typer.Option(help="canary weights in %, increasing, ending at 100")] = "1,5,20,50,100",
+    every: Annotated[str, typer.Option(help="time at each step with healthy analysis, e.g. 10m")] = "10m",
+    analysis: Annotated[Optional[str], typer.Option(help="analysis file (YAML): checks of canary vs stable")] = None,
+    gate: Annotated[bool, typer.Option(help="a human approves the promotion to 100 %")] = False,
+    hold: Annotated[Optional[str], typer.Option(help="mode the agent is held in after a rollback, until released")] = None,
+    stable_meta: Annotated[Optional[list[str]], typer.Option(help="key=value describing the stable version (repeatable)")] = None,
+    canary_meta: Annotated[Optional[list[str]], typer.Option(help="key=value describing the canary: model, prompt, tools…")] = None,
+) -> None:
+    """Start a canary release: the canary gets the first step's share of keys (sticky), then
+    steps up while analysis is healthy; an analysis failure or a `takeover: rollback` alert rolls it back."""
+    from takeover.app import releases
+    from takeover.config.duration import parse_duration
+    from takeover.config.mode import TAKEOVER_MODES, Mode
+    from takeover.config.yamlfile import ConfigError
+    from takeover.control import release as core
+    from takeover.control.analysis import load_analysis
+
+    try:
+        weights = [round(float(w) * 100) for w in steps.split(",")]
+        seconds = parse_duration(every)
+    except ValueError as exc:
+        _fail(f"--steps takes weights in % like 1,5,20,50,100 and --every a duration like 10m: {exc}")
+    if problems := core.plan_problems(weights, seconds):
+        _fail("; ".join(problems))
+    if hold is not None and hold not in TAKEOVER_MODES:
+        _fail(f"--hold must be one of {', '.join(TAKEOVER_MODES)}; got {hold!r}")
+    checks: tuple[core.Check, ...] = ()
+    limit = 10
+    if analysis is not None:
+        try:
+            checks, limit = load_analysis(Path(analysis).read_text(), filename=analysis)
+        except OSError as exc:
+            _fail(f"cannot read the analysis file {analysis}: {exc.strerror}")
+        except ConfigError as exc:
+            for problem in exc.errors:
+                typer.echo(str(problem), err=True)
+            _fail(f"takeover: {len(exc.errors)} problem(s) in the analysis file; nothing started")
+    plan = core.Plan(tuple(weights), seconds, checks, gate, Mode[hold] if hold else None, limit)
+    release = _operation(lambda: releases.start(_app(), actor=_cli_actor(), agent=agent,
+                                                stable=_descriptor(stable, stable_meta),
+                                                canary=_descriptor(canary, canary_meta), plan=plan))
+    _print_release(release)
+
+
+@release_app.command("status")
+def release_status(agent: Annotated[str, typer.Argument(help="the agent")],
+                   json_output: Annotated[bool, typer.Option("--json", help="print it as JSON")] = False) -> None:
+    """Where the agent's newest release stands."""
+    from takeover.app import releases
+
+    release = _operation(lambda: releases.status(_app(), agent=agent))
+    typer.echo(json.dumps(release, indent=2)) if json_output else _print_release(release)
+
+
+def _release_action(action: str, help_text: str) -> None:
+    def command(agent: Annotated[str, typer.Argument(help="the agent")],
+                reason: Annotated[str, typer.Option(help="why: audited, and in the release's Slack thread")]) -> None:
+        from takeover.app import releases
+
+        _print_release(_operation(lambda: releases.act(_app(), actor=_cli_actor(), agent=agent, action=action,
+                                                       reason=reason)))
+    command.__doc__ = help_text
+    release_app.command(action)(command)
+
+
+_release_action("pause", "Hold the release at its step (analysis still rolls back on a rollback alert).")
+_release_action("resume", "Resume a paused release at its step (its time at the step starts again).")
+_release_action("promote", "Promote the canary now: it becomes the stable version for every key.")
+_release_action("abort", "Roll back now: weight 0, every key to stable; see `takeover release report`.")
+
+
+@release_app.command("report")
+def release_report(agent: Annotated[str, typer.Argument(help="the agent")],
+                   json_output: Annotated[bool, typer.Option("--json", help="print it as JSON")] = False) -> None:
+    """Every write the canary was allowed or approved to make since the release started (from the
+    audit trail), and which are reconciled."""
+    from takeover.app import releases
+
+    report = _operation(lambda: releases.report(_app(), agent=agent))
+    if json_output:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    _print_release(report["release"])
+    for w in report["writes"]:
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w["at"]))
+        done = f"reconciled by {w['reconciled_by']}" if w["reconciled_by"] else "TO RECONCILE"
+        approved = f" approved by {w['approved_by']}" if w["approved_by"] else ""
+        typer.echo(f"  {w['audit_id']}\t{at}\t{w['action']}\t{json.dumps(w['args'], sort_keys=True)}\t"
+                   f"key={w['idempotency_key'] or '-'}{approved}\t{done}")
+    if not report["writes"]:
+        typer.echo("  the canary made no writes")
+
+
+@release_app.command("reconcile")
+def release_reconcile(agent: Annotated[str, typer.Argument(help="the agent")],
+                      audit_id: Annotated[int, typer.Argument(help="the write's audit id, from `takeover release report`")],
+                      note: Annotated[str, typer.Option(help="what was done about it")]) -> None:
+    """Mark one of the canary's writes reconciled (audited)."""
+    from takeover.app import releases
+
+    report = _operation(lambda: releases.reconcile(_app(), actor=_cli_actor(), agent=agent, audit_id=audit_id,
+                                                   note=note))
+    left = sum(1 for w in report["writes"] if not w["reconciled_by"])
+    typer.echo(f"write {audit_id} reconciled; {left} left")
 
 
 @db_app.command("upgrade")

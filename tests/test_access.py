@@ -30,6 +30,11 @@ RULES = {
     ("POST", "/v1/agents/{agent}/sources/{source_id}/release"): "operator",
     ("POST", "/v1/agents/{agent}/release"): "operator",
     ("POST", "/v1/agents/{agent}/actions"): "agent_only",
+    ("POST", "/v1/agents/{agent}/releases"): "operator",
+    ("GET", "/v1/agents/{agent}/releases/current"): "operator",
+    ("POST", "/v1/agents/{agent}/releases/current/{action}"): "operator",
+    ("GET", "/v1/agents/{agent}/releases/current/report"): "operator",
+    ("POST", "/v1/agents/{agent}/releases/current/report/{audit_id}/reconcile"): "operator",
     ("GET", "/v1/agents"): "operator",
     ("POST", "/v1/agents"): "operator",
     ("GET", "/v1/alerts"): "operator",
@@ -118,7 +123,7 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
     for method, path in app_routes(tmp_path):
         rule = RULES[(method, path)]
         url = path.format(agent="acl-bot", approval_id=approval, source_id=999999, token_id=999999,
-                          silence_id=999999, group_id=999999)
+                          silence_id=999999, group_id=999999, action="pause", audit_id=999999)
         for who, token in tokens.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             status = httpx.request(method, f"{server.url}{url}", headers=headers,

@@ -60,7 +60,7 @@ def test_every_problem_is_reported_with_file_line_and_column() -> None:
         "f.yml:6:15: could not parse expression: invalid promql query",
         'f.yml:7:14: for: not a valid duration string: "soon"',
         'f.yml:8:41: alert "A": label takeover must be one of require_approval, pause_writes, '
-        'read_only, handoff; got "panic"',
+        "read_only, handoff (or rollback: roll back the agent's release); got \"panic\"",
     ]
 
 

@@ -15,8 +15,10 @@ PAUSE_RETRY_AFTER = 30.0  # seconds an agent is told to wait before retrying a p
 
 
 def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: str, args: dict[str, Any],
-        idempotency_key: str | None) -> dict[str, Any]:
-    """May the agent do this now? allow, deny or approval_required (with the request opened)."""
+        idempotency_key: str | None, variant: dict[str, Any] | None = None) -> dict[str, Any]:
+    """May the agent do this now? allow, deny or approval_required (with the request opened).
+    The audit row keeps a write's arguments and the release variant it ran under (the
+    rollback report lists the canary's writes from it)."""
     now = app.clock()
     with app.sessions() as s:
         row = store.ensure_agent(session=s, name=agent, now=now)
@@ -28,17 +30,22 @@ def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: s
                     if src.applies(agent, now) and src.mode == Mode.pause_writes]
             # the pause's own expiry when every pause has one; otherwise a polite default
             retry_after = (max(ends) - now) if ends and None not in ends else PAUSE_RETRY_AFTER  # type: ignore[type-var,operator]
-        store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
-                           subject=f"agent:{agent}", reason=reason,
-                           after={"action": action, "kind": kind, "risk": risk, "mode": mode.name,
-                                  "idempotency_key": idempotency_key})
         answer: dict[str, Any] = {"decision": decision.value, "reason": reason, "mode": mode.name,
                                   "version": row.version, "retry_after": retry_after, "approval": None}
+        record: dict[str, Any] = {"action": action, "kind": kind, "risk": risk, "mode": mode.name,
+                                  "idempotency_key": idempotency_key}
+        if kind == "write":
+            record["args"] = args
+        if variant is not None:
+            record["variant"] = variant
         if decision == Decision.approval_required:
             approval = open_request(app, s, who, agent=agent, action=action, kind=kind, risk=risk, args=args,
                                     reason=reason, idempotency_key=idempotency_key, expires_in=None,
                                     responders=["role:operator"])
             answer["approval"] = store.approval_public(approval)
+            record["approval_id"] = approval.id
+        store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
+                           subject=f"agent:{agent}", reason=reason, after=record)
         s.commit()
     if answer["approval"] is not None:
         app.wake("deliver")

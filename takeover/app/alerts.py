@@ -13,7 +13,7 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app.context import App
 from takeover.app.modes import commit_changes
-from takeover.config.mode import ALL_AGENTS, TAKEOVER_MODES, Mode
+from takeover.config.mode import ALL_AGENTS, ROLLBACK, TAKEOVER_MODES, Mode
 from takeover.control.silence import Silence, silenced_by
 from takeover.control.sources import ModeChange, Source, SourceKind
 from takeover.rules.evaluate import RESOLVED_RETENTION, Alert, Labels, State, Transition
@@ -74,7 +74,7 @@ def _check_takeover(result: RuleResult, before: Mapping[Labels, Alert]) -> RuleR
         return result
     for alert in result.alerts.values():
         value = alert.label_map.get("takeover", "")
-        if value not in TAKEOVER_MODES:
+        if value not in (*TAKEOVER_MODES, ROLLBACK):
             return replace(result, alerts=before, transitions=(), error=(
                 f'rule {result.rule.name}: label takeover expanded to "{value}", which is not a mode '
                 f'(one of {", ".join(TAKEOVER_MODES)}); nothing changed'))

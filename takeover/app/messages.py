@@ -15,7 +15,7 @@ from takeover.control.approval import Status
 from takeover.control.sources import ModeChange
 from takeover.notify.routing import Destination, Routing, mention_text
 from takeover.notify.templates import Message, render_message
-from takeover.store.models import ApprovalRow
+from takeover.store.models import ApprovalRow, ReleaseRow
 
 
 @dataclass
@@ -56,6 +56,22 @@ class Messages:
                           kind, approval=approval, owner=owner, mention=mention_text(dest.mention),
                           known_owner=dest.known,
                           fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
+
+    def release(self, session: Session, row: ReleaseRow, *, now: float, note: str,
+                writes: int | None = None) -> None:
+        """The release's one message (to the agent owner's route), updated at each change, and
+        `note` in its thread."""
+        owner, dest = self._route(row.agent)
+        key = f"release:{row.id}"
+        release = {"id": row.id, "agent": row.agent, "state": row.state, "weight": row.weight_bp / 100,
+                   "stable": row.stable["version"], "canary": row.canary["version"], "reason": row.reason,
+                   "to_reconcile": writes}
+        store.enqueue(session=session, channel=dest.channel, now=now, message_key=key, payload=self.render(
+            "release", release=release, owner=owner, mention=mention_text(dest.mention), known_owner=dest.known,
+            fallback_text=f"[RELEASE {row.state}] {row.agent}: {row.stable['version']} → {row.canary['version']} "
+                          f"at {row.weight_bp / 100:g} %"))
+        store.enqueue(session=session, channel=dest.channel, now=now, message_key=f"{key}:note:{now}:{row.state}",
+                      payload={"text": note, "thread_of": key})
 
     def _route(self, agent: str) -> tuple[str, Destination]:
         owner, dest = self.routing.agent_destination(agent)

@@ -19,4 +19,5 @@ class Mode(enum.IntEnum):
 
 
 TAKEOVER_MODES = ("require_approval", "pause_writes", "read_only", "handoff")
+ROLLBACK = "rollback"  # a rule's `takeover: rollback` rolls back its agent's release instead of holding a mode
 ModeName = Literal["normal", "require_approval", "pause_writes", "read_only", "handoff"]

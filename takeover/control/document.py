@@ -10,7 +10,7 @@ from takeover.control.sources import Source, permissions, resolve_mode
 
 
 def control_document(*, agent: str, version: int, canary_ratio: float | None,
-                     sources: Sequence[Source], now: float) -> dict[str, Any]:
+                     sources: Sequence[Source], now: float, release: dict[str, Any] | None = None) -> dict[str, Any]:
     mine = [s for s in sources if s.applies(agent, now)]
     mode = resolve_mode(mine, agent=agent, now=now)
     return {
@@ -25,4 +25,5 @@ def control_document(*, agent: str, version: int, canary_ratio: float | None,
         ],
         "permissions": permissions(mode),
         "canary_ratio": canary_ratio,
+        "release": release,  # id, state, weight_bp, stable and canary versions (see store.release_document)
     }

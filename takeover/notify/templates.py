@@ -77,6 +77,9 @@ _APPROVAL = {"approval": {"id": "abc", "agent": "bot", "action": "refund", "kind
 SAMPLES: dict[str, dict[str, Any]] = {
     "alert_firing": _GROUP, "alert_resolved": _GROUP, "escalation": _GROUP,
     "approval_requested": _APPROVAL, "approval_decided": _APPROVAL,
+    "release": {"release": {"id": 1, "agent": "bot", "state": "rolled_back", "weight": 0.0, "stable": "v1",
+                            "canary": "v2", "reason": "r", "to_reconcile": 2},
+                "owner": "o", "mention": "<!subteam^S1>", "known_owner": True},
     "mode_changed": {"agent": "bot", "before": "normal", "after": "read_only", "actor": "rule:A", "reason": "r",
                      "owner": "o", "mention": "<!subteam^S1>", "known_owner": True},
 }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.config.mode import TAKEOVER_MODES, Mode
+from takeover.config.mode import ROLLBACK, TAKEOVER_MODES, Mode
 from takeover.config.yamlfile import (
     ConfigError,
     ErrorSink,
@@ -318,9 +318,10 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink, defaults: Defaul
     for message in missing(name, filled.labels, filled.annotations) if conventions else ():
         err(node, message)
     mode = labels.get("takeover")
-    if mode is not None and mode not in TAKEOVER_MODES and "{{" not in mode:
+    if mode is not None and mode not in (*TAKEOVER_MODES, ROLLBACK) and "{{" not in mode:
         err(value_node(fields.get("labels"), "takeover"),
-            f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)}; got "{mode}"')
+            f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)} (or {ROLLBACK}: '
+            f'roll back the agent\'s release); got "{mode}"')
     release = annotations.get("takeover_release")
     if release is not None and release != "on_resolve":
         err(value_node(fields.get("annotations"), "takeover_release"),

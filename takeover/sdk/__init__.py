@@ -34,6 +34,15 @@ request needs a new key); reusing the key for other arguments raises RequestReje
 If the server stops answering while the guard waits, it raises ControlPlaneUnreachable; and an
 approval that arrives after the agent's mode changed to deny the action (by the cached control
 document, which must be fresh) does not run.
+
+Variants. While a release of the agent rolls out, the control document carries it:
+`{"id", "state", "weight_bp", "stable": {"version", ...}, "canary": {"version", ...} | None}`.
+`client.variant(key)` says which `Variant` a key (a user, a conversation) runs: the canary iff
+the document is fresh, the release has a canary (and is not rolled back) and `bucket(agent,
+release, key)` (sha256, in [0, 10000)) is below `weight_bp`; else stable, with the release's
+stable descriptor (model, prompt, ...). Not fresh means stable: the canary is the riskier choice.
+Sticky: raising the weight only adds keys to the canary. `guard(..., variant=v)` sends
+`{"release", "name", "version"}` with the action, so the audit says which version acted.
 """
 
 # relative imports: the SDK names no other takeover module (pyproject's import-linter contract)
@@ -48,7 +57,7 @@ from .core import APPROVAL_POLL as APPROVAL_POLL
 from .core import BACKOFF_BASE as BACKOFF_BASE
 from .core import BACKOFF_CAP as BACKOFF_CAP
 from .core import IDLE as IDLE
-from .core import ControlState, route
+from .core import ControlState, bucket, route
 from .core import backoff as backoff
 from .errors import DENIALS as DENIALS
 from .errors import (
@@ -65,7 +74,7 @@ from .errors import (
     TakeoverError,
     WritesPaused,
 )
-from .model import Action, Permit, Status
+from .model import Action, Permit, Status, Variant
 from .model import Flow as Flow
 from .model import Kind as Kind
 from .model import Outcome as Outcome
@@ -73,9 +82,11 @@ from .model import ReadPolicy as ReadPolicy
 from .model import Risk as Risk
 from .model import Step as Step
 from .model import Synced as Synced
+from .model import VariantName as VariantName
 
 __all__ = [
     "Action", "ApprovalExpired", "ApprovalRequired", "ApprovalTimeout", "AsyncClient", "Client",
     "ControlPlaneUnreachable", "ControlState", "Denied", "Guard", "HandedOff", "Permit", "ReadOnly",
-    "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "WritesPaused", "route",
+    "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "Variant", "WritesPaused", "bucket",
+    "route",
 ]

@@ -16,7 +16,7 @@ import httpx
 from .arguments import call_args, with_edits
 from .core import ControlState
 from .errors import ControlPlaneUnreachable
-from .model import Action, Flow, Kind, Outcome, Permit, ReadPolicy, Risk, Status
+from .model import Action, Flow, Kind, Outcome, Permit, ReadPolicy, Risk, Status, Variant
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -99,20 +99,28 @@ class _Facade:
         return str(self.state.fresh_document()["mode"])
 
     def canary(self, request_id: str) -> bool:
-        """Whether this request goes to the canary, by the document's canary_ratio (0 unless fresh)."""
+        """Whether this request goes to the canary, by the document's canary_ratio (0 unless fresh).
+
+        The older ratio-only form; `variant(key)` follows the agent's release."""
         return self.state.canary(request_id)
+
+    def variant(self, key: str) -> Variant:
+        """The version of the agent `key` runs (stable or canary, by the release; stable unless
+        the document is fresh). Sticky: the same key gets the same variant while the canary widens."""
+        return self.state.variant(key)
 
     def guard(self, *, kind: Kind = "write", risk: Risk = "low", action: str | None = None,
               args: Mapping[str, Any] | None = None, idempotency_key: str | None = None,
-              wait_for_resume: float = 0.0, wait_for_approval: float = 0.0) -> Guard:
+              wait_for_resume: float = 0.0, wait_for_approval: float = 0.0, variant: Variant | None = None) -> Guard:
         """Ask the server before the call: run it on allow, else raise (see the module docstring).
 
         `wait_for_resume`: seconds to wait while writes are paused. `wait_for_approval`: seconds
-        to wait for a human's decision when one is needed (0: raise ApprovalRequired at once)."""
+        to wait for a human's decision when one is needed (0: raise ApprovalRequired at once).
+        `variant`: the one `variant(key)` gave, so the server audits which version acted."""
         assert isinstance(self, (Client, AsyncClient))
         return Guard(self, Action(name=action or "", kind=kind, risk=risk, args=args or {},
-                                  idempotency_key=idempotency_key), wait_for_resume=wait_for_resume,
-                     wait_for_approval=wait_for_approval)
+                                  idempotency_key=idempotency_key, variant=variant),
+                     wait_for_resume=wait_for_resume, wait_for_approval=wait_for_approval)
 
 
 class Client(_Facade):

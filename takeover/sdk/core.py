@@ -1,4 +1,5 @@
-"""The sans-I/O core: `ControlState`, the cached control document and the flows that keep and use it."""
+"""The sans-I/O core: `ControlState`, the cached control document and the flows that keep and use it;
+which variant of a release a key runs."""
 
 from __future__ import annotations
 
@@ -25,16 +26,67 @@ from .errors import (
     RequestRejected,
     WritesPaused,
 )
-from .model import Action, Flow, Outcome, Permit, ReadPolicy, Status, Synced
+from .model import Action, Flow, Outcome, Permit, ReadPolicy, Status, Synced, Variant, VariantName
 
 BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0  # seconds
 IDLE = 1.0  # seconds between polls when a server answers long-polls at once
 APPROVAL_POLL = 30.0  # seconds one long-poll of an approval request may block (the server caps it at 60)
+BASIS_POINTS = 10_000  # the scale of a release's weight_bp: 500 is 5%
+NO_RELEASE = Variant("stable", None, {}, None)
 
 
 def route(request_id: str, ratio: float) -> bool:
-    """Canary bucketing: sha256 of the id as a number in [0, 1), below `ratio`; deterministic."""
+    """Canary bucketing: sha256 of the id as a number in [0, 1), below `ratio`; deterministic.
+
+    The older ratio-only form, kept for `canary()`; releases use `bucket` and `ControlState.variant`."""
     return int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big") / 2**64 < ratio
+
+
+def bucket(agent: str, release: int, key: str) -> int:
+    """The key's bucket in [0, 10000) for one release of one agent: sha256 of
+    "{agent}\\x00{release}\\x00{key}" (UTF-8), its first 8 bytes big-endian, mod 10000.
+
+    Pure: every process and every SDK version agrees. A new release deals the keys afresh, so
+    the same users are not always the first to get a canary."""
+    digest = hashlib.sha256(f"{agent}\x00{release}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BASIS_POINTS
+
+
+def choose_variant(release: object, *, agent: str, key: str, fresh: bool) -> Variant:
+    """The variant `key` runs under `release` (the control document's "release", its contract
+    in the package docstring): the canary iff the document is `fresh`, the release has a canary
+    and is not rolled back, and bucket(agent, release id, key) < weight_bp; else the stable
+    version, or NO_RELEASE without a release.
+
+    Not fresh gives stable: the canary is the riskier choice, and the weight may have been
+    lowered or the release rolled back since. The threshold is monotone: raising weight_bp only
+    adds keys to the canary, never moves one back to stable while the rollout widens."""
+    if not isinstance(release, Mapping) or type(release.get("id")) is not int:
+        return NO_RELEASE
+    number, canary, weight = release["id"], release.get("canary"), release.get("weight_bp")
+    if (fresh and isinstance(canary, Mapping) and release.get("state") != "rolled_back"
+            and isinstance(weight, int) and bucket(agent, number, key) < weight):
+        return version_variant("canary", canary, release=number)
+    return version_variant("stable", release.get("stable"), release=number)
+
+
+def version_variant(name: VariantName, entry: object, *, release: int) -> Variant:
+    """A release's stable or canary entry ({"version": ..., descriptor...}) as a Variant."""
+    if not isinstance(entry, Mapping):
+        return Variant(name, None, {}, release)
+    version = entry.get("version")
+    return Variant(name, None if version is None else str(version),
+                   {k: v for k, v in entry.items() if k != "version"}, release)
+
+
+def action_body(act: Action) -> dict[str, Any]:
+    """The JSON of `POST /v1/agents/{agent}/actions`; with the variant the action runs under,
+    when that belongs to a release (the server audits it)."""
+    body: dict[str, Any] = {"action": act.name, "kind": act.kind, "risk": act.risk, "args": dict(act.args),
+                            "idempotency_key": act.idempotency_key}
+    if act.variant is not None and act.variant.release is not None:
+        body["variant"] = {"release": act.variant.release, "name": act.variant.name, "version": act.variant.version}
+    return body
 
 
 def backoff(failures: int, *, cap: float, jitter: float) -> float:
@@ -86,10 +138,19 @@ class ControlState:
         return synced.document
 
     def canary(self, request_id: str) -> bool:
-        """`route` by the fresh document's canary_ratio; no canary when absent or not fresh."""
+        """`route` by the fresh document's canary_ratio; no canary when absent or not fresh.
+
+        The older ratio-only form: `variant` also names the versions and keeps to one release."""
         with suppress(ControlPlaneUnreachable):
             return route(request_id, float(self.fresh_document().get("canary_ratio") or 0.0))
         return False
+
+    def variant(self, key: str) -> Variant:
+        """The variant `key` runs by the cached document's release (see `choose_variant`): the
+        canary only while the document is fresh; otherwise the last known stable version."""
+        document = {} if self.synced is None else self.synced.document
+        return choose_variant(document.get("release"), agent=self.agent, key=key,
+                              fresh=self.status() == Status.fresh)
 
     def poll_request(self, *, wait: float, version: int | None = None) -> httpx.Request:
         """GET the document; with `wait`, long-poll until it differs from the cached one (and `version`)."""
@@ -160,11 +221,8 @@ class ControlState:
                 self.fresh_document()
             except ControlPlaneUnreachable as exc:
                 return self.fail_closed(act, exc)
-            outcome = yield httpx.Request(
-                "POST", f"{self.url}/actions", headers=self.headers, json={
-                    "action": act.name, "kind": act.kind, "risk": act.risk, "args": dict(act.args),
-                    "idempotency_key": act.idempotency_key},
-                extensions={"timeout": httpx.Timeout(self.timeout).as_dict()})
+            outcome = yield httpx.Request("POST", f"{self.url}/actions", headers=self.headers, json=action_body(act),
+                                          extensions={"timeout": httpx.Timeout(self.timeout).as_dict()})
             if not isinstance(outcome, httpx.Response) or outcome.status_code >= 500:
                 return self.fail_closed(act, f"asking failed: {failure(outcome)}")
             if outcome.status_code != 200:

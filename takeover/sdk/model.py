@@ -1,4 +1,5 @@
-"""What the core works with: the steps and outcomes of its flows, the document's status, an action, a permit."""
+"""What the core works with: the steps and outcomes of its flows, the document's status, an action,
+the variant it runs under, a permit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ T = TypeVar("T")
 Kind = Literal["read", "write"]
 Risk = Literal["low", "high"]
 ReadPolicy = Literal["allow", "deny"]
+VariantName = Literal["stable", "canary"]
 Step = httpx.Request | float  # send this request, or sleep this many seconds
 Outcome = httpx.Response | httpx.HTTPError | None  # what sending gave; None after a sleep
 Flow = Generator[Step, Outcome, T]
@@ -27,6 +29,19 @@ class Status(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Variant:
+    """The version of the agent one key runs: the release's stable one or its canary.
+
+    `descriptor` is the version's entry in the release without "version" (model, prompt, ...);
+    `version` and `release` are None when the agent has no release."""
+
+    name: VariantName
+    version: str | None
+    descriptor: Mapping[str, Any] = field(hash=False)  # a dict: left out of the hash, not of ==
+    release: int | None
+
+
+@dataclass(frozen=True)
 class Action:
     """What the agent asks to do: the body of `POST /v1/agents/{agent}/actions`."""
 
@@ -35,6 +50,7 @@ class Action:
     risk: Risk = "low"
     args: Mapping[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    variant: Variant | None = None  # sent, and audited by the server, when it belongs to a release
 
 
 @dataclass(frozen=True)

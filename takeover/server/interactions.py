@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
 from takeover import store
-from takeover.app import approvals, dispatch, modes, silences
+from takeover.app import approvals, dispatch, modes, releases, silences
 from takeover.app.errors import Refusal
 from takeover.config import context
 from takeover.config.mode import Mode
@@ -91,6 +91,7 @@ VALUE_CHECKS: dict[str, Callable[[str], object]] = {
     "takeover": validation.check_agent_scope, "release": validation.check_agent_scope,
     "approve": validation.check_approval_id, "reject": validation.check_approval_id,
     "reject_submit": validation.check_approval_id,
+    **{f"release_{action}": validation.check_agent for action in releases.ACTIONS},
 }
 
 
@@ -192,6 +193,9 @@ class SlackInteractions:
             service.notifier.open_modal(trigger_id=i.trigger_id, view=reject_modal(i.value, i.channel))
         elif i.action_id == "reject_submit":
             approvals.decide(service.app, approval_id=i.value, status=Status.rejected, who=who, comment=i.comment)
+        elif i.action_id.startswith("release_"):
+            releases.act(service.app, actor=who.actor, agent=i.value, action=i.action_id.removeprefix("release_"),
+                         reason=f"from Slack by {who.name}")
 
     def _tell(self, i: Interaction, text: str) -> None:
         if not i.channel:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from takeover import store
-from takeover.app import alerts, approvals, outage
+from takeover.app import alerts, approvals, outage, releases
 from takeover.app.context import App, Limits
 from takeover.app.dispatch import Dispatcher
 from takeover.app.messages import Messages
@@ -140,6 +140,7 @@ class Service:
             (self.dispatch, self.settings.dispatch_interval, "dispatch", "group alerts into messages"),
             (self.deliver, self.settings.deliver_interval, "deliver", "deliver notifications"),
             (self._expire_if_leader, 1.0, "expire", "expire overrides and apply the fail-safe"),
+            (self.analyse_releases, self.settings.release_interval, "releases", "release analysis: step or roll back"),
         ]
         if not self.leadership.embedded:
             jobs.append((self.reconcile, RECONCILE, "reconcile", "compare served documents with the database"))
@@ -228,6 +229,8 @@ class Service:
         if slot is None:
             return  # this slot was evaluated already (by us before a restart, or another leader)
         elapsed = time.monotonic() - started
+        if any(r.rule.labels.get("takeover") == "rollback" and r.firing() for r in slot.rules):
+            self.wake("releases")  # a rollback alert rolls its agent's release back at once
         self.metrics.eval_duration.labels(group.name).observe(elapsed)
         failed = self.rules.record(slot, duration=elapsed)
         if failed:
@@ -276,6 +279,11 @@ class Service:
         approvals.expire(self.app)
         self._as_leader(lambda term: outage.leader_pass(self.app, self.watch, term=term, blind_since=self.blind_since,
                                                         last_error=self.last_query_error), None)
+
+    def analyse_releases(self) -> int:
+        """The leader's release analysis pass: checks, rollback alerts, promotion gates."""
+        moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query), 0)
+        return moved
 
     def expire_approvals(self) -> None:
         approvals.expire(self.app)

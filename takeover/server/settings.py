@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     approval_expiry: float = Field(900.0, description="seconds an approval request waits for a human by default")
     approval_max_expiry: float = Field(86400.0, description="the longest expiry a request may ask for")
     dispatch_interval: float = Field(1.0, description="seconds between grouping passes over the alerts")
+    release_interval: float = Field(30.0, gt=0, description="seconds between release analyses (checks, gates, "
+                                                            "rollback alerts)")
     meta_alert_after: float = Field(60.0, description="seconds of failed Prometheus queries before takeover pages about it")
     meta_alert_owner: str = Field("takeover-admins", description="owner paged by the built-in meta-alert")
     log_format: str = Field("auto", description="auto (text on a terminal, else JSON), json or text")

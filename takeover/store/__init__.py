@@ -8,6 +8,7 @@ family; this package exports them all (`from takeover import store; store.add_so
 from takeover.store.agents import (
     active_sources,
     add_source,
+    agent_exists,
     control_document,
     control_documents,
     effective_mode,
@@ -21,6 +22,7 @@ from takeover.store.alerts import (
     alert_from_row,
     claim_slot,
     fingerprint,
+    firing_with_label,
     list_alerts,
     load_alerts,
     mark_takeover,
@@ -76,6 +78,19 @@ from takeover.store.outbox import (
     record_post,
     undelivered,
 )
+from takeover.store.releases import (
+    ReleaseConflict,
+    active_release,
+    active_releases,
+    canary_writes,
+    create_release,
+    latest_release,
+    mark_reconciled,
+    plan_of,
+    progress_of,
+    release_document,
+    save_progress,
+)
 from takeover.store.silences import (
     active_silences,
     create_silence,
@@ -93,6 +108,19 @@ from takeover.store.tokens import (
 )
 
 __all__ = [
+    "agent_exists",
+    "firing_with_label",
+    "ReleaseConflict",
+    "active_release",
+    "active_releases",
+    "canary_writes",
+    "create_release",
+    "latest_release",
+    "mark_reconciled",
+    "plan_of",
+    "progress_of",
+    "release_document",
+    "save_progress",
     "AUDIT_LOCK",
     "Deposed",
     "IdempotencyConflict",

@@ -19,6 +19,7 @@ from takeover.store.models import (
     AgentRow,
     SourceRow,
 )
+from takeover.store.releases import latest_releases, release_document
 
 
 def _source_from_row(row: SourceRow) -> Source:
@@ -53,6 +54,10 @@ def _bump(*, session: Session, agent: str) -> list[str]:
     if agent == ALL_AGENTS:
         return list(session.exec(select(AgentRow.name)))
     return [agent]
+
+
+def agent_exists(*, session: Session, name: str) -> bool:
+    return session.get(AgentRow, name) is not None
 
 
 def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
@@ -123,8 +128,10 @@ def control_documents(*, session: Session, agents: Iterable[str], now: float) ->
     names = list(agents)
     rows = {a.name: a for a in session.exec(select(AgentRow).where(col(AgentRow.name).in_(names)))}
     sources = active_sources(session=session, now=now)
+    releases = latest_releases(session=session, agents=list(rows))
     return {name: build_document(agent=name, version=row.version, canary_ratio=row.canary_ratio,
-                                 sources=sources, now=now) for name, row in rows.items()}
+                                 sources=sources, now=now, release=release_document(releases.get(name)))
+            for name, row in rows.items()}
 
 
 def control_document(*, session: Session, agent: str, now: float) -> dict[str, Any] | None:

@@ -117,6 +117,12 @@ def list_alerts(*, session: Session) -> list[AlertRow]:
     return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
 
 
+def firing_with_label(*, session: Session, name: str, value: str) -> list[AlertRow]:
+    """Firing alerts whose label `name` is `value` (few alerts fire at once: filtered here)."""
+    rows = session.exec(select(AlertRow).where(col(AlertRow.state) == State.firing.value))
+    return [r for r in rows if r.labels.get(name) == value]
+
+
 def claim_slot(*, session: Session, group_key: str, slot: float) -> bool:
     """Mark `slot` evaluated for the group; False when it (or a later one) already was."""
     row = session.get(GroupRow, group_key)

@@ -211,3 +211,27 @@ class InteractionRow(SQLModel, table=True):
     __tablename__ = "slack_interaction"
     key: str = Field(primary_key=True)
     at: float
+
+
+class ReleaseRow(SQLModel, table=True):
+    """A release of a new agent version: its plan and where it stands (control.release)."""
+
+    __tablename__ = "agent_release"
+    id: int | None = Field(default=None, primary_key=True)
+    agent: str = Field(index=True)
+    # the agent's name while the release is active, NULL after: unique, so one active release per agent
+    active_agent: str | None = Field(default=None, unique=True)
+    stable: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # {"version": id, ...descriptor}
+    canary: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    plan: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # steps_bp, every, checks, gate, hold, …
+    state: str
+    step: int = 0
+    weight_bp: int = 0
+    step_since: float
+    failures: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    inconclusive: int = 0
+    reason: str = ""
+    started_at: float
+    started_by: str
+    ended_at: float | None = None
+    gate_approval_id: str | None = None  # the promotion gate's approval request

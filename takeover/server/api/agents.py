@@ -44,12 +44,22 @@ class AgentCreate(BaseModel):
     canary_ratio: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
 
 
+class VariantRef(BaseModel):
+    """The release variant an action runs under (the SDK's `client.variant(key)`)."""
+
+    release: int = Field(ge=1, le=2**62)
+    name: Literal["stable", "canary"]
+    version: Name | None = None
+
+
 class ActionRequest(BaseModel):
     action: Name = Field(description="the tool or action name, e.g. refund")
     kind: Kind
     risk: Risk = "low"
     args: Args = Field(default_factory=dict)
     idempotency_key: Name | None = None
+    variant: VariantRef | None = Field(None, description="the release variant the action runs under: audited, "
+                                                         "and a canary's writes make its rollback report")
 
 
 class Source(BaseModel):
@@ -71,6 +81,8 @@ class ControlDocument(BaseModel):
     sources: list[Source]
     permissions: dict[str, str]
     canary_ratio: float | None
+    release: dict[str, Any] | None = Field(None, description="the agent's newest release: id, state, weight_bp, "
+                                                            "stable and canary versions")
 
 
 class GlobalSources(BaseModel):
@@ -185,7 +197,8 @@ def ask(agent: AgentPath, request: ActionRequest, who: PrincipalDep, service: Se
     Agent tokens only."""
     may_act_for(who, agent)
     return agents.ask(service.app, who, agent=agent, action=request.action, kind=request.kind, risk=request.risk,
-                      args=request.args, idempotency_key=request.idempotency_key)
+                      args=request.args, idempotency_key=request.idempotency_key,
+                      variant=request.variant.model_dump() if request.variant else None)
 
 
 @router.get("/agents", response_model=list[AgentSummary])

@@ -1,8 +1,11 @@
-"""promtool's text: Go's strconv.Quote and Duration.String, Prometheus's labels and alerts as strings."""
+"""promtool's text: Go's strconv.Quote, FormatFloat and Duration.String, Prometheus's labels and alerts
+as strings."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from decimal import Decimal
 
 from takeover.rules.evaluate import Labels
 
@@ -86,3 +89,16 @@ def _decimal(value: int, unit: int) -> str:
     whole, frac = divmod(value, unit)
     digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0") if frac else ""
     return f"{whole}.{digits}" if digits else str(whole)
+
+
+def go_float_e(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'E', -1, 64): the shortest digits, `1.5E+00`, `NaN`, `+Inf`."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"  # Python's repr has the same shortest digits
+    power = len(digits) - 1 + int(exponent) if text != "0" else 0
+    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}E{'-' if power < 0 else '+'}{abs(power):02d}"

@@ -76,3 +76,28 @@ def parse_series(text: str) -> dict[str, str]:
             raise ValueError(f"bad series {text!r}: labels must be given with =")
         labels[m.name] = m.value
     return labels
+
+
+def parse_metric(text: str) -> list[tuple[str, str]]:
+    """Prometheus's parser.ParseMetric, as promtool reads `exp_samples` labels: `name{a="b"}`,
+    `{a="b"}`, `{}` or nothing; empty values and repeated names are kept. Sorted by name."""
+    import promql_parser
+
+    body = text.strip()
+    if not body:
+        return []
+    # a dummy matcher makes `{}` and `{a=""}` a selector promql_parser accepts
+    selector = '{__dummy__="1",' + body[1:] if body.startswith("{") else body
+    try:
+        expr = promql_parser.parse(selector)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset or expr.at:
+        raise ValueError('expected name{label="value", ...}')
+    labels = [("__name__", expr.name)] if expr.name else []
+    for m in expr.matchers.matchers:
+        if m.op != promql_parser.MatchOp.Equal:
+            raise ValueError("labels must be given with =")
+        if m.name != "__dummy__":
+            labels.append((m.name, m.value))
+    return sorted(labels, key=lambda label: label[0])

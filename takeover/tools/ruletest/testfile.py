@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,19 @@ class AlertCheck:
 
 
 @dataclass(frozen=True)
+class ExpectedSample:
+    labels: str  # as written; parsed when checked (a bad one fails that check only, as in promtool)
+    value: float
+
+
+@dataclass(frozen=True)
+class PromqlCheck:
+    expr: str
+    eval_time: float
+    exp_samples: tuple[ExpectedSample, ...] = ()
+
+
+@dataclass(frozen=True)
 class TestGroup:
     """One entry of `tests:`: input series and the checks against them."""
 
@@ -54,13 +69,13 @@ class TestGroup:
     interval: float = 0.0
     input_series: tuple[InputSeries, ...] = ()
     alert_checks: tuple[AlertCheck, ...] = ()
-    promql_checks: tuple[float, ...] = ()  # eval_time of each promql_expr_test (not run)
+    promql_checks: tuple[PromqlCheck, ...] = ()
     external_labels: Mapping[str, str] = field(default_factory=dict)
     external_url: str = ""
 
     @property
     def max_eval_time(self) -> float:
-        return max((*(c.eval_time for c in self.alert_checks), *self.promql_checks), default=0.0)
+        return max((c.eval_time for c in (*self.alert_checks, *self.promql_checks)), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ _FIELDS = {
     "alertTestCase": {"eval_time", "alertname", "exp_alerts"},
     "alert": {"exp_labels", "exp_annotations"},
     "promqlTestCase": {"expr", "eval_time", "exp_samples"},
+    "sample": {"labels", "value"},
 }
 
 
@@ -119,9 +135,13 @@ def _test_group(node: yaml.Node) -> TestGroup:
             expected.append(ExpectedAlert(_string_map(af.get("exp_labels")),
                                           _string_map(af.get("exp_annotations"))))
         checks.append(AlertCheck(eval_time, alertname, tuple(expected)))
-    promql = tuple(_duration(_struct(p, "promqlTestCase").get("eval_time"))
-                   for p in _list(fields.get("promql_expr_test")))
-    end = max((*(c.eval_time for c in checks), *promql), default=0.0)
+    promql = []
+    for p in _list(fields.get("promql_expr_test")):
+        pf = _struct(p, "promqlTestCase")
+        samples = tuple(ExpectedSample(_text(sf.get("labels")), _float(sf.get("value")))
+                        for sf in (_struct(n, "sample") for n in _list(pf.get("exp_samples"))))
+        promql.append(PromqlCheck(_text(pf.get("expr")), _duration(pf.get("eval_time")), samples))
+    end = max((c.eval_time for c in (*checks, *promql)), default=0.0)
     series: dict[frozenset[tuple[str, str]], InputSeries] = {}
     for s in _list(fields.get("input_series")):
         sf = _struct(s, "series")
@@ -137,7 +157,7 @@ def _test_group(node: yaml.Node) -> TestGroup:
         in_group = f" (in TestGroup {name})" if name else ""
         raise TestFileError("an item under alert_rule_test misses required attribute alertname "
                             f"at eval_time {model_duration(missing.eval_time)}{in_group}")
-    return TestGroup(name, interval, tuple(series.values()), tuple(checks), promql,
+    return TestGroup(name, interval, tuple(series.values()), tuple(checks), tuple(promql),
                      _string_map(fields.get("external_labels")), _text(fields.get("external_url")))
 
 
@@ -197,6 +217,32 @@ def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
     """The key/value nodes with YAML merge keys (`<<: *base`) applied, as yaml.v2 does."""
     yaml.SafeLoader("").flatten_mapping(node)
     return list(node.value)
+
+
+_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_YAML_SPECIAL = {f"{sign}.{word}": float(f"{sign}inf") for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")}
+_YAML_SPECIAL |= {f".{word}": math.nan for word in ("nan", "NaN", "NAN")}
+_YAML_BOOLS = {"y", "yes", "n", "no", "true", "false", "on", "off"}
+
+
+def _float(node: yaml.Node | None) -> float:
+    """A number as yaml.v2 decodes it into a float64 (`1e3`, `0x10`, `010`, `1_000`, `.inf`;
+    null is 0); a quoted or other scalar fails as it does there."""
+    if node is None or _is_null(node):
+        return 0.0
+    text = _text(node)
+    plain = isinstance(node, yaml.ScalarNode) and node.style is None
+    if plain and text in _YAML_SPECIAL:
+        return _YAML_SPECIAL[text]
+    digits = text.replace("_", "")
+    if plain and re.fullmatch(r"[-+]?0[0-7]+", digits):  # Go's ParseInt(text, 0): a leading 0 is octal
+        return float(int(digits, 8))
+    if plain and re.fullmatch(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+)", digits):
+        return float(int(digits, 0))
+    if plain and _YAML_FLOAT.fullmatch(digits):
+        return float(digits)
+    tag = "bool" if plain and text.lower() in _YAML_BOOLS else "str"
+    raise TestFileError(f"yaml: unmarshal errors:\n  {_where(node)}: cannot unmarshal !!{tag} `{text}` into float64")
 
 
 def _duration(node: yaml.Node | None) -> float:

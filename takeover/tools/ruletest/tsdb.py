@@ -1,4 +1,5 @@
-"""The input series in a throwaway TSDB: OpenMetrics text, promtool's backfill, a Prometheus serving it."""
+"""The input series in a throwaway TSDB: OpenMetrics text, promtool's backfill (once, then again for
+each layer of recorded series), a Prometheus serving it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from takeover.tools.promproc import binary, running_prometheus
+from takeover.tools.ruletest.gotext import model_duration
 from takeover.tools.ruletest.testfile import InputSeries, TestFileError
 
 # Prometheus deletes blocks older than retention relative to the *newest* block: keep them all
@@ -62,10 +64,20 @@ def backfill(text: str, *, data_dir: Path) -> None:
 
 
 @contextmanager
-def serving(text: str) -> Iterator[str]:
-    """A throwaway Prometheus serving the OpenMetrics `text`; yields its URL."""
+def tsdb(text: str) -> Iterator[Path]:
+    """A throwaway TSDB holding the OpenMetrics `text`; more can be backfilled into it while no
+    Prometheus serves it. Yields its data directory."""
     with tempfile.TemporaryDirectory(prefix="takeover-backfill-") as tmp:
         data = Path(tmp) / "data"
         backfill(text, data_dir=data)
-        with running_prometheus("global: {}\n", data_dir=data, extra_args=PROMETHEUS_ARGS) as url:
-            yield url
+        yield data
+
+
+@contextmanager
+def serving(data_dir: Path, *, evaluation_interval: float) -> Iterator[str]:
+    """A throwaway Prometheus serving the TSDB at `data_dir` (it reads the blocks there when it
+    starts); yields its URL. Its evaluation_interval is the subquery step when none is written,
+    as promtool's is the test's."""
+    config = f"global:\n  evaluation_interval: {model_duration(evaluation_interval)}\n"
+    with running_prometheus(config, data_dir=data_dir, extra_args=PROMETHEUS_ARGS) as url:
+        yield url
