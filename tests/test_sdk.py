@@ -300,7 +300,8 @@ def test_public_surface() -> None:
     assert sorted(sdk.__all__) == [
         "Action", "ApprovalExpired", "ApprovalRequired", "ApprovalTimeout", "AsyncClient", "Client",
         "ControlPlaneUnreachable", "ControlState", "Denied", "Guard", "HandedOff", "Permit", "ReadOnly",
-        "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "WritesPaused", "route"]
+        "Refused", "Rejected", "RequestRejected", "Status", "TakeoverError", "Variant", "WritesPaused", "bucket",
+        "route"]
     assert all(name in (sdk.__doc__ or "") for name in sdk.__all__ if isinstance(getattr(sdk, name), type)
                and issubclass(getattr(sdk, name), TakeoverError))  # the docstring draws every exception
 
