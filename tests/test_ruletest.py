@@ -17,25 +17,37 @@ from pathlib import Path
 import pytest
 
 from takeover.rules.evaluate import Sample
-from takeover.rules.format import Group, Rule
+from takeover.rules.format import Group, RecordingRule, Rule
 from takeover.rules.query import QueryError, QueryFunc
 from takeover.rules.replay import run
 from takeover.tools.ruletest import (
     AlertCheck,
     ExpectedAlert,
+    ExpectedSample,
     InputSeries,
+    Placed,
+    PromqlCheck,
     TestFileError,
     TestGroup,
+    api_error,
     check_alerts,
+    check_promql,
+    evaluation_order,
     go_duration,
+    go_float_e,
     go_quote,
+    layers,
     load_test_file,
     model_duration,
     openmetrics,
+    parse_metric,
     parse_series,
     parse_values,
+    reads,
     run_test_files,
+    unordered_read,
     values_read,
+    written,
 )
 
 RULES = Path(__file__).resolve().parent / "rules"
@@ -105,16 +117,26 @@ def test_known_divergence(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.prometheus
 @pytest.mark.usefixtures("prometheus_binaries")
-def test_promql_expr_tests_are_reported_unsupported_after_the_alert_checks_ran(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    assert promtool("promql_expr.test.yml", RULES / "unsupported").code == 0
-    got = takeover("promql_expr.test.yml", RULES / "unsupported", monkeypatch)
-    assert got.code == 1
-    assert "FAILED" not in got.err and "SUCCESS" not in got.out  # the alert checks passed; the run did not
+def test_a_rule_reading_what_is_recorded_after_it_is_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert promtool("recorded_later.test.yml", RULES / "unsupported").code == 0
+    got = takeover("recorded_later.test.yml", RULES / "unsupported", monkeypatch)
+    assert (got.code, got.out) == (1, "Unit Testing:  recorded_later.test.yml\n\n\n")
     assert got.err == ("  UNSUPPORTED (takeover could not run these; they did not pass):\n"
-                       "    name: mixed,\n"
-                       "    promql_expr_test not run (1 check): takeover tests alerting rules, not PromQL "
-                       "expressions; use promtool test rules for these\n")
+                       "    not run: rule ReadsLater reads later:requests, recorded by a rule evaluated after "
+                       "it: Prometheus gives it the value of the step before, which a range query over recorded "
+                       "series cannot\n")
+
+
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_a_recorded_series_that_ends_while_read_is_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The divergent case, seen from takeover's side: refused, never given another verdict."""
+    got = takeover("recorded_series_end.test.yml", RULES / "divergent", monkeypatch)
+    assert got.code == 1
+    assert got.err.splitlines()[1] == (
+        '    not run: recorded series {__name__="high:requests"} ends at 4m, where Prometheus marks it '
+        "stale; a backfilled TSDB cannot hold a staleness marker, so rule HighRequests would still see "
+        "its last value for 5m")
 
 
 @pytest.mark.prometheus
@@ -211,8 +233,24 @@ tests:
         name="n", interval=15.0,
         input_series=(InputSeries('up{job="a"}', {"__name__": "up", "job": "a"}, (1.0, 2.0, 3.0)),),
         alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({"n": "3.0"}, {"n": "3.0", "empty": "", "t": "true"}),)),),
-        promql_checks=(120.0,), external_labels={"env": "prod"}, external_url="https://x")
+        promql_checks=(PromqlCheck("up", 120.0, ()),), external_labels={"env": "prod"}, external_url="https://x")
     assert t.max_eval_time == 120.0
+
+
+def test_exp_samples_values_are_read_as_yaml_v2_reads_a_float64(tmp_path: Path) -> None:
+    values = ["1e3", "0x10", "010", "1_000", ".inf", "-.Inf", "", "+1.5"]
+    samples = "".join(f"          - {{labels: x, value: {v}}}\n" for v in values)
+    (tmp_path / "t.yml").write_text(f"tests:\n  - promql_expr_test:\n      - expr: x\n        exp_samples:\n{samples}")
+    (test,) = load_test_file(str(tmp_path / "t.yml")).tests
+    assert [s.value for s in test.promql_checks[0].exp_samples] == [1000.0, 16.0, 8.0, 1000.0, math.inf,
+                                                                     -math.inf, 0.0, 1.5]
+    for value, tag in (('"1"', "str"), ("Inf", "str"), ("true", "bool")):
+        (tmp_path / "t.yml").write_text(f"tests:\n  - promql_expr_test:\n      - exp_samples:\n"
+                                        f"          - value: {value}\n")
+        with pytest.raises(TestFileError) as raised:
+            load_test_file(str(tmp_path / "t.yml"))
+        assert str(raised.value) == (f"yaml: unmarshal errors:\n  line 4: cannot unmarshal !!{tag} "
+                                     f"`{value.strip(chr(34))}` into float64")
 
 
 def test_a_series_defined_again_replaces_the_earlier_definition_like_promtool(tmp_path: Path) -> None:
@@ -347,6 +385,31 @@ def test_durations_print_like_go(seconds: float, model: str, go: str) -> None:
     assert (model_duration(seconds), go_duration(seconds)) == (model, go)
 
 
+@pytest.mark.parametrize(("value", "text"), [
+    (1.0, "1E+00"), (0.1 + 0.2, "3.0000000000000004E-01"), (1.5e7, "1.5E+07"), (-1.23e-05, "-1.23E-05"),
+    (0.0, "0E+00"), (-0.0, "-0E+00"), (1e100, "1E+100"), (5e-324, "5E-324"), (math.nan, "NaN"),
+    (math.inf, "+Inf"), (-math.inf, "-Inf"),
+])
+def test_floats_print_like_go_formatfloat_e(value: float, text: str) -> None:
+    assert go_float_e(value) == text
+
+
+def test_parse_metric_reads_exp_samples_labels_like_prometheus() -> None:
+    assert parse_metric("") == parse_metric(" {} ") == []
+    assert parse_metric('x{b="1", a="",}') == [("__name__", "x"), ("a", ""), ("b", "1")]  # empty kept
+    assert parse_metric('{__name__="x", a="1", a="2"}') == [("__name__", "x"), ("a", "1"), ("a", "2")]
+    with pytest.raises(ValueError, match="labels must be given with ="):
+        parse_metric('x{a=~"1"}')
+    with pytest.raises(ValueError):
+        parse_metric("x y")
+
+
+def test_api_errors_are_prometheus_own_words() -> None:
+    body = b'{"status":"error","errorType":"bad_data","error":"invalid parameter \\"query\\": 1:7: parse error"}'
+    assert api_error(f"HTTP Status Code 400 ({body!r})") == "1:7: parse error"
+    assert api_error("HTTP Status Code 503 (b'not json')") == "HTTP Status Code 503 (b'not json')"
+
+
 def test_go_quote() -> None:
     assert go_quote('a"b\\c\nd\té\x01') == '"a\\"b\\\\c\\nd\\té\\x01"'
 
@@ -401,3 +464,72 @@ def test_checks_are_made_even_without_rule_groups() -> None:
     test = TestGroup(alert_checks=(AlertCheck(60.0, "A", (ExpectedAlert({}, {}),)), AlertCheck(0.0, "B", ())))
     (error,) = check([], test, table({}))
     assert error.startswith("    alertname: A, time: 1m, \n        exp:[\n")
+
+
+# ---------------------------------------------------------------- recording rules, without Prometheus
+
+def recording(name: str, expr: str, line: int, **labels: str) -> RecordingRule:
+    return RecordingRule(name, expr, labels, line=line)
+
+
+def test_rules_are_ordered_by_group_then_line_and_layered_by_what_they_read() -> None:
+    first = Group("a", "f", 60.0, (Rule("Alert", "r2 > 1", line=3),), limit=2,
+                  records=(recording("r1", "sum(x)", 1), recording("r2", "r1 * 2", 5)))
+    second = Group("b", "f", 60.0, (), records=(recording("r3", '{__name__=~"r[12]"}', 1),
+                                                recording("r4", "y", 2)))
+    order = evaluation_order([first, second])
+    assert [(p.rule.name, p.place, p.limit) for p in order] == [
+        ("r1", (0, 1), 2), ("Alert", (0, 3), 2), ("r2", (0, 5), 2), ("r3", (1, 1), 0), ("r4", (1, 2), 0)]
+    assert unordered_read(order) == ("rule Alert reads r2, recorded by a rule evaluated after it: Prometheus "
+                                     "gives it the value of the step before, which a range query over "
+                                     "recorded series cannot")
+    in_order = [p for p in order if p.rule.name != "Alert"]
+    assert unordered_read(in_order) is None
+    assert [[p.rule.name for p in layer] for layer in layers(in_order)] == [["r1", "r4"], ["r2"], ["r3"]]
+    assert unordered_read(evaluation_order([Group("g", "f", 60.0, (), records=(recording("c", "c + 1", 1),))]))
+
+
+@pytest.mark.parametrize(("expr", "name", "read"), [
+    ("rate(job:x[5m] offset 1m)", "job:x", True),
+    ('{__name__="job:x"}', "job:x", True),
+    ('{__name__=~"job:.*", __name__!="job:y"}', "job:x", True),
+    ('{__name__!~"job:.*"}', "job:x", False),
+    ('{job="a"}', "job:x", True),  # no name: it may read anything
+    ("sum by (job) (other)", "job:x", False),
+    ("sum(", "job:x", False),  # does not parse: reads nothing
+])
+def test_reads_tells_whether_a_selector_can_match_a_name(expr: str, name: str, read: bool) -> None:
+    assert reads(expr, name) is read
+
+
+def test_a_recording_rule_writes_its_name_and_labels_and_fails_as_prometheus_does() -> None:
+    placed = Placed(recording("r", "x", 4, env="prod", drop=""), group=0, limit=2)
+    a, b = (("__name__", "x"), ("drop", "1"), ("i", "a")), (("__name__", "x"), ("i", "b"))
+    done = written(placed, {a: {0: 1.0, 1: math.nan}, b: {1: 2.0, 2: 3.0}}, last=2, interval=60.0)
+    ra, rb = (("__name__", "r"), ("env", "prod"), ("i", "a")), (("__name__", "r"), ("env", "prod"), ("i", "b"))
+    assert done.failure is None and done.series.keys() == {ra, rb}
+    assert done.series[rb] == {1: 2.0, 2: 3.0} and done.series[ra][0] == 1.0 and math.isnan(done.series[ra][1])
+    assert done.ends() == [(2, ra)]  # b is still there at the last step
+    same = Placed(recording("r", "x", 4, i="same"), group=1)
+    failed = written(same, {(("__name__", "x"), ("i", "a")): {0: 1.0, 1: 1.0}, b: {1: 2.0}}, last=2, interval=60.0)
+    assert failed.failure is not None and (failed.failure.step, failed.failure.place) == (1, (1, 4))
+    assert failed.failure.text == ("    rule: r, time: 1m0s, err: vector contains metrics with the same "
+                                   "labelset after applying rule labels")
+    assert failed.ends() == []  # a failed step writes nothing and marks nothing stale
+    limited = written(Placed(recording("r", "x", 4), group=0, limit=1), {a: {0: 1.0, 1: 1.0}, b: {1: 2.0}},
+                      last=2, interval=60.0)
+    assert limited.failure is not None and limited.failure.text.endswith("err: exceeded limit of 1 with 2 series")
+
+
+def test_promql_checks_compare_exactly_and_print_like_promtool() -> None:
+    from takeover.rules.query import static_query
+    from takeover.tools.ruletest import PromqlCheck
+
+    query = static_query({"x": [Sample({"__name__": "x", "b": "1"}, math.nan), Sample({"__name__": "x"}, 0.3)]})
+    exact = PromqlCheck("x", 60.0, (ExpectedSample("x", 0.3), ExpectedSample('x{b="1"}', math.nan)))
+    assert check_promql([exact, PromqlCheck("y", 0.0), PromqlCheck("x", 0.0, (ExpectedSample("x{", 1),))], query) == [
+        '    expr: "x", time: 1m,\n'
+        '        exp: {__name__="x"} 3E-01, {__name__="x", b="1"} NaN\n'
+        '        got: {__name__="x"} 3E-01, {__name__="x", b="1"} NaN',
+        "    expr: \"y\", time: 0s, err: no result for 'y'",
+        '    expr: "x", time: 0s, err: labels "x{": unexpected end of input inside braces']

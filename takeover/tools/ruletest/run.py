@@ -1,4 +1,5 @@
-"""Running a test group: replay the rule groups against the served inputs and check every alert test."""
+"""Running a test group: record the recording rules, replay the alerting rules against the inputs
+and what was recorded, and check every alert test and promql_expr_test."""
 
 from __future__ import annotations
 
@@ -6,16 +7,34 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from takeover.rules.evaluate import Expand, Labels
 from takeover.rules.format import Group
-from takeover.rules.group import GroupSlot, RuleResult, run, slots
-from takeover.rules.query import prometheus_query
-from takeover.tools.ruletest.gotext import alerts_string, go_duration, indent_lines, model_duration
-from takeover.tools.ruletest.testfile import AlertCheck, TestFileError, TestGroup
-from takeover.tools.ruletest.tsdb import openmetrics, serving
-
-QUERY_TIMEOUT = 10.0
+from takeover.rules.group import GroupSlot, RuleResult, run
+from takeover.tools.ruletest.gotext import (
+    alerts_string,
+    go_duration,
+    go_quote,
+    indent_lines,
+    labels_string,
+    model_duration,
+)
+from takeover.tools.ruletest.promql import check_promql
+from takeover.tools.ruletest.queries import instant_query, range_query
+from takeover.tools.ruletest.record import (
+    Failure,
+    Placed,
+    Recorded,
+    evaluation_order,
+    first_failure,
+    layers,
+    reads,
+    record,
+    unordered_read,
+)
+from takeover.tools.ruletest.testfile import AlertCheck, InputSeries, TestFileError, TestGroup
+from takeover.tools.ruletest.tsdb import backfill, openmetrics, serving, tsdb
 
 
 @dataclass(frozen=True)
@@ -27,31 +46,77 @@ class Outcome:
 
 
 def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_interval: float) -> Outcome:
-    """Backfill the inputs, serve them, replay the groups and check every alert_rule_test."""
+    """Backfill the inputs, record the recording rules layer by layer, replay the alerting rules
+    and check every alert_rule_test, then every promql_expr_test (unless a rule failed)."""
     prefix = f"    name: {test.name},\n" if test.name else ""
-    unsupported = []
-    if test.promql_checks:
-        n = len(test.promql_checks)
-        unsupported.append(f"{prefix}    promql_expr_test not run ({n} check{'s' * (n != 1)}): takeover "
-                           "tests alerting rules, not PromQL expressions; use promtool test rules for these")
     if stale := [s.text for s in test.input_series if "stale" in s.values]:
-        reason = (f"{prefix}    not run: input series {', '.join(stale)} use stale, and a staleness "
-                  "marker cannot be backfilled into a TSDB")
-        return Outcome(unsupported=(*unsupported, reason))
+        return Outcome(unsupported=(f"{prefix}    not run: input series {', '.join(stale)} use stale, and a "
+                                    "staleness marker cannot be backfilled into a TSDB",))
     try:
         text = openmetrics(test.input_series, interval=test.interval)
     except TestFileError as exc:
-        return Outcome(unsupported=(*unsupported, f"{prefix}    not run: {exc}"))
-    plan = _plan(test, groups, evaluation_interval)
-    with serving(text) as url:
-        history = run(plan, query=prometheus_query(url, timeout=QUERY_TIMEOUT), expand=_expander(test))
-        errors = check_alerts(test, evaluation_interval=evaluation_interval, history=history)
-    return Outcome(tuple(errors), tuple(unsupported))
+        return Outcome(unsupported=(f"{prefix}    not run: {exc}",))
+    order = evaluation_order(groups)
+    if reason := unordered_read(order):
+        return Outcome(unsupported=(f"{prefix}    not run: {reason}",))
+    interval = evaluation_interval
+    with tsdb(text) as data:
+        recorded, last = _record(order, data, last=round(test.max_eval_time * 1000) // round(interval * 1000),
+                                 interval=interval)
+        if reason := _ended_while_read(recorded, order, test, last=last, interval=interval):
+            return Outcome(unsupported=(f"{prefix}    not run: {reason}",))
+        with serving(data, evaluation_interval=interval) as url:
+            query = instant_query(url)
+            plan = [(k * interval, g) for k in range(last + 1) for g in groups]
+            history = run(plan, query=query, expand=_expander(test))
+            failures = [r.failure for r in recorded if r.failure is not None]
+            errors, failed = _check_alerts(test, evaluation_interval=interval, history=history, failures=failures)
+            if not failed:  # promtool stops a test group at a failed evaluation, before these
+                errors += check_promql(test.promql_checks, query)
+    return Outcome(tuple(errors))
 
 
-def _plan(test: TestGroup, groups: Sequence[Group], interval: float) -> list[tuple[float, Group]]:
-    """Every group at every slot from 0 to the last eval_time (promtool ignores group intervals)."""
-    return [(t, g) for t in slots(start=0.0, end=test.max_eval_time, interval=interval) for g in groups]
+def _record(order: Sequence[Placed], data: Path, *, last: int, interval: float) -> tuple[list[Recorded], int]:
+    """Evaluate the recording rules layer by layer, each layer's series backfilled (and the
+    Prometheus restarted on them) before the next; stop where a rule fails. Returns what each
+    rule recorded and the last step to evaluate."""
+    recorded: list[Recorded] = []
+    for layer in layers(order):
+        with serving(data, evaluation_interval=interval) as url:
+            query, instant = range_query(url, interval=interval), instant_query(url)
+            done = [record(placed, last=last, interval=interval, query=query, instant=instant) for placed in layer]
+        backfill(openmetrics(_series(done), interval=interval), data_dir=data)
+        recorded += done
+        if (failed := first_failure(done)) is not None:
+            last = min(last, failed)
+    return recorded, last
+
+
+def _series(recorded: Iterable[Recorded]) -> list[InputSeries]:
+    """The recorded series as inputs to backfill, grouped by name."""
+    series = [(labels, points) for r in recorded for labels, points in r.series.items()]
+    return [InputSeries(labels_string(labels), dict(labels), tuple(points.get(k) for k in range(max(points) + 1)))
+            for labels, points in sorted(series, key=lambda s: (dict(s[0])["__name__"], s[0]))]
+
+
+def _ended_while_read(recorded: Iterable[Recorded], order: Sequence[Placed], test: TestGroup, *,
+                      last: int, interval: float) -> str | None:
+    """A recorded series that ends at a step up to `last` while a later rule or a promql_expr_test
+    reads it, said as a reason not to run the test: Prometheus marks it stale there, so a query
+    no longer sees it; a backfilled TSDB cannot hold the marker, and its last value would stay
+    visible for the 5m lookback."""
+    for r in recorded:
+        name = r.placed.rule.name
+        readers = [p.rule.name for p in order[order.index(r.placed) + 1:] if reads(p.rule.expr, name)]
+        for step, labels in r.ends():
+            at = step * interval
+            promql = [go_quote(c.expr) for c in test.promql_checks if c.eval_time >= at and reads(c.expr, name)]
+            if step <= last and (readers or promql):
+                reader = f"rule {readers[0]}" if readers else f"promql_expr_test {promql[0]}"
+                return (f"recorded series {labels_string(labels)} ends at {model_duration(at)}, where Prometheus "
+                        f"marks it stale; a backfilled TSDB cannot hold a staleness marker, so {reader} would "
+                        "still see its last value for 5m")
+    return None
 
 
 def _expander(test: TestGroup) -> Expand:
@@ -64,27 +129,35 @@ def _expander(test: TestGroup) -> Expand:
     return expand
 
 
-def check_alerts(test: TestGroup, *, evaluation_interval: float,
-                 history: Iterable[GroupSlot]) -> list[str]:
+def check_alerts(test: TestGroup, *, evaluation_interval: float, history: Iterable[GroupSlot],
+                 failures: Sequence[Failure] = ()) -> list[str]:
     """Compare the firing alerts with each check after the last evaluation at or before its
     eval_time; stop at the first timestamp where a rule fails to evaluate, reporting every rule
-    that failed there (as promtool does). `history` is consumed lazily."""
+    that failed there (as promtool does). `history` is consumed lazily; `failures` are the
+    recording rules' (step, place in the order, text)."""
+    return _check_alerts(test, evaluation_interval=evaluation_interval, history=history, failures=failures)[0]
+
+
+def _check_alerts(test: TestGroup, *, evaluation_interval: float, history: Iterable[GroupSlot],
+                  failures: Sequence[Failure]) -> tuple[list[str], bool]:
+    """check_alerts, and whether it stopped at a failed evaluation."""
     checks = deque(sorted(test.alert_checks, key=lambda c: c.eval_time))  # stable: file order
     latest: dict[tuple[str, int], RuleResult] = {}
     errors: list[str] = []
     for at, batch in itertools.groupby(history, key=lambda s: s.at):
         evaluated = list(batch)
-        failed = [f"    rule: {r.rule.name}, time: {go_duration(at)}, err: {r.error}"
-                  for s in evaluated for r in s.errors]
-        if failed:
-            return errors + failed
+        step = round(at / evaluation_interval)
+        failed = [((i, r.rule.line), f"    rule: {r.rule.name}, time: {go_duration(at)}, err: {r.error}")
+                  for i, s in enumerate(evaluated) for r in s.errors]
+        failed += [(f.place, f.text) for f in failures if f.step == step]
+        if failed:  # in the order the rules were evaluated in: group, then line
+            return errors + [text for _, text in sorted(failed, key=lambda f: f[0])], True
         latest.update(((s.group.key, r.index), r) for s in evaluated for r in s.rules)
         while checks and at <= checks[0].eval_time < at + evaluation_interval:
             errors.extend(_compare(checks.popleft(), test.name, latest.values()))
     for check in checks:  # left only when there was nothing to evaluate (no rule groups)
         errors.extend(_compare(check, test.name, latest.values()))
-    return errors
-
+    return errors, False
 
 
 def _compare(check: AlertCheck, test_name: str, latest: Iterable[RuleResult]) -> list[str]:

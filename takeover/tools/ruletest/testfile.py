@@ -75,7 +75,8 @@ class TestGroup:
 
     @property
     def max_eval_time(self) -> float:
-        return max((c.eval_time for c in (*self.alert_checks, *self.promql_checks)), default=0.0)
+        return max((*(c.eval_time for c in self.alert_checks), *(c.eval_time for c in self.promql_checks)),
+                   default=0.0)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def _test_group(node: yaml.Node) -> TestGroup:
         samples = tuple(ExpectedSample(_text(sf.get("labels")), _float(sf.get("value")))
                         for sf in (_struct(n, "sample") for n in _list(pf.get("exp_samples"))))
         promql.append(PromqlCheck(_text(pf.get("expr")), _duration(pf.get("eval_time")), samples))
-    end = max((c.eval_time for c in (*checks, *promql)), default=0.0)
+    end = max((*(c.eval_time for c in checks), *(c.eval_time for c in promql)), default=0.0)
     series: dict[frozenset[tuple[str, str]], InputSeries] = {}
     for s in _list(fields.get("input_series")):
         sf = _struct(s, "series")
