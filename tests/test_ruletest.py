@@ -51,6 +51,8 @@ from takeover.tools.ruletest import (
 )
 
 RULES = Path(__file__).resolve().parent / "rules"
+CONVENTION_ENDINGS = ('is required (who owns this alert?)', 'annotation "runbook_url" is required',
+                      'annotation "first_check" is required')
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,10 @@ def promtool(path: str, cwd: Path) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def takeover(path: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+def takeover(path: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, *, strict: bool = False) -> Result:
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.chdir(cwd)  # both tools print the path as given
-    code = run_test_files([path], out=out, err=err)
+    code = run_test_files([path], strict=strict, out=out, err=err)
     return Result(code, out.getvalue(), err.getvalue())
 
 
@@ -86,7 +88,9 @@ def test_passes_in_promtool_and_in_takeover(name: str, monkeypatch: pytest.Monke
     expected = promtool(name, RULES)
     assert (expected.code, expected.out) == (0, f"Unit Testing:  {name}\n  SUCCESS\n\n"), expected.err
     got = takeover(name, RULES, monkeypatch)
-    assert (got.code, got.out, got.err) == (0, expected.out, "")
+    assert (got.code, got.out) == (0, expected.out)
+    # stderr: nothing, but for a warning of each convention (owner, runbook_url, first_check) a rule lacks
+    assert all(line.startswith("  WARNING: ") and line.endswith(CONVENTION_ENDINGS) for line in got.err.splitlines())
 
 
 @pytest.mark.parametrize("name", files(RULES / "failing"))
@@ -158,40 +162,32 @@ def test_rule_file_errors_stop_the_file_with_file_line_and_column(tmp_path: Path
         "rule_files: [bad.rules.yml]\ntests:\n  - alert_rule_test:\n"
         "      - {eval_time: 0s, alertname: NoOwner, exp_alerts: []}\n")
     assert promtool("bad.test.yml", tmp_path).code == 1
+    parse_error = "bad.rules.yml:5:15: could not parse expression: invalid promql query"
     got = takeover("bad.test.yml", tmp_path, monkeypatch)
-    assert got.code == 1
-    assert got.err.splitlines() == [
+    assert (got.code, got.err.splitlines()) == (1, ["  FAILED:", parse_error])
+    strict = takeover("bad.test.yml", tmp_path, monkeypatch, strict=True)
+    assert (strict.code, strict.err.splitlines()) == (1, [
         "  FAILED:",
         "bad.rules.yml:4:9: alert \"NoOwner\": label \"owner\" is required (who owns this alert?)",
         "bad.rules.yml:4:9: alert \"NoOwner\": annotation \"runbook_url\" is required",
         "bad.rules.yml:4:9: alert \"NoOwner\": annotation \"first_check\" is required",
-        "bad.rules.yml:5:15: could not parse expression: invalid promql query",
-    ]
+        parse_error,
+    ])
 
 
 @pytest.mark.prometheus
 @pytest.mark.usefixtures("prometheus_binaries")
-def test_input_series_of_ten_million_samples_cost_only_the_evaluation_window(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "t.yml").write_text(f"""\
-rule_files: [{RULES / "states.rules.yml"}]
-tests:
-  - interval: 1m
-    input_series:
-      - {{series: 'for_test{{agent="a1"}}', values: 0+1x10000000}}
-      - {{series: 'for_test{{agent="a2"}}', values: 1x100000000}}
-    alert_rule_test:
-      - eval_time: 50m
-        alertname: ForTwoMinutes
-        exp_alerts:
-          - exp_labels: {{owner: team-states, agent: a1}}
-            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
-                              first_check: Check the test series., value: "50"}}
-          - exp_labels: {{owner: team-states, agent: a2}}
-            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
-                              first_check: Check the test series., value: "1"}}
-""")
-    assert takeover("t.yml", tmp_path, monkeypatch) == Result(0, "Unit Testing:  t.yml\n  SUCCESS\n\n", "")
+def test_rules_without_takeover_conventions_pass_with_a_warning_each_and_fail_with_strict(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    name, rule = "no_conventions.test.yml", 'no_conventions.rules.yml:8:9: alert "NodeCPUBusy"'
+    got = takeover(name, RULES, monkeypatch)
+    assert (got.code, got.out) == (0, f"Unit Testing:  {name}\n  SUCCESS\n\n")
+    assert got.err == (f'  WARNING: {rule}: label "owner" is required (who owns this alert?)\n'
+                       f'  WARNING: {rule}: annotation "runbook_url" is required\n'
+                       f'  WARNING: {rule}: annotation "first_check" is required\n')
+    strict = takeover(name, RULES, monkeypatch, strict=True)
+    assert (strict.code, strict.out) == (1, f"Unit Testing:  {name}\n\n\n\n\n")
+    assert strict.err == "  FAILED:\n" + got.err.replace("  WARNING: ", "")
 
 
 def test_a_test_file_error_is_reported_as_failed(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ rule reading another's sees it. takeover's replay core then steps every group's 
 from 0, querying that Prometheus. The firing alerts at the last evaluation at or before each
 `eval_time` are compared with `exp_alerts`, and each `promql_expr_test` with its `exp_samples`,
 exactly as promtool 2.42 does (cmd/promtool/unittest.go), and the report has promtool's shape.
+Rule files are read as Prometheus reads them: a rule lacking takeover's conventions (owner,
+runbook_url, first_check) is tested, with a warning on stderr (`strict`: it fails the file).
 
 What takeover cannot run is reported as UNSUPPORTED, which fails the run (a check that was not
 made never passes): `stale` inputs; a rule reading what is recorded after it, or by itself; a

@@ -39,10 +39,12 @@ from takeover.tools.ruletest.tsdb import backfill, openmetrics, serving, tsdb
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one test group produced: failures (promtool's texts) and checks takeover could not run."""
+    """What one test group (or file) produced: failures (promtool's texts), checks takeover could
+    not run, and warnings (rules lacking takeover's conventions)."""
 
     errors: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_interval: float) -> Outcome:
