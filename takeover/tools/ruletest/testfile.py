@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from takeover.config.duration import parse_duration
-from takeover.tools.ruletest.gotext import model_duration
+from takeover.tools.ruletest.gotext import go_quote, model_duration
 from takeover.tools.ruletest.series import Point, parse_series, values_read
 
 DEFAULT_EVALUATION_INTERVAL = 60.0
@@ -167,7 +167,8 @@ def _where(node: yaml.Node) -> str:
 
 
 def _struct(node: yaml.Node | None, kind: str) -> dict[str, yaml.Node]:
-    """A mapping node as {key: value node}; unknown keys fail like yaml.v2's UnmarshalStrict."""
+    """A mapping node as {key: value node}; unknown keys and keys given twice (a merged one
+    too) fail like yaml.v2's UnmarshalStrict."""
     if node is None or _is_null(node):
         return {}
     if not isinstance(node, yaml.MappingNode):
@@ -177,6 +178,9 @@ def _struct(node: yaml.Node | None, kind: str) -> dict[str, yaml.Node]:
         if key.value not in _FIELDS[kind]:
             raise TestFileError(f"yaml: unmarshal errors:\n  {_where(key)}: field {key.value} "
                                 f"not found in type main.{kind}")
+        if key.value in out:
+            raise TestFileError(f"yaml: unmarshal errors:\n  {_where(key)}: field {key.value} "
+                                f"already set in type main.{kind}")
         out[str(key.value)] = value
     return out
 
@@ -211,7 +215,13 @@ def _string_map(node: yaml.Node | None) -> dict[str, str]:
         return {}
     if not isinstance(node, yaml.MappingNode):
         raise TestFileError(f"yaml: {_where(node)}: expected a mapping of strings")
-    return {_text(k): _text(v) for k, v in _pairs(node)}
+    out: dict[str, str] = {}
+    for key, value in _pairs(node):
+        if _text(key) in out:  # yaml.v2's UnmarshalStrict: a key twice, a merged one too
+            raise TestFileError(f"yaml: unmarshal errors:\n  {_where(key)}: key {go_quote(_text(key))} "
+                                "already set in map")
+        out[_text(key)] = _text(value)
+    return out
 
 
 def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
