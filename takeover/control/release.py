@@ -71,7 +71,7 @@ def check_problems(check: Check) -> list[str]:
                             f'rate(agent_errors_total{{variant="$variant"}}[5m])')
         try:
             promql_parser.parse(check.for_variant(text, "canary"))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnicodeError) as exc:
             problems.append(f"{check.name}: {field_name} does not parse: {exc}")
     if check.failure_limit < 1:
         problems.append(f"{check.name}: failure_limit must be at least 1")

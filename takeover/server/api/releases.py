@@ -6,18 +6,30 @@ Under `/agents/{agent}/releases` — `POST /agents/{agent}/release` (singular) h
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from takeover.app import releases
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode, ModeName
 from takeover.control import release as core
-from takeover.control.validation import Name, OptionalText, Reason, duration
+from takeover.control.validation import (
+    MAX_REASON,
+    NOT_BLANK,
+    Duration,
+    Name,
+    OptionalText,
+    Reason,
+    check_text,
+    duration,
+)
 from takeover.server.api.deps import AgentPath, OperatorDep, ServiceDep
 
 router = APIRouter(tags=["releases"])
 MAX_STEPS = 20
 ReleaseAction = Literal["pause", "resume", "promote", "abort"]
+Query = Annotated[str, Field(min_length=1, max_length=MAX_REASON, json_schema_extra={"pattern": NOT_BLANK}),
+                  AfterValidator(lambda v: check_text(v, max_length=MAX_REASON))]
+Weight = Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False, strict=True)]
 
 
 class Version(BaseModel):
@@ -29,13 +41,14 @@ class Version(BaseModel):
 
 class Check(BaseModel):
     name: Name
-    query: str = Field(min_length=1, max_length=4000,
-                       description='PromQL with $variant, e.g. sum(rate(errors{variant="$variant"}[5m]))')
-    max_ratio: float = Field(1.0, ge=0, allow_inf_nan=False, description="canary <= stable * max_ratio + max_delta")
-    max_delta: float = Field(0.0, allow_inf_nan=False)
-    samples: str = Field("", max_length=4000, description="PromQL with $variant: the canary's traffic")
-    min_samples: float = Field(0.0, ge=0, allow_inf_nan=False, description="fewer samples: inconclusive")
-    failure_limit: int = Field(1, ge=1, le=100, description="failed analyses in a row before rollback")
+    query: Query = Field(description='PromQL with $variant, e.g. sum(rate(errors{variant="$variant"}[5m]))')
+    max_ratio: float = Field(1.0, ge=0, le=1e9, allow_inf_nan=False, strict=True,
+                             description="canary <= stable * max_ratio + max_delta")
+    max_delta: float = Field(0.0, ge=-1e12, le=1e12, allow_inf_nan=False, strict=True)
+    samples: Query | Literal[""] = Field("", description="PromQL with $variant: the canary's traffic")
+    min_samples: float = Field(0.0, ge=0, le=1e15, allow_inf_nan=False, strict=True,
+                               description="fewer samples: inconclusive")
+    failure_limit: int = Field(1, ge=1, le=100, strict=True, description="failed analyses in a row before rollback")
 
 
 class Analysis(BaseModel):
@@ -46,18 +59,12 @@ class Analysis(BaseModel):
 class ReleaseStart(BaseModel):
     stable: Version
     canary: Version
-    steps: list[float] = Field(description="canary weights in %, increasing, the last 100", min_length=2,
-                               max_length=MAX_STEPS, examples=[[1, 5, 20, 50, 100]])
-    every: str = Field("10m", description="time at each step with healthy analysis (Prometheus duration)")
-    gate: bool = Field(False, description="a human approves the promotion to 100 %")
+    steps: list[Weight] = Field(description="canary weights in %, increasing, the last 100", min_length=2,
+                                max_length=MAX_STEPS, examples=[[1, 5, 20, 50, 100]])
+    every: Duration = Field("10m", description="time at each step with healthy analysis (Prometheus duration)")
+    gate: bool = Field(False, strict=True, description="a human approves the promotion to 100 %")
     hold: ModeName | None = Field(None, description="mode the agent is held in after a rollback, until released")
     analysis: Analysis = Field(default_factory=Analysis)
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, value: str) -> str:
-        duration(value)
-        return value
 
     @field_validator("steps")
     @classmethod
