@@ -81,6 +81,8 @@ app.add_typer(test_app, name="test")
 @test_app.command("rules")
 def rules_test(
     files: Annotated[list[str], typer.Argument(help="promtool test files (rule_files, evaluation_interval, tests)")],
+    strict: Annotated[bool, typer.Option(help="fail a file whose rules lack takeover's conventions (owner, "
+                                              "runbook_url, first_check); without it they are warnings")] = False,
 ) -> None:
     """Run `promtool test rules` files through takeover's evaluator, each test group against a
     throwaway Prometheus holding its input series. Prints promtool's report (SUCCESS, or FAILED
@@ -88,7 +90,7 @@ def rules_test(
     inputs are reported UNSUPPORTED, which exits 1 too."""
     from takeover.tools.ruletest import run_test_files
 
-    raise typer.Exit(run_test_files(files))
+    raise typer.Exit(run_test_files(files, strict=strict))
 
 
 @app.command()
