@@ -133,18 +133,6 @@ def test_a_rule_reading_what_is_recorded_after_it_is_reported_unsupported(monkey
 
 @pytest.mark.prometheus
 @pytest.mark.usefixtures("prometheus_binaries")
-def test_a_recorded_series_that_ends_while_read_is_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The divergent case, seen from takeover's side: refused, never given another verdict."""
-    got = takeover("recorded_series_end.test.yml", RULES / "divergent", monkeypatch)
-    assert got.code == 1
-    assert got.err.splitlines()[1] == (
-        '    not run: recorded series {__name__="high:requests"} ends at 4m, where Prometheus marks it '
-        "stale; a backfilled TSDB cannot hold a staleness marker, so rule HighRequests would still see "
-        "its last value for 5m")
-
-
-@pytest.mark.prometheus
-@pytest.mark.usefixtures("prometheus_binaries")
 def test_stale_inputs_are_reported_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
     assert promtool("stale.test.yml", RULES / "unsupported").code == 0
     got = takeover("stale.test.yml", RULES / "unsupported", monkeypatch)
@@ -529,3 +517,21 @@ def test_promql_checks_compare_exactly_and_print_like_promtool() -> None:
         '        got: {__name__="x"} 3E-01, {__name__="x", b="1"} NaN',
         "    expr: \"y\", time: 0s, err: no result for 'y'",
         '    expr: "x", time: 0s, err: labels "x{": unexpected end of input inside braces']
+
+
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_remote_write_puts_samples_and_staleness_markers_behind_the_backfilled_inputs() -> None:
+    from takeover.tools.ruletest import instant_query, openmetrics, serving, tsdb
+    from takeover.tools.ruletest.remotewrite import STALE, write
+
+    inputs = openmetrics([series("x", "1x100")], interval=60)  # blocks up to 100m
+    many = [(ms, float(ms)) for ms in range(0, 6_000_000, 200)]  # more than one request, bodies over 64 KiB
+    with tsdb(inputs) as data, serving(data, evaluation_interval=60, until=6000) as url:
+        write(url, [((("__name__", "written"),), many), ((("__name__", "x"),), [(90_000, STALE)])])
+        query = instant_query(url)
+        assert [s.value for s in query("count_over_time(written[1d])", 6000)] == [30_000]
+        assert [s.value for s in query("x", 89.0)] == [1.0]
+        assert query("x", 90.0) == query("x", 119.0) == []  # stale until the next sample
+        assert [s.value for s in query("x", 120.0)] == [1.0]
+        assert query("takeover_ruletest_head_end", 6000) == []  # the sentinel sits after the window

@@ -1,23 +1,22 @@
 """`takeover test rules`: promtool's unit-test format (testfile, series), the inputs served from a TSDB
-(tsdb, queries), recording rules (record), each group run and checked (run, promql), promtool's
-text (gotext) and report (command).
+(tsdb, queries, remotewrite), recording rules (record), each group run and checked (run, promql),
+promtool's text (gotext) and report (command).
 
 Each test group's input series, up to its last `eval_time` (queries only look back, so a series
 written as ten million samples costs what is read of it), are backfilled into a throwaway TSDB
 (`promtool tsdb create-blocks-from openmetrics`) and a Prometheus is started on it. Recording rules
 are evaluated as promtool does, with one range query each over every `evaluation_interval` step
-from time 0 (the Unix epoch, as in promtool); their series are backfilled layer by layer, so a
-rule reading another's sees it. takeover's replay core then steps every group's alerting rules
-from 0, querying that Prometheus. The firing alerts at the last evaluation at or before each
+from time 0 (the Unix epoch, as in promtool); their series, with a staleness marker where one
+ends, are written into that Prometheus by remote write (remotewrite) layer by layer, so a rule
+reading another's sees it. takeover's replay core then steps every group's alerting rules from 0,
+querying that Prometheus. The firing alerts at the last evaluation at or before each
 `eval_time` are compared with `exp_alerts`, and each `promql_expr_test` with its `exp_samples`,
 exactly as promtool 2.42 does (cmd/promtool/unittest.go), and the report has promtool's shape.
 Rule files are read as Prometheus reads them: a rule lacking takeover's conventions (owner,
 runbook_url, first_check) is tested, with a warning on stderr (`strict`: it fails the file).
 
 What takeover cannot run is reported as UNSUPPORTED, which fails the run (a check that was not
-made never passes): `stale` inputs; a rule reading what is recorded after it, or by itself; a
-recorded series that ends while a later rule or a promql_expr_test reads it (a backfilled TSDB
-cannot hold the staleness marker Prometheus writes there).
+made never passes): `stale` inputs; a rule reading what is recorded after it, or by itself.
 """
 
 from takeover.tools.ruletest.command import run_test_file, run_test_files

@@ -1,5 +1,7 @@
 """Instant and range queries against the throwaway Prometheus (prometheus-api-client), failing
-with Prometheus's own error text: promtool prints the engine's error, not an HTTP status."""
+with Prometheus's own error text: promtool prints the engine's error, not an HTTP status. The
+replay of a long window asks one range query per expression (stepped_query), not one instant
+query per step."""
 
 from __future__ import annotations
 
@@ -53,6 +55,35 @@ def range_query(url: str, *, interval: float) -> RangeFunc:
         return matrix
 
     return query
+
+
+def stepped_query(query: RangeFunc, instant: QueryFunc, *, last: int, interval: float) -> QueryFunc:
+    """A QueryFunc for evaluations at steps 0..last (`k * interval`): one range query per
+    expression, each step answered from it, instead of an instant query per step. An expression
+    whose range query fails, or a time off the steps, is asked instantly, so an error comes at
+    its step with its own words, as promtool's."""
+    step_ms = round(interval * 1000)
+    answers: dict[str, dict[int, list[Sample]]] = {}
+    failed: set[str] = set()
+
+    def ask(expr: str, ts: float) -> list[Sample]:
+        ms = round(ts * 1000)
+        if expr in failed or ms % step_ms or not 0 <= ms // step_ms <= last:
+            return instant(expr, ts)
+        if expr not in answers:
+            try:
+                matrix = query(expr, 0, last)
+            except QueryError:
+                failed.add(expr)
+                return instant(expr, ts)
+            steps: dict[int, list[Sample]] = {}
+            for labels, points in matrix.items():
+                for k, value in points.items():
+                    steps.setdefault(k, []).append(Sample(dict(labels), value))
+            answers[expr] = steps
+        return answers[expr].get(ms // step_ms, [])
+
+    return ask
 
 
 def not_a_vector(expr: str) -> bool:

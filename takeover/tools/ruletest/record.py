@@ -1,14 +1,12 @@
 """Recording rules, evaluated as promtool evaluates them: at every step (every
 evaluation_interval from 0), every group in order and every rule of a group in file order, a
 rule's result written as series named `record` with the rule's labels set, seen by the rules
-after it at the same step.
+after it at the same step, and a staleness marker written where a series ends.
 
 One range query gives a rule's results at every step. A rule reading what another records needs
-that backfilled first, so recording rules run in layers (`layers`). A range query cannot
-reproduce two things, which are found and refused: a rule reading what is recorded after it in
-the order, or by itself (Prometheus gives it the previous step's value: `unordered_read`); and a
-recorded series that ends while a later rule or a promql_expr_test reads it (Prometheus marks it
-stale there, a backfilled TSDB cannot: `Recorded.ends`).
+that written first, so recording rules run in layers (`layers`). What a range query cannot
+reproduce is found and refused (`unordered_read`): a rule reading what is recorded after it in
+the order, or by itself, to which Prometheus gives the value of the step before.
 """
 
 from __future__ import annotations

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from takeover.rules.evaluate import Expand, Labels
 from takeover.rules.format import Group
@@ -15,13 +14,11 @@ from takeover.rules.group import GroupSlot, RuleResult, run
 from takeover.tools.ruletest.gotext import (
     alerts_string,
     go_duration,
-    go_quote,
     indent_lines,
-    labels_string,
     model_duration,
 )
 from takeover.tools.ruletest.promql import check_promql
-from takeover.tools.ruletest.queries import instant_query, range_query
+from takeover.tools.ruletest.queries import instant_query, range_query, stepped_query
 from takeover.tools.ruletest.record import (
     Failure,
     Placed,
@@ -29,12 +26,12 @@ from takeover.tools.ruletest.record import (
     evaluation_order,
     first_failure,
     layers,
-    reads,
     record,
     unordered_read,
 )
-from takeover.tools.ruletest.testfile import AlertCheck, InputSeries, TestFileError, TestGroup
-from takeover.tools.ruletest.tsdb import backfill, openmetrics, serving, tsdb
+from takeover.tools.ruletest.remotewrite import STALE, Point, Series, write
+from takeover.tools.ruletest.testfile import AlertCheck, TestFileError, TestGroup
+from takeover.tools.ruletest.tsdb import openmetrics, serving, tsdb
 
 
 @dataclass(frozen=True)
@@ -62,63 +59,46 @@ def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_inter
     if reason := unordered_read(order):
         return Outcome(unsupported=(f"{prefix}    not run: {reason}",))
     interval = evaluation_interval
-    with tsdb(text) as data:
-        recorded, last = _record(order, data, last=round(test.max_eval_time * 1000) // round(interval * 1000),
+    with tsdb(text) as data, serving(data, evaluation_interval=interval, until=test.max_eval_time) as url:
+        query = instant_query(url)
+        recorded, last = _record(order, url, last=round(test.max_eval_time * 1000) // round(interval * 1000),
                                  interval=interval)
-        if reason := _ended_while_read(recorded, order, test, last=last, interval=interval):
-            return Outcome(unsupported=(f"{prefix}    not run: {reason}",))
-        with serving(data, evaluation_interval=interval) as url:
-            query = instant_query(url)
-            plan = [(k * interval, g) for k in range(last + 1) for g in groups]
-            history = run(plan, query=query, expand=_expander(test))
-            failures = [r.failure for r in recorded if r.failure is not None]
-            errors, failed = _check_alerts(test, evaluation_interval=interval, history=history, failures=failures)
-            if not failed:  # promtool stops a test group at a failed evaluation, before these
-                errors += check_promql(test.promql_checks, query)
+        plan = [(k * interval, g) for k in range(last + 1) for g in groups]
+        stepped = stepped_query(range_query(url, interval=interval), query, last=last, interval=interval)
+        history = run(plan, query=stepped, expand=_expander(test))
+        failures = [r.failure for r in recorded if r.failure is not None]
+        errors, failed = _check_alerts(test, evaluation_interval=interval, history=history, failures=failures)
+        if not failed:  # promtool stops a test group at a failed evaluation, before these
+            errors += check_promql(test.promql_checks, query)
     return Outcome(tuple(errors))
 
 
-def _record(order: Sequence[Placed], data: Path, *, last: int, interval: float) -> tuple[list[Recorded], int]:
-    """Evaluate the recording rules layer by layer, each layer's series backfilled (and the
-    Prometheus restarted on them) before the next; stop where a rule fails. Returns what each
-    rule recorded and the last step to evaluate."""
+def _record(order: Sequence[Placed], url: str, *, last: int, interval: float) -> tuple[list[Recorded], int]:
+    """Evaluate the recording rules layer by layer, each layer's series written (with a staleness
+    marker where one ends, as Prometheus writes it) before the next reads them; stop where a rule
+    fails. Returns what each rule recorded and the last step to evaluate."""
     recorded: list[Recorded] = []
+    query, instant = range_query(url, interval=interval), instant_query(url)
     for layer in layers(order):
-        with serving(data, evaluation_interval=interval) as url:
-            query, instant = range_query(url, interval=interval), instant_query(url)
-            done = [record(placed, last=last, interval=interval, query=query, instant=instant) for placed in layer]
-        backfill(openmetrics(_series(done), interval=interval), data_dir=data)
+        done = [record(placed, last=last, interval=interval, query=query, instant=instant) for placed in layer]
+        write(url, _written(done, interval=interval))
         recorded += done
         if (failed := first_failure(done)) is not None:
             last = min(last, failed)
     return recorded, last
 
 
-def _series(recorded: Iterable[Recorded]) -> list[InputSeries]:
-    """The recorded series as inputs to backfill, grouped by name."""
-    series = [(labels, points) for r in recorded for labels, points in r.series.items()]
-    return [InputSeries(labels_string(labels), dict(labels), tuple(points.get(k) for k in range(max(points) + 1)))
-            for labels, points in sorted(series, key=lambda s: (dict(s[0])["__name__"], s[0]))]
-
-
-def _ended_while_read(recorded: Iterable[Recorded], order: Sequence[Placed], test: TestGroup, *,
-                      last: int, interval: float) -> str | None:
-    """A recorded series that ends at a step up to `last` while a later rule or a promql_expr_test
-    reads it, said as a reason not to run the test: Prometheus marks it stale there, so a query
-    no longer sees it; a backfilled TSDB cannot hold the marker, and its last value would stay
-    visible for the 5m lookback."""
+def _written(recorded: Iterable[Recorded], *, interval: float) -> Iterator[Series]:
+    """Each recorded series' samples, and a staleness marker at each step where it ends."""
+    step_ms = round(interval * 1000)
     for r in recorded:
-        name = r.placed.rule.name
-        readers = [p.rule.name for p in order[order.index(r.placed) + 1:] if reads(p.rule.expr, name)]
+        ends: dict[Labels, list[int]] = {}
         for step, labels in r.ends():
-            at = step * interval
-            promql = [go_quote(c.expr) for c in test.promql_checks if c.eval_time >= at and reads(c.expr, name)]
-            if step <= last and (readers or promql):
-                reader = f"rule {readers[0]}" if readers else f"promql_expr_test {promql[0]}"
-                return (f"recorded series {labels_string(labels)} ends at {model_duration(at)}, where Prometheus "
-                        f"marks it stale; a backfilled TSDB cannot hold a staleness marker, so {reader} would "
-                        "still see its last value for 5m")
-    return None
+            ends.setdefault(labels, []).append(step)
+        for labels, points in r.series.items():
+            written: list[Point] = [(k * step_ms, v) for k, v in points.items()]
+            written += [(k * step_ms, STALE) for k in ends.get(labels, [])]
+            yield labels, sorted(written, key=lambda p: p[0])
 
 
 def _expander(test: TestGroup) -> Expand:

@@ -1,5 +1,5 @@
-"""The input series in a throwaway TSDB: OpenMetrics text, promtool's backfill (once, then again for
-each layer of recorded series), a Prometheus serving it."""
+"""The input series in a throwaway TSDB: OpenMetrics text, promtool's backfill, a Prometheus serving
+it that takes recorded series and staleness markers by remote write."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from pathlib import Path
 
 from takeover.tools.promproc import binary, running_prometheus
 from takeover.tools.ruletest.gotext import model_duration
+from takeover.tools.ruletest.remotewrite import write
 from takeover.tools.ruletest.testfile import InputSeries, TestFileError
 
 # Prometheus deletes blocks older than retention relative to the *newest* block: keep them all
 PROMETHEUS_ARGS = ("--storage.tsdb.retention.time=100y",)
+SENTINEL = "takeover_ruletest_head_end"
 
 
 def openmetrics(series: Sequence[InputSeries], *, interval: float, start: float = 0.0) -> str:
@@ -65,8 +67,7 @@ def backfill(text: str, *, data_dir: Path) -> None:
 
 @contextmanager
 def tsdb(text: str) -> Iterator[Path]:
-    """A throwaway TSDB holding the OpenMetrics `text`; more can be backfilled into it while no
-    Prometheus serves it. Yields its data directory."""
+    """A throwaway TSDB holding the OpenMetrics `text`; yields its data directory."""
     with tempfile.TemporaryDirectory(prefix="takeover-backfill-") as tmp:
         data = Path(tmp) / "data"
         backfill(text, data_dir=data)
@@ -74,10 +75,15 @@ def tsdb(text: str) -> Iterator[Path]:
 
 
 @contextmanager
-def serving(data_dir: Path, *, evaluation_interval: float) -> Iterator[str]:
-    """A throwaway Prometheus serving the TSDB at `data_dir` (it reads the blocks there when it
-    starts); yields its URL. Its evaluation_interval is the subquery step when none is written,
-    as promtool's is the test's."""
-    config = f"global:\n  evaluation_interval: {model_duration(evaluation_interval)}\n"
-    with running_prometheus(config, data_dir=data_dir, extra_args=PROMETHEUS_ARGS) as url:
+def serving(data_dir: Path, *, evaluation_interval: float, until: float) -> Iterator[str]:
+    """A throwaway Prometheus serving the TSDB at `data_dir`; yields its URL. It takes remote
+    writes (recorded series, staleness markers) at or before `until` seconds: out of order, since
+    the blocks hold later inputs, once a sentinel sample just after `until` has set where its head
+    ends (no query at or before `until` sees it). Its evaluation_interval is the subquery step when
+    none is written, as promtool's is the test's."""
+    config = (f"global:\n  evaluation_interval: {model_duration(evaluation_interval)}\n"
+              f"storage:\n  tsdb:\n    out_of_order_time_window: {math.ceil(until) + 3600}s\n")
+    args = (*PROMETHEUS_ARGS, "--web.enable-remote-write-receiver")
+    with running_prometheus(config, data_dir=data_dir, extra_args=args) as url:
+        write(url, [((("__name__", SENTINEL),), [(round(until * 1000) + 1, 0.0)])])
         yield url
