@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import Mode
@@ -38,7 +39,9 @@ def progress_of(row: ReleaseRow) -> Progress:
 
 def create_release(*, session: Session, agent: str, stable: dict[str, Any], canary: dict[str, Any], plan: Plan,
                    progress: Progress, actor: str, now: float) -> ReleaseRow:
-    """A new active release (audited, the agent's document bumped); ReleaseConflict if one is active."""
+    """A new active release (audited, the agent's document bumped); ReleaseConflict if one is
+    active — also when another start won the race to the unique index (the session is then
+    rolled back: this must be the transaction's first write)."""
     if (active := active_release(session=session, agent=agent)) is not None:
         raise ReleaseConflict(f"agent {agent!r} already has an active release ({active.id}: "
                               f"{active.stable['version']} → {active.canary['version']}, {active.state}); "
@@ -48,7 +51,12 @@ def create_release(*, session: Session, agent: str, stable: dict[str, Any], cana
                      step_since=progress.step_since, failures=dict(progress.failures), reason=progress.reason,
                      started_at=now, started_by=actor)
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ReleaseConflict(f"agent {agent!r} already has an active release (started just now); "
+                              "promote or abort it first") from None
     record_audit(session=session, now=now, actor=actor, action="release.start", subject=f"agent:{agent}",
                  after={"release": row.id, "stable": stable, "canary": canary, "plan": row.plan,
                         "state": row.state, "weight_bp": row.weight_bp})
