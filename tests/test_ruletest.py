@@ -522,12 +522,12 @@ def test_promql_checks_compare_exactly_and_print_like_promtool() -> None:
 @pytest.mark.prometheus
 @pytest.mark.usefixtures("prometheus_binaries")
 def test_remote_write_puts_samples_and_staleness_markers_behind_the_backfilled_inputs() -> None:
-    from takeover.tools.ruletest import instant_query, openmetrics, serving, tsdb
+    from takeover.tools.ruletest import instant_query, openmetrics, tsdb, writable_prometheus
     from takeover.tools.ruletest.remotewrite import STALE, write
 
     inputs = openmetrics([series("x", "1x100")], interval=60)  # blocks up to 100m
     many = [(ms, float(ms)) for ms in range(0, 6_000_000, 200)]  # more than one request, bodies over 64 KiB
-    with tsdb(inputs) as data, serving(data, evaluation_interval=60, until=6000) as url:
+    with tsdb(inputs) as data, writable_prometheus(data, evaluation_interval=60, until=6000) as url:
         write(url, [((("__name__", "written"),), many), ((("__name__", "x"),), [(90_000, STALE)])])
         query = instant_query(url)
         assert [s.value for s in query("count_over_time(written[1d])", 6000)] == [30_000]

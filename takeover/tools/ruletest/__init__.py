@@ -56,7 +56,7 @@ from takeover.tools.ruletest.testfile import (
     TestGroup,
     load_test_file,
 )
-from takeover.tools.ruletest.tsdb import PROMETHEUS_ARGS, backfill, openmetrics, serving, tsdb
+from takeover.tools.ruletest.tsdb import PROMETHEUS_ARGS, backfill, openmetrics, serving, tsdb, writable_prometheus
 
 __all__ = [
     "DEFAULT_EVALUATION_INTERVAL", "PROMETHEUS_ARGS", "QUERY_TIMEOUT", "AlertCheck", "AlertPair",
@@ -66,5 +66,5 @@ __all__ = [
     "go_quote", "instant_query", "labels_string", "layers", "load_test_file", "model_duration",
     "openmetrics", "parse_metric", "parse_series", "parse_values", "range_query", "reads", "record",
     "run_test_file", "run_test_files", "run_test_group", "serving", "tsdb", "unordered_read",
-    "values_read", "written",
+    "values_read", "writable_prometheus", "written",
 ]

@@ -31,7 +31,7 @@ from takeover.tools.ruletest.record import (
 )
 from takeover.tools.ruletest.remotewrite import STALE, Point, Series, write
 from takeover.tools.ruletest.testfile import AlertCheck, TestFileError, TestGroup
-from takeover.tools.ruletest.tsdb import openmetrics, serving, tsdb
+from takeover.tools.ruletest.tsdb import openmetrics, tsdb, writable_prometheus
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_inter
     if reason := unordered_read(order):
         return Outcome(unsupported=(f"{prefix}    not run: {reason}",))
     interval = evaluation_interval
-    with tsdb(text) as data, serving(data, evaluation_interval=interval, until=test.max_eval_time) as url:
+    with tsdb(text) as data, writable_prometheus(data, evaluation_interval=interval,
+                                                 until=test.max_eval_time) as url:
         query = instant_query(url)
         recorded, last = _record(order, url, last=round(test.max_eval_time * 1000) // round(interval * 1000),
                                  interval=interval)

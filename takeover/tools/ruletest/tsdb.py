@@ -75,7 +75,14 @@ def tsdb(text: str) -> Iterator[Path]:
 
 
 @contextmanager
-def serving(data_dir: Path, *, evaluation_interval: float, until: float) -> Iterator[str]:
+def serving(text: str) -> Iterator[str]:
+    """A throwaway Prometheus serving the OpenMetrics `text`; yields its URL."""
+    with tsdb(text) as data, running_prometheus("global: {}\n", data_dir=data, extra_args=PROMETHEUS_ARGS) as url:
+        yield url
+
+
+@contextmanager
+def writable_prometheus(data_dir: Path, *, evaluation_interval: float, until: float) -> Iterator[str]:
     """A throwaway Prometheus serving the TSDB at `data_dir`; yields its URL. It takes remote
     writes (recorded series, staleness markers) at or before `until` seconds: out of order, since
     the blocks hold later inputs, once a sentinel sample just after `until` has set where its head
