@@ -178,6 +178,31 @@ def test_rules_without_takeover_conventions_pass_with_a_warning_each_and_fail_wi
     assert strict.err == "  FAILED:\n" + got.err.replace("  WARNING: ", "")
 
 
+@pytest.mark.prometheus
+@pytest.mark.usefixtures("prometheus_binaries")
+def test_input_series_of_ten_million_samples_cost_only_the_evaluation_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "t.yml").write_text(f"""\
+rule_files: [{RULES / "states.rules.yml"}]
+tests:
+  - interval: 1m
+    input_series:
+      - {{series: 'for_test{{agent="a1"}}', values: 0+1x10000000}}
+      - {{series: 'for_test{{agent="a2"}}', values: 1x100000000}}
+    alert_rule_test:
+      - eval_time: 50m
+        alertname: ForTwoMinutes
+        exp_alerts:
+          - exp_labels: {{owner: team-states, agent: a1}}
+            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
+                              first_check: Check the test series., value: "50"}}
+          - exp_labels: {{owner: team-states, agent: a2}}
+            exp_annotations: {{runbook_url: https://runbooks.example.com/states,
+                              first_check: Check the test series., value: "1"}}
+""")
+    assert takeover("t.yml", tmp_path, monkeypatch) == Result(0, "Unit Testing:  t.yml\n  SUCCESS\n\n", "")
+
+
 def test_a_test_file_error_is_reported_as_failed(tmp_path: Path) -> None:
     (tmp_path / "t.yml").write_text("tests:\n  - interval: 1m\n    input_serie: []\n")
     out, err = io.StringIO(), io.StringIO()
