@@ -205,7 +205,8 @@ def main(whatif: list[str]) -> int:
         if has_wrk:
             rows += poll_rows(procs, takeover, notes)
         rows += fan_out_rows(procs, takeover, notes)
-    for name, module in (("evaluation overhead", "evaluation"), ("time to takeover", "time_to_takeover")):
+    for name, module in (("evaluation overhead", "evaluation"), ("time to takeover", "time_to_takeover"),
+                         ("release rollback", "release_rollback")):
         print(f"running the {name} benchmark", flush=True)
         for found in __import__(module).main():
             rows.append(Row(str(found["benchmark"]), float(found["takeover"]), float(found["baseline"]),  # type: ignore[arg-type]
