@@ -36,6 +36,9 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+policy_app = typer.Typer(help="Approval policies (TAKEOVER_POLICIES): test them with table cases.",
+                         no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 release_app = typer.Typer(help="Canary releases of a new agent version: start, watch, pause, promote, roll back, "
                                "and the report of what the canary wrote.", no_args_is_help=True)
 app.add_typer(release_app, name="release")
@@ -117,10 +120,11 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     """Validate rule files, the routing file and the message templates without a server:
     every problem as file:line:column, exit 1 if any. Lists each default the routing file gave a
     rule (owner by matchers, runbook URL, first check) and each recording rule skipped."""
-    from takeover.server.run import check_template_dir, load_groups, load_routing_file
+    from takeover.server.run import check_template_dir, load_groups, load_policy_file, load_routing_file
 
     routing = _started(lambda: load_routing_file(Settings()))
     groups = _started(lambda: load_groups(paths or Settings().rules, routing.rule_defaults))
+    policies = _started(lambda: load_policy_file(Settings()))
     _started(lambda: check_template_dir(Settings()))
     defaulted = [r for g in groups for r in g.rules if r.defaults]
     for rule in defaulted:
@@ -130,6 +134,7 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     rules, records = sum(len(g.rules) for g in groups), sum(len(g.records) for g in groups)
     notes = [f"{len(defaulted)} took defaults from the routing file"] if defaulted else []
     notes += [f"{records} recording rules skipped"] if records else []
+    notes += [f"{len(policies)} approval policies"] if policies else []
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid" + (f" ({', '.join(notes)})" if notes else ""))
 
 
@@ -276,6 +281,15 @@ def silence_expire(silence_id: Annotated[int, typer.Argument(help="the id from `
 
     _operation(lambda: silences.expire(_app(), silence_id=silence_id, actor=_cli_actor()))
     typer.echo(f"silence {silence_id} expired")
+
+
+@policy_app.command("test")
+def policy_test(files: Annotated[list[str], typer.Argument(help="policy test files (policy_files, cases)")]) -> None:
+    """Run table cases (an action and the agent's state → the expected decision and policy)
+    against policy files; prints SUCCESS or each failed case with the trace, exits 1 on failure."""
+    from takeover.tools.policytest import run_policy_tests
+
+    raise typer.Exit(run_policy_tests(files))
 
 
 def _descriptor(version: str, meta: list[str] | None) -> dict[str, str]:

@@ -10,8 +10,11 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app.context import App
 from takeover.app.errors import Refusal
-from takeover.control.approval import Status, check_args, may_respond
+from takeover.config.mode import Mode
+from takeover.control.approval import Status, check_args, effective_args, may_respond
+from takeover.control.policy import Approval, Policy
 from takeover.control.principal import Principal
+from takeover.control.sources import Source, SourceKind
 from takeover.store.models import ApprovalRow
 
 
@@ -27,20 +30,30 @@ def approval_for(s: Session, who: Principal, approval_id: str) -> ApprovalRow:
 
 def open_request(app: App, s: Session, who: Principal, *, agent: str, action: str, kind: str, risk: str,
                  args: dict[str, Any], reason: str, idempotency_key: str | None, expires_in: float | None,
-                 responders: list[str]) -> ApprovalRow:
+                 responders: list[str], policy: Policy | None = None) -> ApprovalRow:
     """A pending request in the caller's transaction (an action's answer may carry one), its
-    message queued; the same request again for the same idempotency key."""
+    message queued; the same request again for the same idempotency key. A policy sets who
+    approves, how many, the expiry and the escalation (by default, the agent owner's from the
+    routing file)."""
     now = app.clock()
     ttl = app.limits.approval_expiry
+    need = policy.approval if policy is not None else Approval()
+    if expires_in is None and need.expires_in is not None:
+        expires_in = min(need.expires_in, app.limits.approval_max_expiry)
     if expires_in is not None:
         ttl = expires_in
         if ttl > app.limits.approval_max_expiry:
             raise Refusal(422, f"expires_in must be more than 0 and at most {app.limits.approval_max_expiry:.0f}s")
+    owner, dest = app.messages.routing.agent_destination(agent)
+    steps = [{"after": e.after, "target": e.target} for e in need.escalation or dest.escalation]
     try:
         row, created = store.create_approval(
             session=s, agent=agent, action=action, kind=kind, risk=risk, args=args, reason=reason,
-            requested_by=who.actor, now=now, expires_at=now + ttl, responders=responders,
-            idempotency_key=idempotency_key)
+            requested_by=who.actor, now=now, expires_at=now + ttl,
+            responders=list(need.approvers) if policy is not None else responders,
+            idempotency_key=idempotency_key, policy=f"{policy.name} ({policy.where})" if policy else "",
+            quorum=need.quorum, forbidden=[f"operator:{owner}"] if owner and not need.owner_may_approve else [],
+            escalation=steps, grant_max=need.grant_max)
     except store.IdempotencyConflict as exc:
         raise Refusal(409, str(exc)) from None
     if created:
@@ -58,14 +71,23 @@ def request(app: App, who: Principal, **request: Any) -> dict[str, Any]:
 
 
 def decide(app: App, *, approval_id: str, status: Status, who: Principal,
-           comment: str | None = None, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Approve, reject or cancel a pending request: the first decision wins, atomically."""
+           comment: str | None = None, args: dict[str, Any] | None = None,
+           grant_for: float | None = None) -> dict[str, Any]:
+    """Approve, reject or cancel a pending request: the first decision wins, atomically (with a
+    quorum, approvals are votes and the N-th decides). `grant_for`: approve, and allow the same
+    action for this agent for that many seconds (up to the policy's grant_max)."""
     now = app.clock()
     with app.sessions() as s:
         row = approval_for(s, who, approval_id)
         if status in (Status.approved, Status.rejected) and not may_respond(
                 row.responders, role=who.role.value, name=who.name):
             raise Refusal(403, f"{who.actor} may not answer this request (responders: {', '.join(row.responders)})")
+        if status == Status.approved and f"operator:{who.name}" in row.forbidden:
+            raise Refusal(403, f"{who.actor} owns agent {row.agent!r} and policy {row.policy} says its owner "
+                               "may not approve its requests")
+        if grant_for is not None and (status != Status.approved or not 0 < grant_for <= row.grant_max):
+            raise Refusal(422, f"a grant needs an approval and at most the policy's grant_max "
+                               f"({row.grant_max:.0f}s{'; this policy allows no grants' if not row.grant_max else ''})")
         if status == Status.cancelled and who.is_operator():
             raise Refusal(403, "only the requesting agent cancels its request; operators reject it (with a comment)")
         if status == Status.rejected and not (comment or "").strip():
@@ -80,8 +102,12 @@ def decide(app: App, *, approval_id: str, status: Status, who: Principal,
     if expired:
         expire(app)
     with app.sessions() as s:
-        if not store.decide_approval(session=s, approval_id=approval_id, status=status,
-                                     actor=who.actor, now=now, comment=comment, args=args):
+        try:
+            done = store.decide_approval(session=s, approval_id=approval_id, status=status,
+                                         actor=who.actor, now=now, comment=comment, args=args)
+        except store.VoteRefused as exc:
+            raise Refusal(409, str(exc)) from None
+        if not done:
             s.rollback()
             current = approval_for(s, who, approval_id)
             s.refresh(current)
@@ -90,11 +116,53 @@ def decide(app: App, *, approval_id: str, status: Status, who: Principal,
                                 "approval": store.approval_public(current)})
         row = approval_for(s, who, approval_id)
         app.messages.approval(s, row, now=now)
+        changed = []
+        if grant_for is not None and row.status == Status.approved.value:
+            change = store.add_source(session=s, now=now, source=Source(
+                agent=row.agent, mode=Mode.normal, kind=SourceKind.grant, ref=row.action,
+                reason=f"{who.actor} allowed {row.action} for {grant_for:.0f}s (approval {row.id})",
+                actor=who.actor, since=now, expires_at=now + grant_for))
+            changed = list(change.agents)
         s.commit()
+    if changed:
+        app.changed(changed)
     app.decided_after(now - row.requested_at)
     app.signal(f"approval:{approval_id}")
     app.wake("deliver")
     return store.approval_public(row)
+
+
+def execute(app: App, who: Principal, *, approval_id: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The requesting agent is about to run an approved action: only with the arguments the
+    decision covers; another attempt is refused (409) and audited."""
+    now = app.clock()
+    with app.sessions() as s:
+        row = approval_for(s, who, approval_id)
+        if who.role.value != "agent":
+            raise Refusal(403, "only the requesting agent runs its approved action")
+        ok = store.execute_approval(session=s, row=row, args=args, actor=who.actor, now=now)
+        s.commit()
+        public = store.approval_public(row)
+    if not ok:
+        effective = effective_args(row.args_proposed, row.args_approved) if row.status == "approved" else None
+        raise Refusal(409, {"message": f"not run: the approval covers {effective!r}" if effective is not None
+                            else f"not run: the request is {row.status}", "approval": public})
+    return public
+
+
+def escalate(app: App) -> int:
+    """Post each pending request whose escalation step is due to that step's target (once)."""
+    now = app.clock()
+    posted = 0
+    with app.sessions() as s:
+        for row, step in store.pending_escalations(session=s, now=now):
+            if store.mark_escalated(session=s, row=row, step=row.escalated):
+                app.messages.approval(s, row, now=now, escalation=(row.escalated, str(step["target"])))
+                posted += 1
+        s.commit()
+    if posted:
+        app.wake("deliver")
+    return posted
 
 
 def expire(app: App) -> None:

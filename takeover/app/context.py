@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from takeover.app.messages import Messages
+from takeover.control.policy import Policy
 
 
 def _nothing(*_: object) -> None:
@@ -28,6 +29,7 @@ class App:
     clock: Callable[[], float]
     messages: Messages
     limits: Limits = field(default_factory=Limits)
+    policies: tuple[Policy, ...] = ()  # TAKEOVER_POLICIES, in order; replaced whole on a reload
     # after a commit: control documents of these agents changed (wake long-polls, tell replicas)
     changed: Callable[[Sequence[str]], None] = _nothing
     # after a commit: wake who waits on this key (`approval:<id>`), here and on other replicas

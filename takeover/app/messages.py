@@ -45,17 +45,21 @@ class Messages:
                                               fallback_text=f"{who}: {before} → {after} by {change.actor}: "
                                                             f"{change.reason}"))
 
-    def approval(self, session: Session, row: ApprovalRow, *, now: float) -> None:
+    def approval(self, session: Session, row: ApprovalRow, *, now: float,
+                 escalation: tuple[int, str] | None = None) -> None:
         """Queue the request's Slack message (to the agent owner's route): posted when requested,
-        updated when decided."""
+        updated at each vote and when decided. `escalation` (step, target): the request again,
+        as its own message, to the step's target (a channel or a user)."""
         approval = store.approval_public(row)
         kind = "approval_requested" if row.status == Status.pending.value else "approval_decided"
         owner, dest = self._route(row.agent)
-        store.enqueue(session=session, channel=dest.channel, now=now,
-                      message_key=f"approval:{row.id}", payload=self.render(
-                          kind, approval=approval, owner=owner, mention=mention_text(dest.mention),
-                          known_owner=dest.known,
-                          fallback_text=f"[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
+        key, channel, prefix = f"approval:{row.id}", dest.channel, ""
+        if escalation is not None:
+            key, channel, prefix = f"approval:{row.id}:escalation:{escalation[0]}", escalation[1], "[ESCALATED] "
+        store.enqueue(session=session, channel=channel, now=now, message_key=key, payload=self.render(
+            kind, approval=approval, owner=owner, mention=mention_text(dest.mention), known_owner=dest.known,
+            escalated=escalation is not None,
+            fallback_text=f"{prefix}[{row.status}] {row.agent}: {row.action} (approval {row.id})"))
 
     def release(self, session: Session, row: ReleaseRow, *, now: float, note: str,
                 writes: int | None = None) -> None:

@@ -13,6 +13,7 @@ class SourceKind(str, enum.Enum):
     alert = "alert"  # a firing rule with a `takeover` label
     override = "override"  # a human set the mode
     failsafe = "failsafe"  # the metrics source has been unreachable too long
+    grant = "grant"  # an approver allowed one action (ref) for a while: mode normal, it holds nothing
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ _GROUP = {"group": {"id": 1, "key": "#c|alertname=A,owner=o", "owner": "o", "cha
 _APPROVAL = {"approval": {"id": "abc", "agent": "bot", "action": "refund", "kind": "write", "risk": "high",
                           "reason": "r", "status": "approved", "requested_at": 0.0, "expires_at": 900.0,
                           "responders": ["role:operator"], "decided_by": "operator:a", "comment": "ok",
-                          "args": {"proposed": {"a": 1}, "approved": None, "effective": {"a": 1}}},
+                          "args": {"proposed": {"a": 1}, "approved": None, "effective": {"a": 1}},
+                          "policy": "p (policies.yml:3)", "quorum": 2, "approvals": [{"by": "operator:a", "at": 0.0}]},
              "owner": "o", "mention": "<!subteam^S1>", "known_owner": True}
 SAMPLES: dict[str, dict[str, Any]] = {
     "alert_firing": _GROUP, "alert_resolved": _GROUP, "escalation": _GROUP,

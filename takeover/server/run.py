@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from takeover.config.yamlfile import ConfigError
+from takeover.control.policy import Policy
+from takeover.control.policyfile import load_policies
 from takeover.notify.routing import Routing, load_routing
 from takeover.notify.slack import ConsoleNotifier, Notifier, SlackNotifier
 from takeover.notify.templates import check_templates
@@ -55,10 +57,18 @@ def check_template_dir(settings: Settings) -> None:
         raise NotStarted(f"takeover: {len(problems)} problem(s) in the message templates; nothing started", problems)
 
 
+def load_policy_file(settings: Settings) -> tuple[Policy, ...]:
+    try:
+        return load_policies(settings.policies)
+    except ConfigError as exc:
+        raise _refused(exc, "the policy file") from None
+
+
 def build_service(settings: Settings) -> Service:
     """The service for `settings`: rules loaded, Slack (or, without a token, console) notifier."""
     routing = load_routing_file(settings)
     groups = load_groups(settings.rules, routing.rule_defaults)
+    policies = load_policy_file(settings)
     check_template_dir(settings)
     notifier: Notifier
     if settings.slack_token is not None:
@@ -67,7 +77,7 @@ def build_service(settings: Settings) -> Service:
     else:
         notifier = ConsoleNotifier()
     try:
-        return Service(settings, groups=groups, notifier=notifier, routing=routing,
+        return Service(settings, groups=groups, notifier=notifier, routing=routing, policies=policies,
                        query=prometheus_query(settings.prometheus_url, timeout=settings.query_timeout))
     except DatabaseBehind as exc:
         raise NotStarted(f"takeover: {exc}") from None

@@ -30,6 +30,8 @@ from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import Mode
 from takeover.config.yamlfile import ConfigError, Problem
+from takeover.control.policy import Policy
+from takeover.control.policyfile import load_policies
 from takeover.notify.delivery import Delivery
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
@@ -56,7 +58,7 @@ class Service:
     """Owns the database engine, the control cache and the scheduler for one process."""
 
     def __init__(self, settings: Settings, *, groups: list[Group], notifier: Notifier,
-                 query: QueryFunc, routing: Routing | None = None,
+                 query: QueryFunc, routing: Routing | None = None, policies: tuple[Policy, ...] = (),
                  clock: Callable[[], float] = time.time) -> None:
         self.settings, self.groups, self.notifier, self.query, self.clock = settings, groups, notifier, query, clock
         self.routing = routing or Routing(default_channel=settings.slack_channel)
@@ -76,7 +78,7 @@ class Service:
                        messages=Messages(template_env(settings.templates), self.routing, settings.slack_channel),
                        limits=Limits(settings.approval_expiry, settings.approval_max_expiry),
                        changed=self.hub.invalidate, signal=self.hub.signal, wake=self.wake,
-                       decided_after=self.metrics.decision_latency.observe)
+                       decided_after=self.metrics.decision_latency.observe, policies=policies)
         self.watch = outage.Watch(settings.prometheus_url, Mode[settings.failsafe_mode] if settings.failsafe_mode
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
@@ -277,6 +279,7 @@ class Service:
         """The leader's periodic job: expired approvals and overrides, the fail-safe mode while
         Prometheus is unreachable, and the meta-alert about it."""
         approvals.expire(self.app)
+        approvals.escalate(self.app)
         self._as_leader(lambda term: outage.leader_pass(self.app, self.watch, term=term, blind_since=self.blind_since,
                                                         last_error=self.last_query_error), None)
 
@@ -287,6 +290,7 @@ class Service:
 
     def expire_approvals(self) -> None:
         approvals.expire(self.app)
+        approvals.escalate(self.app)
 
     # ------------------------------------------------------------ rules
 
@@ -296,9 +300,11 @@ class Service:
         their state, and alerts of removed rules are resolved (their messages updated)."""
         try:
             groups = load_rules(self.settings.rules, defaults=self.routing.rule_defaults)
+            policies = load_policies(self.settings.policies)
         except ConfigError as exc:
-            log.error("rule reload refused; the running rules stay:\n%s", exc)
+            log.error("rule reload refused; the running rules and policies stay:\n%s", exc)
             return exc.errors
+        self.app.policies = policies
         with self._reload_lock:
             old = {g.key: g for g in self.groups}
             new = {g.key: g for g in groups}

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     rules: Annotated[list[str], NoDecode] = Field(["rules/"], description="rule files or directories (comma-separated)")
     templates: str = Field("templates/", description="directory of Slack message templates")
     routing: str | None = Field(None, description="routing file (YAML): owners to Slack channels, grouping, escalation, Slack users")
+    policies: str | None = Field(None, description="policy file (YAML): which actions need a human, with quorum, "
+                                                   "escalation and grants; reloaded with the rules")
     slack_signing_secret: SecretStr | None = Field(None, description="Slack app signing secret; unset: /slack/interactions refuses everything")
     slack_token: SecretStr | None = Field(None, description="Slack bot token; unset: print messages to the console")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")

@@ -19,6 +19,7 @@ from takeover.store.agents import (
 )
 from takeover.store.alerts import (
     META_GROUP,
+    alert_firing_on,
     alert_from_row,
     claim_slot,
     fingerprint,
@@ -32,12 +33,17 @@ from takeover.store.alerts import (
 )
 from takeover.store.approvals import (
     IdempotencyConflict,
+    VoteRefused,
     approval_public,
+    args_digest,
     create_approval,
     decide_approval,
+    execute_approval,
     expire_approvals,
     get_approval,
     list_approvals,
+    mark_escalated,
+    pending_escalations,
 )
 from takeover.store.audit import (
     AUDIT_LOCK,
@@ -108,6 +114,12 @@ from takeover.store.tokens import (
 )
 
 __all__ = [
+    "alert_firing_on",
+    "VoteRefused",
+    "args_digest",
+    "execute_approval",
+    "mark_escalated",
+    "pending_escalations",
     "agent_exists",
     "firing_with_label",
     "ReleaseConflict",

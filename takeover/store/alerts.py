@@ -123,6 +123,13 @@ def firing_with_label(*, session: Session, name: str, value: str) -> list[AlertR
     return [r for r in rows if r.labels.get(name) == value]
 
 
+def alert_firing_on(*, session: Session, agent: str) -> bool:
+    """Whether an alert is firing on the agent: labelled with it, or with no agent (every agent)."""
+    rows = session.exec(select(AlertRow).where(col(AlertRow.state) == State.firing.value,
+                                               col(AlertRow.group_key) != META_GROUP))
+    return any(r.labels.get("agent", agent) == agent for r in rows)
+
+
 def claim_slot(*, session: Session, group_key: str, slot: float) -> bool:
     """Mark `slot` evaluated for the group; False when it (or a later one) already was."""
     row = session.get(GroupRow, group_key)

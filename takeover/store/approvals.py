@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Any
 
@@ -21,13 +23,24 @@ class IdempotencyConflict(ValueError):
     """The same idempotency key with a different action or arguments."""
 
 
+class VoteRefused(ValueError):
+    """An approval vote that cannot count: the person voted already, or for other arguments."""
+
+
+def args_digest(args: dict[str, Any]) -> str:
+    """What a decision covers: the SHA-256 of the exact arguments, as canonical JSON."""
+    return hashlib.sha256(json.dumps(args, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def approval_public(row: ApprovalRow) -> dict[str, Any]:
     return {
         "id": row.id, "agent": row.agent, "action": row.action, "kind": row.kind, "risk": row.risk,
         "reason": row.reason, "status": row.status, "requested_by": row.requested_by,
         "requested_at": row.requested_at, "expires_at": row.expires_at,
         "responders": row.responders, "decided_at": row.decided_at, "decided_by": row.decided_by,
-        "comment": row.comment, "idempotency_key": row.idempotency_key,
+        "comment": row.comment, "idempotency_key": row.idempotency_key, "policy": row.policy or None,
+        "quorum": row.quorum, "approvals": [{"by": v["by"], "at": v["at"]} for v in row.approvals],
+        "args_digest": row.args_digest, "executed_at": row.executed_at, "grant_max": row.grant_max or None,
         "args": {"proposed": row.args_proposed, "approved": row.args_approved,
                  "effective": effective_args(row.args_proposed, row.args_approved)
                  if row.status == Status.approved else None},
@@ -37,7 +50,9 @@ def approval_public(row: ApprovalRow) -> dict[str, Any]:
 def create_approval(*, session: Session, agent: str, action: str, kind: str, risk: str,
                     args: dict[str, Any], reason: str, requested_by: str, now: float,
                     expires_at: float, responders: list[str],
-                    idempotency_key: str | None) -> tuple[ApprovalRow, bool]:
+                    idempotency_key: str | None, policy: str = "", quorum: int = 1,
+                    forbidden: list[str] | None = None, escalation: list[dict[str, Any]] | None = None,
+                    grant_max: float = 0.0) -> tuple[ApprovalRow, bool]:
     """A new pending request, or the existing one for the same (agent, idempotency_key) — also
     when two requests with that key race (a savepoint keeps the caller's transaction)."""
     existing = _approval_by_key(session=session, agent=agent, key=idempotency_key)
@@ -46,7 +61,8 @@ def create_approval(*, session: Session, agent: str, action: str, kind: str, ris
         row = ApprovalRow(id=uuid.uuid4().hex, agent=agent, action=action, kind=kind, risk=risk,
                           reason=reason, args_proposed=args, responders=responders,
                           status=Status.pending.value, requested_by=requested_by, requested_at=now,
-                          expires_at=expires_at, idempotency_key=idempotency_key)
+                          expires_at=expires_at, idempotency_key=idempotency_key, policy=policy, quorum=quorum,
+                          forbidden=forbidden or [], escalation=escalation or [], grant_max=grant_max)
         try:
             with session.begin_nested():
                 session.add(row)
@@ -62,7 +78,8 @@ def create_approval(*, session: Session, agent: str, action: str, kind: str, ris
     record_audit(session=session, now=now, actor=requested_by, action="approval.request",
                  subject=f"agent:{agent}", reason=reason,
                  after={"approval": row.id, "action": action, "kind": kind, "risk": risk,
-                        "args": args, "expires_at": expires_at, "responders": responders})
+                        "args": args, "expires_at": expires_at, "responders": responders,
+                        "policy": policy or None, "quorum": quorum})
     return row, True
 
 
@@ -80,27 +97,113 @@ def get_approval(*, session: Session, approval_id: str) -> ApprovalRow | None:
 def decide_approval(*, session: Session, approval_id: str, status: Status, actor: str, now: float,
                     comment: str | None = None, args: dict[str, Any] | None = None) -> bool:
     """Move a pending, unexpired request to `status`: one conditional UPDATE, so exactly one
-    of any number of concurrent deciders wins (on SQLite and PostgreSQL alike)."""
-    result = session.execute(
-        update(ApprovalRow)
-        .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == Status.pending.value,
-               col(ApprovalRow.expires_at) > now)
-        .values(status=status.value, decided_at=now, decided_by=actor, comment=comment,
-                args_approved=args)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
+    of any number of concurrent deciders wins (on SQLite and PostgreSQL alike). With a quorum,
+    an approval is a vote (compare-and-set on `revision`) and the N-th distinct vote decides;
+    a reject decides at once, whatever votes came before. False when it was decided already;
+    VoteRefused for a second vote by the same person or a vote for other arguments."""
+    if status == Status.approved:
+        decided = _vote(session=session, approval_id=approval_id, actor=actor, now=now, comment=comment, args=args)
+        if decided is not True:
+            return decided is None
+    else:
+        result = session.execute(
+            update(ApprovalRow)
+            .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == Status.pending.value,
+                   col(ApprovalRow.expires_at) > now)
+            .values(status=status.value, decided_at=now, decided_by=actor, comment=comment)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
     row = session.get(ApprovalRow, approval_id)
     assert row is not None
     session.refresh(row)
     record_audit(session=session, now=now, actor=actor, action=f"approval.{status.value}",
                  subject=f"agent:{row.agent}", before=Status.pending.value, after={
                      "approval": row.id, "status": status.value, "action": row.action,
-                     "args_proposed": row.args_proposed, "args_approved": args,
-                     "args_effective": effective_args(row.args_proposed, args)
-                     if status == Status.approved else None},
+                     "args_proposed": row.args_proposed, "args_approved": row.args_approved,
+                     "args_effective": effective_args(row.args_proposed, row.args_approved)
+                     if status == Status.approved else None, "args_digest": row.args_digest,
+                     "votes": [v["by"] for v in row.approvals] or None},
                  reason=comment or "")
     return True
+
+
+def _vote(*, session: Session, approval_id: str, actor: str, now: float, comment: str | None,
+          args: dict[str, Any] | None) -> bool | None:
+    """One approval vote: True when it decided the request, None when it counted and the
+    request waits for more, False when the request was decided (or expired) already."""
+    for _ in range(50):  # a lost compare-and-set means another vote landed first: read again
+        row = session.get(ApprovalRow, approval_id)
+        if row is None:
+            return False
+        session.refresh(row)
+        if row.status != Status.pending.value or row.expires_at <= now:
+            return False
+        if any(v["by"] == actor for v in row.approvals):
+            raise VoteRefused(f"{actor} approved already ({len(row.approvals)} of {row.quorum}); "
+                              "another approver must add theirs")
+        edits = next((v["args"] for v in row.approvals if v.get("args") is not None), None)
+        if args is not None and edits is not None and args != edits:
+            raise VoteRefused(f"{row.approvals[0]['by']} approved other arguments: approve those, or reject")
+        votes = [*row.approvals, {"by": actor, "at": now, "args": args}]
+        final = len(votes) >= row.quorum
+        values: dict[str, Any] = {"approvals": votes, "revision": row.revision + 1}
+        if final:
+            approved = args if args is not None else edits
+            values |= {"status": Status.approved.value, "decided_at": now, "decided_by": actor, "comment": comment,
+                       "args_approved": approved,
+                       "args_digest": args_digest(effective_args(row.args_proposed, approved))}
+        result = session.execute(
+            update(ApprovalRow)
+            .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.status) == Status.pending.value,
+                   col(ApprovalRow.revision) == row.revision, col(ApprovalRow.expires_at) > now)
+            .values(**values).execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            if not final:
+                session.refresh(row)
+                record_audit(session=session, now=now, actor=actor, action="approval.vote",
+                             subject=f"agent:{row.agent}", reason=comment or "",
+                             after={"approval": row.id, "votes": len(votes), "quorum": row.quorum})
+            return True if final else None
+        session.expire_all()
+    raise VoteRefused("too many approvals at once: try again")
+
+
+def execute_approval(*, session: Session, row: ApprovalRow, args: dict[str, Any], actor: str, now: float) -> bool:
+    """The agent runs an approved action: with exactly the arguments the decision covers (its
+    first run is recorded), or it is refused and the attempt audited."""
+    digest = args_digest(args)
+    if row.status != Status.approved.value or digest != row.args_digest:
+        why = (f"the request is {row.status}" if row.status != Status.approved.value
+               else "the arguments differ from the approved ones")
+        record_audit(session=session, now=now, actor=actor, action="approval.execution_refused",
+                     subject=f"agent:{row.agent}", reason=why,
+                     after={"approval": row.id, "action": row.action, "args": args, "args_digest": digest,
+                            "approved_digest": row.args_digest})
+        return False
+    if row.executed_at is None:
+        row.executed_at = now
+        session.add(row)
+        record_audit(session=session, now=now, actor=actor, action="approval.executed",
+                     subject=f"agent:{row.agent}", after={"approval": row.id, "action": row.action,
+                                                          "args_digest": digest})
+    return True
+
+
+def pending_escalations(*, session: Session, now: float) -> list[tuple[ApprovalRow, dict[str, Any]]]:
+    """Pending requests whose next escalation step is due, each with that step."""
+    rows = session.exec(select(ApprovalRow).where(col(ApprovalRow.status) == Status.pending.value,
+                                                  col(ApprovalRow.expires_at) > now))
+    return [(r, r.escalation[r.escalated]) for r in rows
+            if r.escalated < len(r.escalation) and now - r.requested_at >= float(r.escalation[r.escalated]["after"])]
+
+
+def mark_escalated(*, session: Session, row: ApprovalRow, step: int) -> bool:
+    """Claim escalation step `step` of the request (once, whichever pass gets there first)."""
+    result = session.execute(update(ApprovalRow).where(col(ApprovalRow.id) == row.id,
+                                                       col(ApprovalRow.escalated) == step)
+                             .values(escalated=step + 1).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
 def expire_approvals(*, session: Session, now: float) -> list[ApprovalRow]:

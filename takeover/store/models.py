@@ -173,6 +173,17 @@ class ApprovalRow(SQLModel, table=True):
     decided_by: str | None = None
     comment: str | None = None
     idempotency_key: str | None = None
+    # what the policy that asked for it requires (control.policy.Approval)
+    policy: str = ""  # name (file:line)
+    quorum: int = 1
+    approvals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    revision: int = 0  # bumped by every approval: quorum votes are compare-and-set on it
+    forbidden: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # may not approve
+    escalation: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalated: int = 0  # escalation steps already posted
+    grant_max: float = 0.0
+    args_digest: str | None = None  # sha256 of the effective arguments the decision covers
+    executed_at: float | None = None
 
 
 class NotifyGroupRow(SQLModel, table=True):

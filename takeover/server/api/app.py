@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from takeover.app.tokens import TOKENS_SIGNAL
-from takeover.server.api import agents, alerts, approvals, audit, releases, rules, silences, tokens
+from takeover.server.api import agents, alerts, approvals, audit, policies, releases, rules, silences, tokens
 from takeover.server.api.deps import ApiState, token_check
 from takeover.server.api.errors import ERRORS, HANDLERS
 from takeover.server.api.fastpath import ASGIApp, ControlFastPath
@@ -21,7 +21,7 @@ from takeover.server.interactions import SlackInteractions
 from takeover.server.service import Service
 
 # one router per resource, in the order of the OpenAPI document
-RESOURCES = (agents.router, releases.router, approvals.router, audit.router, tokens.router, rules.router, silences.router,
+RESOURCES = (agents.router, releases.router, approvals.router, policies.router, audit.router, tokens.router, rules.router, silences.router,
              alerts.router)
 
 

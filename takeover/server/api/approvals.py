@@ -47,6 +47,17 @@ class ApprovalCreate(BaseModel):
 class ApprovalDecision(BaseModel):
     comment: Reason | None = Field(None, description="required to reject")
     args: Args | None = Field(None, description="edited arguments (approve only)")
+    grant_for: Duration | None = Field(None, description="approve, and allow this action for this agent for so "
+                                                         "long (at most the policy's grant_max), e.g. 1h")
+
+
+class Execution(BaseModel):
+    args: Args = Field(description="the exact arguments the tool runs with: must be the approved ones")
+
+
+class Vote(BaseModel):
+    by: str
+    at: float
 
 
 class ApprovalArgs(BaseModel):
@@ -72,6 +83,12 @@ class Approval(BaseModel):
     comment: str | None
     idempotency_key: str | None
     args: ApprovalArgs
+    policy: str | None = Field(None, description="the policy that asked for it (name and file:line)")
+    quorum: int = Field(1, description="distinct approvals needed")
+    approvals: list[Vote] = Field(default_factory=list, description="who approved so far")
+    args_digest: str | None = Field(None, description="SHA-256 of the arguments the approval covers")
+    executed_at: float | None = None
+    grant_max: float | None = Field(None, description="longest grant an approver may give (seconds)")
 
 
 router = APIRouter()
@@ -146,7 +163,8 @@ def approve(approval_id: ApprovalId, who: OperatorDep, service: ServiceDep,
     """Approve, optionally with edited args (kept apart from the proposed ones)."""
     body = body or ApprovalDecision()
     return approvals.decide(service.app, approval_id=approval_id, status=Status.approved, who=who,
-                            comment=body.comment, args=body.args)
+                            comment=body.comment, args=body.args,
+                            grant_for=duration(body.grant_for) if body.grant_for else None)
 
 
 @router.post("/approvals/{approval_id}/reject", response_model=Approval)
@@ -154,6 +172,13 @@ def reject(approval_id: ApprovalId, body: ApprovalDecision, who: OperatorDep, se
     """Reject, with a comment the agent receives."""
     return approvals.decide(service.app, approval_id=approval_id, status=Status.rejected, who=who,
                             comment=body.comment, args=body.args)
+
+
+@router.post("/approvals/{approval_id}/execute", response_model=Approval)
+def execute(approval_id: ApprovalId, body: Execution, who: PrincipalDep, service: ServiceDep) -> Any:
+    """The requesting agent runs the approved action: only with the arguments the approval
+    covers (409 otherwise, and the attempt is audited). Agent tokens only."""
+    return approvals.execute(service.app, who, approval_id=approval_id, args=body.args)
 
 
 @router.post("/approvals/{approval_id}/cancel", response_model=Approval)
