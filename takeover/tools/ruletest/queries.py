@@ -20,6 +20,7 @@ MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per ser
 
 Matrix = dict[Labels, dict[int, float]]  # each series: step index -> value
 RangeFunc = Callable[[str, int, int], Matrix]  # (promql, first step, last step) -> results; raises QueryError
+_AT_BOUNDS = re.compile(r"@\s*(?:start|end)\s*\(\s*\)")
 
 
 def instant_query(url: str) -> QueryFunc:
@@ -34,14 +35,17 @@ def instant_query(url: str) -> QueryFunc:
 
 def range_query(url: str, *, interval: float) -> RangeFunc:
     """A RangeFunc for the Prometheus at `url`: step k is at `k * interval` seconds; split into
-    queries of at most MAX_POINTS steps."""
+    queries of at most MAX_POINTS steps, or one instant query per step where the expression
+    holds `@ start()` or `@ end()` (a range query reads them as its own bounds)."""
     from datetime import datetime, timezone
 
-    prom = _client(url, RANGE_TIMEOUT)
+    prom, instant = _client(url, RANGE_TIMEOUT), instant_query(url)
     step_ms = round(interval * 1000)
     epoch = datetime.fromtimestamp(0, timezone.utc)  # the client wants datetimes; params say it exactly
 
     def query(expr: str, first: int, last: int) -> Matrix:
+        if _AT_BOUNDS.search(expr):  # `@ start()`/`@ end()` are the range's bounds there, the step's here
+            return _stepwise(instant, expr, first, last, interval)
         matrix: Matrix = {}
         for start in range(first, last + 1, MAX_POINTS):
             end = min(start + MAX_POINTS - 1, last)
@@ -55,6 +59,15 @@ def range_query(url: str, *, interval: float) -> RangeFunc:
         return matrix
 
     return query
+
+
+def _stepwise(instant: QueryFunc, expr: str, first: int, last: int, interval: float) -> Matrix:
+    """A range query as one instant query per step; the first failing step's error is raised."""
+    matrix: Matrix = {}
+    for k in range(first, last + 1):
+        for sample in instant(expr, k * interval):
+            matrix.setdefault(tuple(sorted(sample.labels.items())), {})[k] = sample.value
+    return matrix
 
 
 def stepped_query(query: RangeFunc, instant: QueryFunc, *, last: int, interval: float) -> QueryFunc:
