@@ -12,8 +12,9 @@ the order, or by itself, to which Prometheus gives the value of the step before.
 from __future__ import annotations
 
 import functools
+import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from takeover.rules.evaluate import Labels
@@ -194,6 +195,23 @@ def written(placed: Placed, matrix: Matrix, *, last: int, interval: float) -> Re
         for labels, value in vector:
             series.setdefault(labels, {})[k] = value
     return Recorded(placed, last, series)
+
+
+def clashing(recorded: Recorded, inputs: Mapping[Labels, Mapping[int, float]], *, interval: float) -> Recorded:
+    """A recorded series an input series is too (`inputs`: labels -> milliseconds -> value): at
+    the first step where the input has another value, Prometheus refuses the rule's sample and
+    the rule fails ("duplicate sample for timestamp"); the same value is no conflict."""
+    step_ms = round(interval * 1000)
+    clashes = [k for labels, points in recorded.series.items() for k, value in points.items()
+               if (other := inputs.get(labels, {}).get(k * step_ms)) is not None
+               and other != value and not (math.isnan(other) and math.isnan(value))]
+    if not clashes or (recorded.failure is not None and recorded.failure.step <= min(clashes)):
+        return recorded
+    step = min(clashes)
+    series = {labels: kept for labels, points in recorded.series.items()
+              if (kept := {k: v for k, v in points.items() if k < step})}
+    failure = _failure(recorded.placed, step, interval, "duplicate sample for timestamp")
+    return Recorded(recorded.placed, recorded.last, series, failure)
 
 
 def first_failure(recorded: Iterable[Recorded]) -> int | None:

@@ -23,6 +23,7 @@ from takeover.tools.ruletest.record import (
     Failure,
     Placed,
     Recorded,
+    clashing,
     evaluation_order,
     first_failure,
     layers,
@@ -63,7 +64,7 @@ def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_inter
                                                  until=test.max_eval_time) as url:
         query = instant_query(url)
         recorded, last = _record(order, url, last=round(test.max_eval_time * 1000) // round(interval * 1000),
-                                 interval=interval)
+                                 interval=interval, inputs=_inputs(test))
         plan = [(k * interval, g) for k in range(last + 1) for g in groups]
         stepped = stepped_query(range_query(url, interval=interval), query, last=last, interval=interval)
         history = run(plan, query=stepped, expand=_expander(test))
@@ -74,19 +75,33 @@ def run_test_group(test: TestGroup, *, groups: Sequence[Group], evaluation_inter
     return Outcome(tuple(errors))
 
 
-def _record(order: Sequence[Placed], url: str, *, last: int, interval: float) -> tuple[list[Recorded], int]:
+def _record(order: Sequence[Placed], url: str, *, last: int, interval: float,
+            inputs: Mapping[Labels, Mapping[int, float]]) -> tuple[list[Recorded], int]:
     """Evaluate the recording rules layer by layer, each layer's series written (with a staleness
     marker where one ends, as Prometheus writes it) before the next reads them; stop where a rule
     fails. Returns what each rule recorded and the last step to evaluate."""
     recorded: list[Recorded] = []
     query, instant = range_query(url, interval=interval), instant_query(url)
     for layer in layers(order):
-        done = [record(placed, last=last, interval=interval, query=query, instant=instant) for placed in layer]
+        done = [clashing(record(placed, last=last, interval=interval, query=query, instant=instant), inputs,
+                         interval=interval) for placed in layer]
         write(url, _written(done, interval=interval))
         recorded += done
         if (failed := first_failure(done)) is not None:
             last = min(last, failed)
     return recorded, last
+
+
+def _inputs(test: TestGroup) -> dict[Labels, dict[int, float]]:
+    """The input samples: labels -> milliseconds -> value (the first one where several meet)."""
+    step_ms = round(test.interval * 1000)
+    inputs: dict[Labels, dict[int, float]] = {}
+    for s in test.input_series:
+        points = inputs.setdefault(tuple(sorted(s.labels.items())), {})
+        for i, value in enumerate(s.values):
+            if isinstance(value, float):
+                points.setdefault(i * step_ms, value)
+    return inputs
 
 
 def _written(recorded: Iterable[Recorded], *, interval: float) -> Iterator[Series]:
