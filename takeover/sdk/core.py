@@ -277,6 +277,8 @@ class ControlState:
             if decided is not None:
                 if waited:
                     self.still_permitted(act, asked)
+                if approval.get("args_digest"):  # the server binds the approval to these exact arguments
+                    yield from self.confirm_execution(act, str(asked.approval_id), decided)
                 return decided
             left = deadline - self.clock()
             if left <= 0 and wait > 0:
@@ -300,6 +302,18 @@ class ControlState:
                 raise ControlPlaneUnreachable(f"{unheard}: unreadable answer {exc!r}") from None
             if approval.get("status") == "pending" and self.clock() - sent < poll / 2:
                 yield min(IDLE, max(deadline - self.clock(), 0.0))  # the server did not hold the long-poll
+
+    def confirm_execution(self, act: Action, approval_id: str, permit: Permit) -> Flow[None]:
+        """Tell the server the approved action runs now, with the arguments it will run with:
+        the server refuses (and audits) any other arguments than the ones the approval covers."""
+        url = f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}/execute"
+        outcome = yield httpx.Request("POST", url, headers=self.headers, json={"args": dict(permit.args)},
+                                      extensions={"timeout": httpx.Timeout(self.timeout).as_dict()})
+        if not isinstance(outcome, httpx.Response) or outcome.status_code >= 500:
+            raise ControlPlaneUnreachable(f"{act.kind} {act.name!r} refused: confirming approval {approval_id} "
+                                          f"failed: {failure(outcome)}")
+        if outcome.status_code != 200:
+            raise RequestRejected(failure(outcome))
 
     def still_permitted(self, act: Action, asked: ApprovalRequired) -> None:
         """Raise unless the fresh document still lets `act` run: a takeover made while a human

@@ -181,7 +181,8 @@ def run_demo(*, api_port: int) -> None:
         routing = Path(tmp) / "routing.yml"
         routing.write_text(DEMO_ROUTING)
         settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'takeover.db'}", routing=str(routing),
-                            prometheus_url=prom_url, port=api_port, slack_token=None, release_interval=5.0)
+                            prometheus_url=prom_url, port=api_port, slack_token=None, release_interval=5.0,
+                            policies="policies.yml" if Path("policies.yml").is_file() else None)
         service = build_service(settings)
         operator, agent, release_bot = new_token(), new_token(), new_token()
         with Session(service.engine) as session:

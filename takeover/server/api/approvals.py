@@ -52,7 +52,7 @@ class ApprovalDecision(BaseModel):
 
 
 class Execution(BaseModel):
-    args: Args = Field(description="the exact arguments the tool runs with: must be the approved ones")
+    args: Args = Field(default_factory=dict, description="the exact arguments the tool runs with: the approved ones")
 
 
 class Vote(BaseModel):
