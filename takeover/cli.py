@@ -89,8 +89,10 @@ def rules_test(
 ) -> None:
     """Run `promtool test rules` files through takeover's evaluator, each test group against a
     throwaway Prometheus holding its input series. Prints promtool's report (SUCCESS, or FAILED
-    with the expected and the got alerts) and exits 1 on any failure; promql_expr_test and `stale`
-    inputs are reported UNSUPPORTED, which exits 1 too."""
+    with the expected and the got alerts) and exits 1 on any failure. Recording rules and
+    promql_expr_test run as in promtool; `stale` inputs, and a rule reading what is recorded
+    after it, are reported UNSUPPORTED, which exits 1 too. Rules lacking takeover's conventions
+    are tested, with a warning each (`--strict` fails them)."""
     from takeover.tools.ruletest import run_test_files
 
     raise typer.Exit(run_test_files(files, strict=strict))

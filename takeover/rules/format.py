@@ -7,7 +7,6 @@ frozen `Group`/`Rule` values and reports every problem as `file:line:column: mes
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,8 +28,6 @@ from takeover.config.yamlfile import (
     value_node,
 )
 from takeover.rules.conventions import Defaults, fill, missing
-
-log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 60.0
 GROUP_FIELDS = {"name", "interval", "limit", "rules"}
@@ -158,8 +155,6 @@ def load_rules(paths: Iterable[str | Path], *, defaults: Defaults | None = None,
                                                    conventions=conventions)
         groups.extend(file_groups)
         errors.extend(file_errors)
-    for skipped in (s for g in groups for s in g.skipped):
-        log.warning("%s", skipped)
     seen: dict[str, str] = {}
     for g in groups:
         if g.name in seen:

@@ -4,6 +4,7 @@ scheduler run until interrupted."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Sequence
@@ -22,6 +23,8 @@ from takeover.server.service import Service
 from takeover.server.settings import Settings
 from takeover.store.migrate import DatabaseBehind
 
+log = logging.getLogger(__name__)
+
 
 class NotStarted(Exception):
     """The configuration is broken: each problem (file:line[:column]: message) and a summary."""
@@ -36,10 +39,15 @@ def _refused(exc: ConfigError, what: str) -> NotStarted:
 
 
 def load_groups(paths: list[str], defaults: Defaults | None = None) -> list[Group]:
+    """The rule files for `takeover serve` and `takeover check`: each recording rule skipped is
+    one warning line (Prometheus evaluates them; `takeover test rules` does too)."""
     try:
-        return load_rules(paths, defaults=defaults)
+        groups = load_rules(paths, defaults=defaults)
     except ConfigError as exc:
         raise _refused(exc, "rule files") from None
+    for skipped in (s for g in groups for s in g.skipped):
+        log.warning("%s", skipped)
+    return groups
 
 
 def load_routing_file(settings: Settings) -> Routing:

@@ -7,13 +7,12 @@ warning line on stderr after the file's report; `strict` makes them fail the fil
 from __future__ import annotations
 
 import glob
-import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from takeover.config.yamlfile import ConfigError
-from takeover.rules.format import Group, convention_problems, load_rules
+from takeover.rules.format import convention_problems, load_rules
 from takeover.tools.ruletest.run import Outcome, run_test_group
 from takeover.tools.ruletest.testfile import TestFileError, load_test_file
 
@@ -60,7 +59,7 @@ def run_test_file(path: str, *, err: TextIO, strict: bool = False) -> Outcome:
             print("  WARNING: no file match pattern", pattern, file=err)
         rule_files.extend(matched)
     try:
-        groups = _load_rules(rule_files, conventions=strict) if rule_files else []
+        groups = load_rules(rule_files, conventions=strict) if rule_files else []
     except ConfigError as exc:
         return Outcome(errors=tuple(str(e) for e in exc.errors))
     warnings = tuple(str(p) for p in convention_problems(groups))
@@ -76,14 +75,3 @@ def run_test_file(path: str, *, err: TextIO, strict: bool = False) -> Outcome:
         errors.extend(outcome.errors)
         unsupported.extend(outcome.unsupported)
     return Outcome(tuple(errors), tuple(unsupported), warnings)
-
-
-def _load_rules(paths: Sequence[str], *, conventions: bool) -> list[Group]:
-    """load_rules without its note that each recording rule is skipped (the server's; promtool,
-    and takeover test rules, evaluate them)."""
-    logger = logging.getLogger(load_rules.__module__)
-    disabled, logger.disabled = logger.disabled, True
-    try:
-        return load_rules(paths, conventions=conventions)
-    finally:
-        logger.disabled = disabled
