@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from takeover.config.matchers import parse_matcher
 from takeover.config.yamlfile import ConfigError
 from takeover.notify.routing import load_routing
-from takeover.rules.conventions import Defaults, OwnerDefault, fill, parse_matcher
+from takeover.rules.conventions import Defaults, OwnerDefault, fill
 from takeover.rules.format import convention_problems, load_rules
 from takeover.server.run import build_service
 from takeover.server.settings import Settings

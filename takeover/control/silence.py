@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-MATCHER_RE = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
+from takeover.config.matchers import Matcher, parse_matcher
 
-
-@dataclass(frozen=True)
-class Matcher:
-    name: str
-    op: str  # = != =~ !~ ; regexes are anchored, like Alertmanager's
-    value: str
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op == "=":
-            return actual == self.value
-        if self.op == "!=":
-            return actual != self.value
-        found = re.fullmatch(self.value, actual) is not None
-        return found if self.op == "=~" else not found
-
-    def __str__(self) -> str:
-        return f'{self.name}{self.op}"{self.value}"'
-
-
-def parse_matcher(text: str) -> Matcher:
-    """`name=value`, `name!=value`, `name=~regex`, `name!~regex`; ValueError when malformed."""
-    match = MATCHER_RE.match(text)
-    if match is None:
-        raise ValueError(f"bad matcher {text!r}: use name=value, name!=value, name=~regex or name!~regex")
-    name, op, value = match.groups()
-    if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regex in matcher {text!r}: {exc}") from None
-    return Matcher(name, op, value)
+__all__ = ["Matcher", "Silence", "parse_matcher", "silenced_by"]
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from takeover.config.matchers import parse_matcher
 from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml, duration, unreadable
-from takeover.rules.conventions import Defaults, OwnerDefault, parse_matcher
+from takeover.rules.conventions import Defaults, OwnerDefault
 
 TOP_FIELDS = {"default_channel", "group_by", "group_wait", "group_interval", "repeat_interval",
               "owners", "agents", "slack_users", "runbook_url"}

@@ -8,46 +8,13 @@ default. Pure: label matching and template rendering on a rule's own labels.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from takeover.config.matchers import Matcher
+
 REQUIRED_LABELS = ("owner",)
 REQUIRED_ANNOTATIONS = ("runbook_url", "first_check")
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """`name="v"`, `name!="v"`, `name=~"re"` or `name!~"re"` (regexes match the whole value)."""
-
-    name: str
-    op: str
-    value: str
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        got = labels.get(self.name, "")
-        hit = re.fullmatch(self.value, got) is not None if "~" in self.op else got == self.value
-        return hit != self.op.startswith("!")
-
-    def __str__(self) -> str:
-        return f'{self.name}{self.op}"{self.value}"'
-
-
-def parse_matcher(text: str) -> Matcher:
-    """One matcher as written in Alertmanager's `matchers:` (value quoted or not); ValueError says why."""
-    match = re.fullmatch(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*', text)
-    if match is None:
-        raise ValueError(f'bad matcher {text!r}: expected name="value", name!="value", name=~"regex" '
-                         'or name!~"regex"')
-    name, op, value = match.groups()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    if "~" in op:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad matcher {text!r}: invalid regex: {exc}") from None
-    return Matcher(name, op, value)
 
 
 @dataclass(frozen=True)
