@@ -12,7 +12,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -21,7 +20,7 @@ from takeover.sdk import Client
 from tests.conftest import Exporter, Server, start_server, stop_server, takeover_cli
 from tests.fakeslack import FakeSlack
 from tests.test_e2e import poll
-from tests.test_slack import SECRET, click, signed
+from tests.test_slack import SECRET, click, reject_in_slack, signed
 
 pytestmark = pytest.mark.slow
 
@@ -183,16 +182,7 @@ def test_a_promotion_gate_rejected_in_slack_leaves_the_release_waiting(
         assert (waiting["state"], waiting["weight_bp"]) == ("waiting_promotion", 5000)
         gate = waiting["gate_approval_id"]
         fake_slack.wait_for(lambda f: any("release.promote" in p["text"] for p in f.posts("[APPROVAL]")))
-        press = click("reject", gate)
-        assert slack(server, press).status_code == 200
-        fake_slack.wait_for(lambda f: len(f.of("views.open")) == 1)
-        view = fake_slack.of("views.open")[0].params["view"]
-        view = json.loads(view) if isinstance(view, str) else view
-        submission = urlencode({"payload": json.dumps({
-            "type": "view_submission", "user": {"id": "U_ALICE"},
-            "view": {"id": "V1", "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
-                     "state": {"values": {"comment": {"comment": {"value": "not before the weekend"}}}}}})})
-        assert slack(server, submission).status_code == 200
+        reject_in_slack(server, fake_slack, gate, "not before the weekend", user="U_ALICE")
         still = poll(lambda: op.get("/v1/agents/rel-gated/releases/current").json(),
                      until=lambda r: "rejected" in r["reason"])
         assert (still["state"], still["weight_bp"]) == ("waiting_promotion", 5000)

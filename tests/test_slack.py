@@ -42,6 +42,21 @@ def click(action_id: str, value: str, *, user: str = "U_ALICE", action_ts: str |
     return urlencode({"payload": json.dumps(payload)})
 
 
+def reject_in_slack(server: Server, fake_slack: FakeSlack, approval_id: str, comment: str, *, user: str) -> None:
+    """Press Reject, then submit the modal Slack opened with `comment`, as `user` would."""
+    body = click("reject", approval_id, user=user)
+    opened = len(fake_slack.of("views.open"))
+    assert post(server, body, signed(body)).status_code == 200
+    fake_slack.wait_for(lambda f: len(f.of("views.open")) == opened + 1)
+    view = fake_slack.of("views.open")[-1].params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    submission = urlencode({"payload": json.dumps({
+        "type": "view_submission", "user": {"id": user},
+        "view": {"id": "V1", "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
+                 "state": {"values": {"comment": {"comment": {"value": comment}}}}}})})
+    assert post(server, submission, signed(submission)).status_code == 200
+
+
 @pytest.fixture
 def server(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Server]:
     (tmp_path / "rules.yml").write_text("groups: []\n")
@@ -112,16 +127,7 @@ def test_reject_asks_for_a_comment_in_a_modal(server: Server, fake_slack: FakeSl
     op = {"Authorization": f"Bearer {server.token('--role', 'operator', '--name', 'op')}"}
     agent = {"Authorization": f"Bearer {server.token('--role', 'agent', '--agent', 'pay-bot')}"}
     approval = httpx.post(f"{server.url}/v1/approvals", headers=agent, json={"agent": "pay-bot", "action": "wire"}).json()
-    body = click("reject", approval["id"], user="U_BOB")
-    assert post(server, body, signed(body)).status_code == 200
-    fake_slack.wait_for(lambda f: len(f.of("views.open")) == 1)
-    view = fake_slack.of("views.open")[0].params["view"]
-    view = json.loads(view) if isinstance(view, str) else view
-    submission = urlencode({"payload": json.dumps({
-        "type": "view_submission", "user": {"id": "U_BOB"},
-        "view": {"id": "V1", "callback_id": view["callback_id"], "private_metadata": view["private_metadata"],
-                 "state": {"values": {"comment": {"comment": {"value": "wrong account"}}}}}})})
-    assert post(server, submission, signed(submission)).status_code == 200
+    reject_in_slack(server, fake_slack, approval["id"], "wrong account", user="U_BOB")
     rejected = poll(lambda: httpx.get(f"{server.url}/v1/approvals/{approval['id']}", headers=op).json(),
                     until=lambda a: a["status"] == "rejected")
     assert (rejected["comment"], rejected["decided_by"]) == ("wrong account", "operator:bob")
