@@ -14,7 +14,7 @@ from takeover.config.mode import Mode
 from takeover.rules.evaluate import Sample, State
 from takeover.rules.format import Group, Rule, load_rules
 from takeover.rules.group import schedule, slots
-from takeover.rules.query import QueryError, QueryFunc
+from takeover.rules.query import Combined, QueryError, QueryFunc
 from takeover.rules.replay import Episode, replay
 from takeover.tools.backtest import (
     RELEASE_NOTE,
@@ -77,7 +77,8 @@ def test_rules_of_a_group_run_in_order_at_one_timestamp() -> None:
     calls: list[tuple[str, float]] = []
     group = Group("g", "f", 60.0, (rule("A", "first"), rule("B", "second")))
     replay([(0.0, group), (60.0, group)], query=series_by_time({}, calls=calls))
-    assert calls == [("first", 0.0), ("second", 0.0), ("first", 60.0), ("second", 60.0)]
+    assert [t for _, t in calls] == [0.0, 60.0]  # one combined query per slot, its parts in rule order
+    assert [[e for _, e in Combined.parse(expr) or []] for expr, _ in calls] == [["first", "second"]] * 2
 
 
 # ---------------------------------------------------------------- replay: state and episodes

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from takeover.rules.evaluate import (
     Alert,
@@ -25,11 +26,18 @@ from takeover.rules.evaluate import (
     expand_plain,
 )
 from takeover.rules.format import Group, Rule
-from takeover.rules.query import QueryError, QueryFunc
+from takeover.rules.query import Combined, QueryError, QueryFunc, combinable
 
 Plan = Iterable[tuple[float, Group]]  # the evaluations to run, in order: (timestamp, group)
 Previous = Mapping[int, Mapping[Labels, Alert]]  # each rule's alerts (by position) before the slot
-Mapper = Callable[[Callable[[Rule], "Answer"], Iterable[Rule]], Iterable["Answer"]]
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Mapper(Protocol):
+    """`map`, or a pool's `map`: how a group's requests are run (the service runs them concurrently)."""
+
+    def __call__(self, func: Callable[[T], R], items: Iterable[T], /) -> Iterable[R]: ...
 
 
 @dataclass(frozen=True)
@@ -95,9 +103,22 @@ def schedule(groups: Sequence[Group], *, start: float, end: float,
 Answer = list[Sample] | QueryError  # what the query of one rule gave
 
 
-def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = map) -> list[Answer]:
-    """Query every rule of the group at `at` (through `mapper`: the live service runs them
-    concurrently); a failed query is its error, for that rule only."""
+def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = map,
+                combine: bool = True) -> list[Answer]:
+    """Query every rule of the group at `at`. The rules that can share a query are asked in one
+    request (`Combined`; a very long group in a few); the others, and every rule of a combined
+    query that failed, are asked one by one, so a bad rule fails only itself. The requests go
+    through `mapper` (the live service runs them concurrently). A failed query is its error,
+    for that rule only."""
+    rules = group.rules
+    answers: dict[int, Answer] = {}
+    parts = [(i, r.query) for i, r in enumerate(rules) if combine and combinable(r.query)]
+
+    def ask_combined(combined: Combined) -> dict[int, list[Sample]]:
+        try:
+            return combined.split(query(combined.expr, at))
+        except QueryError:
+            return {}  # one bad rule fails the whole query: each of its rules is asked alone
 
     def ask(rule: Rule) -> Answer:
         try:
@@ -105,7 +126,12 @@ def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = m
         except QueryError as exc:
             return exc
 
-    return list(mapper(ask, group.rules))
+    if len(parts) > 1:
+        for rows in mapper(ask_combined, Combined.batches(parts)):
+            answers.update(rows)
+    alone = [i for i in range(len(rules)) if i not in answers]
+    answers.update(zip(alone, mapper(ask, [rules[i] for i in alone])))
+    return [answers[i] for i in range(len(rules))]
 
 
 def evaluate_answers(group: Group, *, at: float, previous: Previous, answers: Sequence[Answer],
