@@ -1,5 +1,6 @@
 """Every route × every kind of caller: 401, 403 or allowed, read from the app's own route list
-(so a new route without a rule here fails this test)."""
+(so a new route without a rule here fails this test). The console's routes under /ui take a
+session cookie, never a bearer token: they are pinned apart (CONSOLE_RULES)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Mount
 
 from takeover.notify.slack import ConsoleNotifier
 from takeover.rules.query import static_query
@@ -63,15 +65,46 @@ RULES = {
     ("GET", "/metrics"): "public",
 }
 ALLOWED = {
-    "public": {"none", "bad", "revoked", "expired", "wrong_agent", "agent", "operator", "admin"},
+    "public": {"none", "bad", "revoked", "expired", "wrong_agent", "agent", "viewer", "operator", "admin"},
     "agent": {"agent", "operator", "admin"},
     "agent_only": {"agent"},  # operators set modes and answer approvals; they do not ask for an agent
     "operator": {"operator", "admin"},
     "admin": {"admin"},
     "slack": set(),  # Slack's signature, never a bearer token (tests/test_slack.py)
 }
+# the console (mounted at /ui, outside the OpenAPI document): who may open each route
+CONSOLE_RULES = {
+    ("GET", "/ui/login"): "public",
+    ("POST", "/ui/login"): "sign_in_form",  # needs its own CSRF cookie; then a token (tests/test_console.py)
+    ("GET", "/ui/static"): "public",
+    ("GET", "/ui/"): "session",
+    ("GET", "/ui/agents/{agent}"): "session",
+    ("GET", "/ui/approvals"): "session",
+    ("GET", "/ui/audit"): "session",
+    ("POST", "/ui/logout"): "session",
+    ("POST", "/ui/agents/{agent}/take-over"): "session",
+    ("POST", "/ui/agents/{agent}/release"): "session",
+    ("POST", "/ui/agents/{agent}/releases/current/{action}"): "session",
+    ("POST", "/ui/approvals/{approval_id}/{verdict}"): "session",
+}
 BODY = {"mode": "read_only", "reason": "acl", "action": "x", "kind": "read", "name": "acl-bot",
         "agent": "acl-bot", "comment": "no", "role": "operator", "matchers": ["alertname=acl"]}
+
+
+def console_routes(tmp: Path) -> list[tuple[str, str]]:
+    service = Service(Settings(database_url=f"sqlite:///{tmp / 'console.db'}", templates=str(ROOT / "templates")),
+                      groups=[], notifier=ConsoleNotifier(io.StringIO()), query=static_query({}))
+    try:
+        mount = next(r for r in create_app(service).routes if isinstance(r, Mount) and r.path == "/ui")
+        found = set()
+        for route in mount.routes:
+            if isinstance(route, APIRoute):
+                found |= {(method, f"/ui{route.path}") for method in route.methods if method != "HEAD"}
+            elif isinstance(route, Mount):
+                found.add(("GET", f"/ui{route.path}"))
+        return sorted(found)
+    finally:
+        service.stop()
 
 
 def app_routes(tmp: Path) -> list[tuple[str, str]]:
@@ -109,6 +142,7 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
         "bad": "tko_not-a-token",
         "agent": server.token("--role", "agent", "--agent", "acl-bot"),
         "wrong_agent": server.token("--role", "agent", "--agent", "other-bot"),
+        "viewer": server.token("--role", "viewer", "--name", "acl-viewer"),  # the console's reader: no API route
         "operator": server.token("--role", "operator", "--name", "acl-op"),
         "admin": admin,
     }
@@ -140,6 +174,41 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
                 ok = status == 403
             if not ok:
                 failures.append(f"{method} {path} as {who}: {status}")
+    assert failures == []
+
+
+def test_every_console_route_has_an_access_rule(tmp_path: Path) -> None:
+    routes = console_routes(tmp_path)
+    assert routes and [r for r in routes if r not in CONSOLE_RULES] == [], \
+        f"add these routes to CONSOLE_RULES in tests/test_access.py: {routes}"
+
+
+def test_no_bearer_token_opens_a_console_route_without_a_session(server: Server, tmp_path: Path) -> None:
+    """Pages send the browser to sign in, forms are refused: whatever bearer token comes along."""
+    tokens = {"none": None, "bad": "tko_not-a-token", "agent": server.token("--role", "agent", "--agent", "ui-bot"),
+              "viewer": server.token("--role", "viewer", "--name", "ui-viewer"),
+              "operator": server.token("--role", "operator", "--name", "ui-op"),
+              "admin": server.token("--role", "admin", "--name", "ui-root")}
+    failures = []
+    for method, path in console_routes(tmp_path):
+        rule = CONSOLE_RULES[(method, path)]
+        url = path.format(agent="ui-bot", action="pause", approval_id="a1", verdict="approve")
+        url = url + "/htmx.min.js" if url == "/ui/static" else url
+        for who, token in tokens.items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            answer = httpx.request(method, f"{server.url}{url}", headers=headers, timeout=10,
+                                   data={"mode": "read_only", "reason": "acl", "token": token or ""}
+                                   if method == "POST" else None)
+            if rule == "public":
+                ok = answer.status_code == 200
+            elif rule == "sign_in_form":
+                ok = answer.status_code == 403  # no sign-in cookie: CSRF refused before the token is read
+            elif method == "GET":
+                ok = answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next=")
+            else:
+                ok = answer.status_code == 401
+            if not ok:
+                failures.append(f"{method} {path} as {who}: {answer.status_code}")
     assert failures == []
 
 

@@ -44,12 +44,14 @@ from takeover.store.approvals import (
     list_approvals,
     mark_escalated,
     pending_escalations,
+    recent_decisions,
 )
 from takeover.store.audit import (
     AUDIT_LOCK,
     audit_content,
     audit_hash,
     audit_rows,
+    recent_audit_rows,
     record_audit,
     verify_audit,
 )
@@ -62,6 +64,12 @@ from takeover.store.cluster import (
     prometheus_state,
     revocation_mark,
     save_prometheus_state,
+)
+from takeover.store.console import (
+    console_session,
+    create_console_session,
+    end_console_session,
+    token_usable,
 )
 from takeover.store.counts import (
     snapshot_counts,
@@ -114,6 +122,12 @@ from takeover.store.tokens import (
 )
 
 __all__ = [
+    "console_session",
+    "create_console_session",
+    "end_console_session",
+    "token_usable",
+    "recent_audit_rows",
+    "recent_decisions",
     "alert_firing_on",
     "VoteRefused",
     "args_digest",

@@ -242,3 +242,9 @@ def list_approvals(*, session: Session, status: str | None = None, agent: str | 
         query = query.where(or_(col(ApprovalRow.requested_at) > at,
                                 and_(col(ApprovalRow.requested_at) == at, col(ApprovalRow.id) > last_id)))
     return list(session.exec(query.order_by(col(ApprovalRow.requested_at), col(ApprovalRow.id)).limit(limit)))
+
+
+def recent_decisions(*, session: Session, limit: int = 20) -> list[ApprovalRow]:
+    """The latest decided (or expired, or cancelled) requests, newest decision first."""
+    return list(session.exec(select(ApprovalRow).where(col(ApprovalRow.status) != Status.pending.value)
+                             .order_by(col(ApprovalRow.decided_at).desc(), col(ApprovalRow.id)).limit(limit)))

@@ -73,3 +73,14 @@ def audit_rows(*, session: Session, since: float | None = None, until: float | N
     if action is not None:
         query = query.where(col(AuditRow.action).startswith(action))
     return list(session.exec(query.order_by(col(AuditRow.id)).limit(limit)))
+
+
+def recent_audit_rows(*, session: Session, agent: str | None = None, before_id: int | None = None,
+                      limit: int = 50) -> list[AuditRow]:
+    """A page of the trail, newest first, before the row `before_id` (the console reads it so)."""
+    query = select(AuditRow)
+    if before_id is not None:
+        query = query.where(col(AuditRow.id) < before_id)
+    if agent is not None:
+        query = query.where(col(AuditRow.subject) == f"agent:{agent}")
+    return list(session.exec(query.order_by(col(AuditRow.id).desc()).limit(limit)))

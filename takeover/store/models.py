@@ -246,3 +246,16 @@ class ReleaseRow(SQLModel, table=True):
     started_by: str
     ended_at: float | None = None
     gate_approval_id: str | None = None  # the promotion gate's approval request
+
+
+class ConsoleSessionRow(SQLModel, table=True):
+    """A person signed in to the console: keyed by the SHA-256 of the cookie's secret (never the
+    secret), tied to the token that opened it, so revoking the token ends the session."""
+
+    __tablename__ = "console_session"
+    id_hash: str = Field(primary_key=True)
+    token_id: int = Field(index=True)
+    created_at: float
+    expires_at: float = Field(index=True)
+    notice: str | None = None  # what the last form did, shown once on the next page
+    notice_error: bool = False

@@ -16,6 +16,7 @@ from takeover.server.api.errors import ERRORS, HANDLERS
 from takeover.server.api.fastpath import ASGIApp, ControlFastPath
 from takeover.server.api.system import add_system_routes
 from takeover.server.auth import TokenCache
+from takeover.server.console import create_console
 from takeover.server.edge import Edge
 from takeover.server.interactions import SlackInteractions
 from takeover.server.service import Service
@@ -53,6 +54,7 @@ def create_app(service: Service) -> FastAPI:
     for router in RESOURCES:
         v1.include_router(router)
     app.include_router(v1)
+    app.mount("/ui", create_console(service))  # the browser console: session cookie, not in the OpenAPI document
     app.add_middleware(Edge, check_token=token_check(cache), max_body_bytes=service.settings.max_body_bytes)
     return app
 

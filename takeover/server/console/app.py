@@ -1,0 +1,52 @@
+"""The console assembled: a FastAPI app mounted at /ui (outside the OpenAPI document), its
+templates and static files, and how it answers a missing session or a refused request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+
+from takeover.server.console.door import Refused, SignInNeeded, sign_in_url
+from takeover.server.console.forms import router as forms
+from takeover.server.console.pages import router as pages
+from takeover.server.console.view import render, templates
+from takeover.server.service import Service
+
+HERE = Path(__file__).parent
+
+
+async def sign_in_needed(request: Request, exc: Exception) -> Response:
+    if request.method == "GET":
+        return RedirectResponse(sign_in_url(request), status_code=303)
+    return render(request, "refused.html", {"status": 401, "message": "your session has ended: sign in again",
+                                            "visit": None}, status=401)
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return render(request, "refused.html", {"status": exc.status, "message": exc.message, "visit": None},
+                  status=exc.status)
+
+
+async def invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
+    return render(request, "refused.html", {"status": 422, "message": where[:500], "visit": None}, status=422)
+
+
+def create_console(service: Service) -> FastAPI:
+    """The console over one running `Service`, to be mounted at /ui."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.service = service
+    app.state.templates = templates()
+    app.exception_handler(SignInNeeded)(sign_in_needed)
+    app.exception_handler(Refused)(refused)
+    app.exception_handler(RequestValidationError)(invalid)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(pages)
+    app.include_router(forms)
+    return app

@@ -1,0 +1,112 @@
+"""The console's pages, read through `takeover.store`: the overview, an agent, the approvals
+queue, the audit trail, and the sign-in form (the one page without a session)."""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from takeover import store
+from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.validation import MAX_ID
+from takeover.server.api.deps import AgentPath
+from takeover.server.console.door import SIGN_IN_COOKIE, Refused, VisitDep, safe_next, service_of, set_cookie
+from takeover.server.console.view import render
+from takeover.store.models import AlertRow, ApprovalRow
+
+router = APIRouter()
+MODES = [m.name for m in Mode]
+AUDIT_PAGE = 50
+
+
+def hold(doc: dict[str, Any]) -> dict[str, Any]:
+    """Why an agent is in its mode: its strictest source (the document lists them strictest first)."""
+    sources = doc["sources"]
+    return {"agent": doc["agent"], "mode": doc["mode"], "source": sources[0] if sources else None,
+            "release": doc.get("release")}
+
+
+def alerts_by_owner(rows: list[AlertRow]) -> dict[str, list[AlertRow]]:
+    owners: dict[str, list[AlertRow]] = defaultdict(list)
+    for row in rows:
+        if row.state == "firing":
+            owners[row.labels.get("owner", "(no owner)")].append(row)
+    return dict(sorted(owners.items()))
+
+
+def approval_view(row: ApprovalRow) -> dict[str, Any]:
+    public = store.approval_public(row)
+    return {**public, "votes": len(row.approvals)}
+
+
+@router.get("/login")
+def sign_in_page(request: Request, next: Annotated[str, Query(max_length=2000)] = "/ui/") -> Response:
+    """The sign-in form; its CSRF token is also a cookie (double submit: there is no session yet)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"visit": None, "csrf": token, "next": safe_next(next), "error": None})
+    set_cookie(response, request, SIGN_IN_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.get("/")
+def overview(request: Request, visit: VisitDep) -> Response:
+    """Agents held out of normal, firing alerts by owner, pending approvals, active releases."""
+    service = service_of(request)
+    now = service.clock()
+    with service.sessions() as s:
+        held = [a["agent"] for a in store.list_agents(session=s, now=now) if a["mode"] != "normal"]
+        docs = store.control_documents(session=s, agents=held, now=now)
+        everyone = [src for src in store.active_sources(session=s, now=now) if src.agent == ALL_AGENTS]
+        alerts = alerts_by_owner(store.list_alerts(session=s))
+        pending = [approval_view(r) for r in store.list_approvals(session=s, status="pending", limit=200)]
+        releases = store.active_releases(session=s)
+    return render(request, "overview.html", {
+        "visit": visit, "now": now, "held": [hold(docs[a]) for a in held if a in docs], "everyone": everyone,
+        "alerts": alerts, "pending": pending, "releases": releases, "page": "overview"})
+
+
+@router.get("/agents/{agent}")
+def agent_page(request: Request, agent: AgentPath, visit: VisitDep) -> Response:
+    """One agent: its control document and sources, take over and hand back, its release, its recent record."""
+    service = service_of(request)
+    now = service.clock()
+    with service.sessions() as s:
+        doc = store.control_document(session=s, agent=agent, now=now)
+        if doc is None:
+            raise Refused(404, f"unknown agent {agent!r}: agents are known once they poll, are named by a rule, "
+                               "or are created with POST /v1/agents")
+        release = store.latest_release(session=s, agent=agent)
+        approvals = [approval_view(r) for r in store.list_approvals(session=s, agent=agent, status="pending")]
+        record = store.recent_audit_rows(session=s, agent=agent, limit=15)
+    return render(request, "agent.html", {
+        "visit": visit, "now": now, "doc": doc, "release": release, "approvals": approvals, "record": record,
+        "modes": MODES, "page": "agents"})
+
+
+@router.get("/approvals")
+def approvals_queue(request: Request, visit: VisitDep) -> Response:
+    """Pending requests oldest first (the one waiting longest on top), then the latest decisions."""
+    service = service_of(request)
+    with service.sessions() as s:
+        pending = [approval_view(r) for r in store.list_approvals(session=s, status="pending", limit=500)]
+        decided = [approval_view(r) for r in store.recent_decisions(session=s, limit=20)]
+    return render(request, "approvals.html", {
+        "visit": visit, "now": service.clock(), "pending": pending, "decided": decided, "page": "approvals"})
+
+
+@router.get("/audit")
+def audit_page(request: Request, visit: VisitDep,
+               before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
+    """The trail newest first, a page at a time, and whether the hash chain holds (the first broken row)."""
+    service = service_of(request)
+    with service.sessions() as s:
+        rows = store.recent_audit_rows(session=s, before_id=before_id, limit=AUDIT_PAGE)
+        checked, broken = store.verify_audit(session=s)
+    older = rows[-1].id if len(rows) == AUDIT_PAGE else None
+    return render(request, "audit.html", {
+        "visit": visit, "now": service.clock(), "rows": rows, "older": older, "before_id": before_id,
+        "checked": checked, "broken": broken, "page": "audit"})

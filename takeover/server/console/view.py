@@ -1,0 +1,58 @@
+"""How the console's pages are drawn: the templates with their filters (times, spans), and the
+security headers every page carries."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+HERE = Path(__file__).parent
+# no inline script or style anywhere: htmx's indicator styles are off (meta htmx-config)
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+def when(at: float | None) -> str:
+    """A time as UTC, to the second."""
+    if at is None:
+        return "—"
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def span(seconds: float | None) -> str:
+    """A duration the way a person says it: 45s, 12m, 3h 5m, 2d 4h."""
+    if seconds is None:
+        return "—"
+    s = int(abs(seconds))
+    sign = "-" if seconds < 0 else ""
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        return f"{sign}{s // 60}m {s % 60}s" if s < 600 else f"{sign}{s // 60}m"
+    if s < 86400:
+        return f"{sign}{s // 3600}h {s % 3600 // 60}m"
+    return f"{sign}{s // 86400}d {s % 86400 // 3600}h"
+
+
+def templates() -> Jinja2Templates:
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters["when"] = when
+    found.env.filters["span"] = span
+    return found
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
+    """A page with the console's security headers."""
+    view: Jinja2Templates = request.app.state.templates
+    return view.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
+
+

@@ -1,0 +1,313 @@
+"""The browser console over real HTTP against a real `takeover serve`: sign in and out, the
+session cookie's flags, CSRF, viewers read but never act, agent tokens refused, and each form
+doing the API's operation as the signed-in person."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from takeover import store
+from takeover.app import console
+from takeover.notify.slack import ConsoleNotifier
+from takeover.rules.query import static_query
+from takeover.server.service import Service
+from takeover.server.settings import Settings
+from tests.conftest import ROOT, Server, start_server, stop_server
+from tests.test_approvals import bearer, server_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("console")
+    srv = start_server(server_env(tmp, f"sqlite:///{tmp / 'takeover.db'}"), log=tmp / "serve.log")
+    ROOT_TOKEN[srv.url] = srv.token("--role", "admin", "--name", "console-tests")
+    yield srv
+    stop_server(srv)
+
+
+ROOT_TOKEN: dict[str, str] = {}
+
+
+def token(server: Server, role: str, name: str) -> str:
+    """A new token through the API (quicker than the CLI's process per token)."""
+    body: dict[str, Any] = {"role": role, "name": name} if role != "agent" else {"role": role, "name": name,
+                                                                                 "agents": [name]}
+    made = httpx.post(f"{server.url}/v1/tokens", headers=bearer(ROOT_TOKEN[server.url]), json=body)
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def client_for(server: Server, **options: Any) -> httpx.Client:
+    """A browser-like client (its own cookie jar), closed after the test."""
+    OPEN.append(httpx.Client(base_url=server.url, timeout=10, **options))
+    return OPEN[-1]
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+def signed_in(server: Server, secret: str) -> httpx.Client:
+    """A browser-like client with a console session opened by the token `secret`."""
+    client = client_for(server)
+    form = client.get("/ui/login")
+    answer = client.post("/ui/login", data={"csrf": csrf_of(form.text), "token": secret, "next": "/ui/"})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def form_post(client: httpx.Client, page: str, action: str, **fields: str) -> httpx.Response:
+    """Post a form as the page carries it: with the page's CSRF token."""
+    csrf = csrf_of(client.get(page).text)
+    return client.post(action, data={"csrf": csrf, **fields})
+
+
+def ask_refund(server: Server, agent: str, key: str) -> dict[str, Any]:
+    mine = token(server, "agent", agent)
+    answer = httpx.post(f"{server.url}/v1/agents/{agent}/actions", headers=bearer(mine), json={
+        "action": "refund", "kind": "write", "risk": "high", "args": {"order": key}, "idempotency_key": key})
+    assert answer.json()["decision"] == "approval_required", answer.text
+    return answer.json()["approval"]  # type: ignore[no-any-return]
+
+
+def control(server: Server, operator: str, agent: str) -> dict[str, Any]:
+    return httpx.get(f"{server.url}/v1/agents/{agent}/control", headers=bearer(operator)).json()  # type: ignore[no-any-return]
+
+
+def test_signing_in_sets_an_httponly_strict_cookie_and_the_database_keeps_only_its_hash(server: Server) -> None:
+    operator = token(server, "operator", "cookie-op")
+    client = client_for(server)
+    form = client.get("/ui/login")
+    assert "HttpOnly" in form.headers["set-cookie"] and "SameSite=strict" in form.headers["set-cookie"]
+    answer = client.post("/ui/login", data={"csrf": csrf_of(form.text), "token": operator, "next": "/ui/approvals"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/approvals"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("takeover_session="))
+    flags = [f.strip().lower() for f in cookie.split(";")]
+    assert {"httponly", "samesite=strict", "path=/ui", "max-age=43200"} <= set(flags)
+    assert "secure" not in flags  # plain HTTP here; over HTTPS it is Secure (next test)
+    secret = cookie.split(";")[0].split("=", 1)[1]
+    db = sqlite3.connect(server.env["TAKEOVER_DATABASE_URL"].removeprefix("sqlite:///"))
+    stored = [row[0] for row in db.execute("SELECT id_hash FROM console_session")]
+    db.close()
+    assert hashlib.sha256(secret.encode()).hexdigest() in stored and secret not in stored
+    page = client.get("/ui/")
+    assert page.status_code == 200 and "operator:cookie-op" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_cookie_is_secure_when_the_request_came_over_https(server: Server) -> None:
+    operator = token(server, "operator", "https-op")
+    https = {"X-Forwarded-Proto": "https"}  # a TLS proxy on loopback, which uvicorn trusts
+    client = client_for(server, headers=https)
+    form = client.get("/ui/login")
+    assert "secure" in form.headers["set-cookie"].lower()
+    answer = httpx.post(f"{server.url}/ui/login", headers=https, cookies={"takeover_sign_in": form.cookies["takeover_sign_in"]},
+                        data={"csrf": csrf_of(form.text), "token": operator})
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("takeover_session="))
+    assert "secure" in [f.strip().lower() for f in cookie.split(";")]
+
+
+def test_without_a_session_a_page_sends_the_browser_to_sign_in_and_a_form_is_refused(server: Server) -> None:
+    page = httpx.get(f"{server.url}/ui/agents/x-bot?tab=1")
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login?next=/ui/agents/x-bot%3Ftab%3D1"
+    operator = token(server, "operator", "bearer-op")
+    with_bearer = httpx.get(f"{server.url}/ui/", headers=bearer(operator))
+    assert with_bearer.status_code == 303  # a bearer token never stands in for a session
+    posted = httpx.post(f"{server.url}/ui/agents/x-bot/take-over", data={"mode": "read_only", "reason": "x"})
+    assert posted.status_code == 401 and "sign in again" in posted.text
+    assert httpx.get(f"{server.url}/ui/login?next=https://evil.example/").text.count('value="/ui/"') == 1
+
+
+def test_an_agent_token_does_not_open_the_console_and_a_bad_token_is_refused(server: Server) -> None:
+    agent = token(server, "agent", "sneaky-bot")
+    client = client_for(server)
+    form = client.get("/ui/login")
+    refused = client.post("/ui/login", data={"csrf": csrf_of(form.text), "token": agent})
+    assert refused.status_code == 403 and "agent&#39;s token does not open the console" in refused.text
+    assert "takeover_session" not in refused.headers.get("set-cookie", "")
+    bad = client.post("/ui/login", data={"csrf": csrf_of(form.text), "token": "tko_nope"})
+    assert bad.status_code == 401 and "invalid, expired or revoked token" in bad.text
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(server: Server) -> None:
+    operator = token(server, "operator", "csrf-op")
+    client = signed_in(server, operator)
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "csrf-bot"})
+    for fields in ({}, {"csrf": "0" * 64}):
+        answer = client.post("/ui/agents/csrf-bot/take-over", data={"mode": "handoff", "reason": "forged", **fields})
+        assert answer.status_code == 403 and "CSRF token is missing or wrong" in answer.text
+    assert control(server, operator, "csrf-bot")["mode"] == "normal"
+    no_cookie = httpx.post(f"{server.url}/ui/login", data={"csrf": "x", "token": operator})
+    assert no_cookie.status_code == 403  # sign-in CSRF: the form's token must match its cookie
+
+
+def test_a_viewer_reads_every_page_but_every_form_is_refused_and_the_api_refuses_it(server: Server) -> None:
+    operator = token(server, "operator", "viewer-admin-op")
+    viewer = token(server, "viewer", "vera")
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "viewed-bot"})
+    approval = ask_refund(server, "viewed-bot", "V-1")
+    client = signed_in(server, viewer)
+    for page in ("/ui/", "/ui/agents/viewed-bot", "/ui/approvals", "/ui/audit"):
+        answer = client.get(page)
+        assert answer.status_code == 200 and "viewer:vera (read-only)" in answer.text, page
+    agent_page = client.get("/ui/agents/viewed-bot").text
+    assert "<fieldset disabled>" in agent_page.replace(" >", ">")
+    for action, fields in (("/ui/agents/viewed-bot/take-over", {"mode": "read_only", "reason": "v"}),
+                           ("/ui/agents/viewed-bot/release", {"reason": "v"}),
+                           (f"/ui/approvals/{approval['id']}/approve", {}),
+                           (f"/ui/approvals/{approval['id']}/reject", {"comment": "no"})):
+        answer = form_post(client, "/ui/agents/viewed-bot", action, **fields)
+        assert answer.status_code == 403 and "viewer:vera reads the console and may not act" in answer.text, action
+    assert control(server, operator, "viewed-bot")["mode"] == "normal"
+    assert httpx.get(f"{server.url}/v1/approvals/{approval['id']}", headers=bearer(operator)).json()["status"] == "pending"
+    assert httpx.get(f"{server.url}/v1/agents", headers=bearer(viewer)).status_code == 403
+    assert httpx.put(f"{server.url}/v1/agents/viewed-bot/control", headers=bearer(viewer),
+                     json={"mode": "read_only", "reason": "v"}).status_code == 403
+
+
+def test_taking_over_from_the_console_changes_the_control_document_and_the_audit_names_the_operator(
+        server: Server) -> None:
+    operator = token(server, "operator", "alice")
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "refund-bot"})
+    client = signed_in(server, operator)
+    before = control(server, operator, "refund-bot")["version"]
+    answer = form_post(client, "/ui/agents/refund-bot", "/ui/agents/refund-bot/take-over",
+                       mode="read_only", reason="refunds look wrong", expires_in="30m")
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/agents/refund-bot"
+    doc = control(server, operator, "refund-bot")
+    assert doc["mode"] == "read_only" and doc["version"] > before
+    source = doc["sources"][0]
+    assert (source["actor"], source["reason"]) == ("operator:alice", "refunds look wrong")
+    assert 29 * 60 < source["expires_at"] - source["since"] <= 30 * 60
+    page = client.get("/ui/agents/refund-bot").text
+    assert "refund-bot is now held in read_only for 30m" in page  # the notice, shown once
+    assert "refund-bot is now held in" not in client.get("/ui/agents/refund-bot").text
+    rows = httpx.get(f"{server.url}/v1/audit", headers=bearer(operator),
+                     params={"agent": "refund-bot", "action": "mode."}).json()["rows"]
+    assert [(r["actor"], r["action"], r["after"]) for r in rows][-1] == ("operator:alice", "mode.override", "read_only")
+    overview = client.get("/ui/").text
+    assert "refund-bot" in overview and "refunds look wrong" in overview
+    form_post(client, "/ui/agents/refund-bot", "/ui/agents/refund-bot/release", reason="fixed")
+    assert control(server, operator, "refund-bot")["mode"] == "normal"
+    bad = form_post(client, "/ui/agents/refund-bot", "/ui/agents/refund-bot/take-over", mode="asleep", reason="x")
+    assert bad.status_code == 303 and "mode: one of normal" in client.get("/ui/agents/refund-bot").text
+
+
+def test_a_decision_made_elsewhere_meanwhile_shows_who_decided_and_is_never_overwritten(server: Server) -> None:
+    alice = token(server, "operator", "alice2")
+    bob = token(server, "operator", "bob")
+    approval = ask_refund(server, "queue-bot", "Q-1")
+    client = signed_in(server, alice)
+    queue = client.get("/ui/approvals").text  # alice has the queue open with the request pending
+    assert f"/ui/approvals/{approval['id']}/reject" in queue and "0 of 1" in queue
+    assert httpx.post(f"{server.url}/v1/approvals/{approval['id']}/approve", headers=bearer(bob)).status_code == 200
+    answer = client.post(f"/ui/approvals/{approval['id']}/reject", data={"csrf": csrf_of(queue), "comment": "too much"})
+    assert answer.status_code == 303
+    page = client.get("/ui/approvals").text
+    assert "already approved by operator:bob" in page
+    after = httpx.get(f"{server.url}/v1/approvals/{approval['id']}", headers=bearer(alice)).json()
+    assert (after["status"], after["decided_by"], after["comment"]) == ("approved", "operator:bob", None)
+
+
+def test_approving_and_rejecting_from_the_queue_as_that_person_and_a_rejection_needs_a_comment(server: Server) -> None:
+    carol = token(server, "operator", "carol")
+    first, second = ask_refund(server, "decide-bot", "D-1"), ask_refund(server, "decide-bot", "D-2")
+    client = signed_in(server, carol)
+    form_post(client, "/ui/approvals", f"/ui/approvals/{second['id']}/reject", comment="   ")
+    assert "comment" in client.get("/ui/approvals").text
+    assert httpx.get(f"{server.url}/v1/approvals/{second['id']}", headers=bearer(carol)).json()["status"] == "pending"
+    queue = client.get("/ui/approvals").text
+    assert queue.index(first["id"]) < queue.index(second["id"])  # oldest first
+    form_post(client, "/ui/approvals", f"/ui/approvals/{first['id']}/approve")
+    form_post(client, "/ui/approvals", f"/ui/approvals/{second['id']}/reject", comment="not this order")
+    decided = {a: httpx.get(f"{server.url}/v1/approvals/{a}", headers=bearer(carol)).json()
+               for a in (first["id"], second["id"])}
+    assert (decided[first["id"]]["status"], decided[first["id"]]["decided_by"]) == ("approved", "operator:carol")
+    assert decided[second["id"]]["comment"] == "not this order"
+
+
+def test_release_buttons_act_on_the_agents_release_as_the_person(server: Server) -> None:
+    operator = token(server, "operator", "dora")
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "canary-bot"})
+    started = httpx.post(f"{server.url}/v1/agents/canary-bot/releases", headers=bearer(operator), json={
+        "stable": {"version": "v1"}, "canary": {"version": "v2"}, "steps": [10, 100], "every": "1h"})
+    assert started.status_code == 201, started.text
+    client = signed_in(server, operator)
+    assert "v1 → v2" in client.get("/ui/").text
+    form_post(client, "/ui/agents/canary-bot", "/ui/agents/canary-bot/releases/current/pause", reason="look first")
+    status = httpx.get(f"{server.url}/v1/agents/canary-bot/releases/current", headers=bearer(operator)).json()
+    assert status["state"] == "paused" and "operator:dora" in status["reason"]
+    assert "release of canary-bot: pause → paused" in client.get("/ui/agents/canary-bot").text
+
+
+def test_signing_out_or_revoking_the_token_ends_the_session_on_the_server(server: Server) -> None:
+    admin = token(server, "admin", "root-console")
+    client = signed_in(server, admin)
+    cookie = client.cookies["takeover_session"]
+    out = form_post(client, "/ui/", "/ui/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    replay = httpx.get(f"{server.url}/ui/", cookies={"takeover_session": cookie})
+    assert replay.status_code == 303  # the old cookie names no session any more
+    made = httpx.post(f"{server.url}/v1/tokens", headers=bearer(admin), json={"role": "operator", "name": "leaver"}).json()
+    leaver = signed_in(server, made["token"])
+    assert leaver.get("/ui/").status_code == 200
+    httpx.post(f"{server.url}/v1/tokens/{made['id']}/revoke", headers=bearer(admin))
+    assert leaver.get("/ui/").status_code == 303
+    rows = httpx.get(f"{server.url}/v1/audit", headers=bearer(admin), params={"action": "console."}).json()["rows"]
+    assert ("admin:root-console", "console.sign_out") in [(r["actor"], r["action"]) for r in rows]
+
+
+def test_the_audit_page_pages_back_and_names_the_first_broken_row(server: Server) -> None:
+    operator = token(server, "operator", "auditor-op")
+    client = signed_in(server, operator)
+    page = client.get("/ui/audit").text
+    assert "The hash chain verifies" in page
+    older = re.search(r'href="/ui/audit\?before_id=(\d+)"', page)
+    if older:
+        assert client.get(f"/ui/audit?before_id={older.group(1)}").status_code == 200
+    db = sqlite3.connect(server.env["TAKEOVER_DATABASE_URL"].removeprefix("sqlite:///"))
+    with db:
+        db.execute("UPDATE audit SET reason = 'rewritten' WHERE id = 3")
+    db.close()
+    page = client.get("/ui/audit").text
+    assert "The hash chain is broken at row 3" in page
+
+
+def test_a_session_ends_at_its_expiry(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    service = Service(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", templates=str(ROOT / "templates")),
+                      groups=[], notifier=ConsoleNotifier(), query=static_query({}), clock=lambda: now[0])
+    try:
+        with service.sessions() as s:
+            store.create_token(session=s, name="eve", role="operator", agents=[], token="tko_eve", now=now[0], actor="test")
+            s.commit()
+        secret, who = console.sign_in(service.app, token="tko_eve", ttl=3600)
+        assert who.actor == "operator:eve"
+        now[0] += 3599
+        assert console.signed_in(service.app, secret=secret) is not None
+        now[0] += 1
+        assert console.signed_in(service.app, secret=secret) is None
+    finally:
+        service.stop()
