@@ -32,7 +32,7 @@ class Explanation(BaseModel):
 def explain(who: OperatorDep, service: ServiceDep, agent: Annotated[AgentName, Query()],
             action: Annotated[Name, Query()], kind: Annotated[Literal["read", "write"], Query()] = "write",
             risk: Annotated[Literal["low", "high"], Query()] = "low",
-            args: Annotated[str, Query(max_length=65536, description="the arguments as JSON")] = "{}",
+            args: Annotated[str, Query(max_length=2000, description="the arguments as JSON (up to 2,000 characters: a URL must stay short)")] = "{}",
             variant: Annotated[Literal["stable", "canary"] | None, Query()] = None,
             mode: Annotated[ModeName | None, Query(description="judge in this mode (default: the agent's own)")] = None,
             ) -> Any:
