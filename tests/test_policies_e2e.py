@@ -201,6 +201,8 @@ def test_an_unanswered_request_escalates_step_by_step_before_it_expires(tmp_path
         assert approvals.escalate(service.app) == 0
         now[0] += 1
         assert approvals.escalate(service.app) == 1 and approvals.escalate(service.app) == 0  # once per step
+        service.deliver()
+        assert [p["channel"] for p in fake_slack.posts("[ESCALATED]")] == ["#payments-leads"]
         now[0] += 300
         assert approvals.escalate(service.app) == 1
         service.deliver()

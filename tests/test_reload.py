@@ -97,7 +97,7 @@ def test_readyz_reports_an_unreachable_prometheus(tmp_path: Path) -> None:
 
 def test_check_command_reports_every_problem_and_a_summary(tmp_path: Path) -> None:
     good = takeover_cli("check", "rules/", env={})
-    assert good.returncode == 0 and good.stdout.startswith("SUCCESS: 4 rules in 2 groups")
+    assert good.returncode == 0 and good.stdout.startswith("SUCCESS: 5 rules in 3 groups")
     broken = tmp_path / "b.yml"
     broken.write_text(RULES.replace("> 10", "> ) 10").replace("owner: team-e2e", "team: x"))
     bad = takeover_cli("check", str(broken), "rules/", env={})
@@ -110,7 +110,7 @@ def test_check_command_reports_every_problem_and_a_summary(tmp_path: Path) -> No
 def test_silence_cli_add_list_expire(tmp_path: Path) -> None:
     env = {"TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
     bad = takeover_cli("silence", "add", "--matcher", "alertname=~(", "--comment", "x", env=env)
-    assert bad.returncode == 1 and "bad regex" in bad.stderr
+    assert bad.returncode == 1 and "invalid regex" in bad.stderr
     added = takeover_cli("silence", "add", "--matcher", "alertname=Errors", "--matcher", "agent=~bot-.*",
                          "--comment", "deploy", "--duration", "2h", env=env)
     assert added.returncode == 0 and added.stdout.startswith("silence 1 until")
