@@ -1,8 +1,8 @@
 # make demo: set up and watch takeover take over a misbehaving agent
-# make test: set up and run the whole test suite (what CI runs)
+# make test: set up and run the whole test suite (what CI runs), in two pytest-xdist workers
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test setup bench clean
 
