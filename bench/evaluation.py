@@ -13,11 +13,11 @@ has one firing alert). The same rule file is loaded
   interval after another; the figure is the sum of the groups' wall times, median of the
   intervals after the first.
 
-takeover cannot evaluate inside Prometheus: it asks over HTTP, one combined instant query per
-group (`rules.query.Combined`; one query per rule only when that fails). The split says where
-takeover's time goes: the query phase (from the start of each group until its last answer) and
-the rest (evaluate, templates, database). While one side is measured the other is idle
-(Prometheus holds no rules while takeover runs).
+takeover cannot evaluate inside Prometheus: it asks over HTTP, a group's rules combined into
+instant queries of up to 50 rules sent at once (`rules.query.Combined`; one query per rule only
+when a combined one fails). The split says where takeover's time goes: the query phase (from the
+start of each group until its last answer) and the rest (evaluate, templates, database). While
+one side is measured the other is idle (Prometheus holds no rules while takeover runs).
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ def test_a_long_group_is_split_into_combined_queries_within_the_limit() -> None:
     batches = Combined.batches(parts, limit=300)
     assert len(batches) > 1 and all(len(b.expr) <= 300 for b in batches)
     assert [p for b in batches for p in Combined.parse(b.expr) or []] == parts
+    assert [len(b.tags) for b in Combined.batches([(i, "x") for i in range(101)])] == [34, 34, 33]
 
 
 def test_a_row_without_a_known_tag_fails_the_combined_answer() -> None:

@@ -105,11 +105,11 @@ Answer = list[Sample] | QueryError  # what the query of one rule gave
 
 def query_group(group: Group, *, at: float, query: QueryFunc, mapper: Mapper = map,
                 combine: bool = True) -> list[Answer]:
-    """Query every rule of the group at `at`. The rules that can share a query are asked in one
-    request (`Combined`; a very long group in a few); the others, and every rule of a combined
-    query that failed, are asked one by one, so a bad rule fails only itself. The requests go
-    through `mapper` (the live service runs them concurrently). A failed query is its error,
-    for that rule only."""
+    """Query every rule of the group at `at`. The rules that can share a query are asked in
+    combined requests (`Combined`, up to 50 rules each); the others, and every rule of a combined
+    request that failed, are asked one by one, so a bad rule fails only itself. The requests go
+    through `mapper` (the live service sends them at once). A failed query is its error, for
+    that rule only."""
     rules = group.rules
     answers: dict[int, Answer] = {}
     parts = [(i, r.query) for i, r in enumerate(rules) if combine and combinable(r.query)]
