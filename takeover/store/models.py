@@ -30,11 +30,41 @@ class AlertRow(SQLModel, table=True):
 
 
 class GroupRow(SQLModel, table=True):
-    """Per rule group: the last evaluated slot, so a slot is never evaluated twice."""
+    """Per rule group: the last evaluated slot (so a slot is never evaluated twice), and what its
+    evaluation left for every replica to report: who evaluated it, how long its queries took,
+    and the rules whose evaluation failed ({rule key: error})."""
 
     __tablename__ = "rule_group"
     key: str = Field(primary_key=True)
     last_eval_at: float = 0.0
+    evaluated_by: str = ""
+    duration: float = 0.0
+    errors: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class GroupSlotRow(SQLModel, table=True):
+    """One evaluated slot of one group, by whom: the record that every slot was evaluated once
+    (the key makes a second evaluation impossible). Kept for an hour."""
+
+    __tablename__ = "rule_group_slot"
+    group_key: str = Field(primary_key=True)
+    slot: float = Field(primary_key=True)
+    replica: str
+    finished_at: float = Field(index=True)
+
+
+class ReplicaRow(SQLModel, table=True):
+    """A live `takeover serve` process on a shared database: it beats every second (the
+    database's clock), and how its own Prometheus queries go. Rule groups are shared among
+    the replicas that beat."""
+
+    __tablename__ = "replica"
+    id: str = Field(primary_key=True)
+    started_at: float
+    seen_at: float = Field(index=True)
+    failing_since: float | None = None  # its queries have failed since; None after a success
+    last_error: str = ""
+    groups: int = 0  # how many rule groups it evaluates
 
 
 class AgentRow(SQLModel, table=True):
@@ -43,6 +73,7 @@ class AgentRow(SQLModel, table=True):
     version: int = 1
     created_at: float
     canary_ratio: float | None = None  # share of traffic a team routes to a new agent version
+    last_seen_at: float | None = None  # the agent's last control poll (kept within a few seconds)
 
 
 class SourceRow(SQLModel, table=True):
