@@ -3,11 +3,14 @@ tied to the token that opened it; sign-in and sign-out are audited."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col, select
 
 from takeover.store.audit import record_audit
-from takeover.store.models import ConsoleSessionRow, TokenRow
+from takeover.store.models import AlertRow, AuditRow, ConsoleSessionRow, TokenRow
 from takeover.store.tokens import hash_token
 
 
@@ -49,3 +52,22 @@ def end_console_session(*, session: Session, secret: str, now: float, actor: str
     record_audit(session=session, now=now, actor=actor, action="console.sign_out", subject=f"token:{row.token_id}")
     session.flush()
     return True
+
+
+def audit_actions_after(*, session: Session, after_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+    """(id, action) of the rows appended after `after_id`, oldest first (what changed since)."""
+    query = select(AuditRow.id, AuditRow.action).where(col(AuditRow.id) > after_id)
+    return [(int(i or 0), a) for i, a in session.exec(query.order_by(col(AuditRow.id)).limit(limit))]
+
+
+def last_audit_id(*, session: Session) -> int:
+    return int(session.exec(select(func.max(AuditRow.id))).one() or 0)
+
+
+def alerts_mark(*, session: Session) -> tuple[tuple[Any, ...], ...]:
+    """A digest of the alert states that changes when an alert turns pending, fires or
+    resolves (not when only its value moves)."""
+    query = (sql_select(col(AlertRow.state), func.count(), func.max(AlertRow.active_at),
+                        func.max(func.coalesce(AlertRow.fired_at, 0.0)), func.max(func.coalesce(AlertRow.resolved_at, 0.0)))
+             .group_by(col(AlertRow.state)).order_by(col(AlertRow.state)))
+    return tuple(tuple(r) for r in session.execute(query))

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from takeover.server.console.door import Refused, SignInNeeded, sign_in_url
 from takeover.server.console.forms import router as forms
+from takeover.server.console.live import Pulse
 from takeover.server.console.pages import router as pages
 from takeover.server.console.view import render, templates
 from takeover.server.service import Service
@@ -43,6 +44,7 @@ def create_console(service: Service) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.service = service
     app.state.templates = templates()
+    app.state.pulse = Pulse(service)
     app.exception_handler(SignInNeeded)(sign_in_needed)
     app.exception_handler(Refused)(refused)
     app.exception_handler(RequestValidationError)(invalid)

@@ -141,20 +141,35 @@ def release_action(request: Request, agent: AgentPath, action: ReleaseAction, wh
     return back(request, who, f"/ui/agents/{agent}", done)
 
 
+@router.post("/approvals/{approval_id}/diff")
+def args_preview(request: Request, approval_id: ApprovalId, who: ActorDep, fields: FormDep) -> Response:
+    """The diff of the arguments being edited in the approve form (htmx swaps it in as one types)."""
+    try:
+        diff, problem = console.preview_args(service_of(request).app, who.who, approval_id=approval_id,
+                                             text=fields.get("args", "{}"))
+    except Refusal as exc:
+        raise Refused(exc.status, str(exc.detail)) from None
+    return render(request, "_diff.html", {"diff": diff, "problem": problem, "editing": True})
+
+
 @router.post("/approvals/{approval_id}/{verdict}")
 def decide(request: Request, approval_id: ApprovalId,
            verdict: Annotated[str, Path(pattern="^(approve|reject)$")], who: ActorDep, fields: FormDep) -> Response:
-    """Approve (a vote, with a quorum) or reject with a comment; a decision made elsewhere
-    meanwhile is shown with who made it, never overwritten."""
+    """Approve (a vote, with a quorum; with edited arguments when the form's differ from the
+    proposal) or reject with a comment; a decision made elsewhere meanwhile is shown with who
+    made it, never overwritten."""
     service = service_of(request)
 
     def done() -> str:
         comment = text(fields, "comment", required=verdict == "reject") or None
         status = Status.approved if verdict == "approve" else Status.rejected
-        result = approvals.decide(service.app, approval_id=approval_id, status=status, who=who.who, comment=comment)
+        edits = (console.edited_args(service.app, who.who, approval_id=approval_id, text=fields["args"])
+                 if verdict == "approve" and "args" in fields else None)
+        result = approvals.decide(service.app, approval_id=approval_id, status=status, who=who.who,
+                                  comment=comment, args=edits)
+        edited = f" with {', '.join(sorted(edits))} edited" if edits else ""
         if result["status"] == "pending":  # a vote toward a quorum
-            return f"your approval counts: {len(result['approvals'])} of {result['quorum']}"
-        return f"{result['action']} for {result['agent']}: {result['status']}"
+            return f"your approval{edited} counts: {len(result['approvals'])} of {result['quorum']}"
+        return f"{result['action']} for {result['agent']}: {result['status']}{edited}"
 
     return back(request, who, safe_next(fields.get("back")) if fields.get("back") else "/ui/approvals", done)
-

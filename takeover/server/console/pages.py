@@ -8,14 +8,16 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from takeover import store
+from takeover.app import console
 from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.validation import MAX_ID
 from takeover.server.api.deps import AgentPath
 from takeover.server.console.door import SIGN_IN_COOKIE, Refused, VisitDep, safe_next, service_of, set_cookie
-from takeover.server.console.view import render
+from takeover.server.console.live import Pulse
+from takeover.server.console.view import HEADERS, render
 from takeover.store.models import AlertRow, ApprovalRow
 
 router = APIRouter()
@@ -40,7 +42,8 @@ def alerts_by_owner(rows: list[AlertRow]) -> dict[str, list[AlertRow]]:
 
 def approval_view(row: ApprovalRow) -> dict[str, Any]:
     public = store.approval_public(row)
-    return {**public, "votes": len(row.approvals)}
+    diff = console.args_diff(row.args_proposed, row.args_approved) if row.args_approved else []
+    return {**public, "votes": len(row.approvals), "diff": diff}
 
 
 @router.get("/login")
@@ -50,6 +53,14 @@ def sign_in_page(request: Request, next: Annotated[str, Query(max_length=2000)] 
     response = render(request, "login.html", {"visit": None, "csrf": token, "next": safe_next(next), "error": None})
     set_cookie(response, request, SIGN_IN_COOKIE, token, max_age=3600)
     return response
+
+
+@router.get("/live")
+def live(request: Request, visit: VisitDep) -> Response:
+    """Server-sent events: `change` with the topics that changed, until the session ends."""
+    pulse: Pulse = request.app.state.pulse
+    return StreamingResponse(pulse.stream(until=visit.expires_at), media_type="text/event-stream",
+                             headers={**HEADERS, "X-Accel-Buffering": "no"})
 
 
 @router.get("/")

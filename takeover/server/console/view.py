@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 HERE = Path(__file__).parent
 # no inline script or style anywhere: htmx's indicator styles are off (meta htmx-config)
@@ -51,8 +51,14 @@ def templates() -> Jinja2Templates:
 
 
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    """A page with the console's security headers."""
+    """A page with the console's security headers; only the fragment htmx asks for (the block
+    named by its HX-Target) when the live page refreshes one."""
     view: Jinja2Templates = request.app.state.templates
+    part = request.headers.get("hx-target", "") if request.headers.get("hx-request") == "true" else ""
+    template = view.get_template(name)
+    if part and part in template.blocks:
+        html = "".join(template.blocks[part](template.new_context({**context, "request": request})))
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
     return view.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
 
 
