@@ -1,6 +1,6 @@
-"""What alerts do: a group slot's outcome committed as the leader (alert state, the takeovers
-and releases its transitions cause, their messages), alerts of removed rules resolved, and
-acknowledgements."""
+"""What alerts do: a group slot's outcome committed once, by whichever replica evaluated it
+(alert state, rule health, the takeovers and releases its transitions cause, their messages),
+alerts of removed rules resolved, and acknowledgements."""
 
 from __future__ import annotations
 
@@ -29,18 +29,22 @@ def alert_ref(rule: Rule, labels: Labels) -> str:
     return f"{rule.name}{{{inner}}}"
 
 
-def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer], term: int | None) -> GroupSlot | None:
-    """Evaluate the group's answers at slot `at` and commit the outcome as the leader of `term`,
-    in one transaction: the slot claimed (None when it already was), each rule's alert state,
-    and the mode changes its transitions cause (recorded on the alert, for its message)."""
+def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer], replica: str,
+                duration: float) -> tuple[GroupSlot, float] | None:
+    """Evaluate the group's answers at slot `at` and commit the outcome in one transaction: the
+    slot claimed for `replica` (None when it already was, by this replica or another), each
+    rule's alert state and health, and the mode changes its transitions cause (recorded on the
+    alert, for its message). Returns the slot and the one evaluated before it (0.0: none)."""
     with app.sessions() as s:
-        store.fence(session=s, term=term)
-        if not store.claim_slot(session=s, group_key=group.key, slot=at):
+        before = store.claim_slot(session=s, group_key=group.key, slot=at, replica=replica, now=app.clock())
+        if before is None:
             return None
         stored = store.load_alerts(session=s, group_key=group.key)
         previous = {i: stored.get(rule.key, {}) for i, rule in enumerate(group.rules)}
         slot = evaluate_answers(group, at=at, previous=previous, answers=answers)
         slot = GroupSlot(group, at, tuple(_check_takeover(r, previous[r.index]) for r in slot.rules))
+        store.save_group_health(session=s, group_key=group.key, duration=duration,
+                                health={r.rule.key: r.error for r in slot.rules})
         changes: list[ModeChange | None] = []
         announce: list[ModeChange] = []  # changes whose alert is silenced: no alert message tells them
         # read once, and only when something changed (most slots change nothing)
@@ -64,7 +68,7 @@ def record_slot(app: App, group: Group, *, at: float, answers: Sequence[Answer],
                     announce.append(change)
         app.messages.mode_changes(s, announce, now=at)
         commit_changes(app, s, changes, now=at, announce=False)
-    return slot
+    return slot, before
 
 
 def _check_takeover(result: RuleResult, before: Mapping[Labels, Alert]) -> RuleResult:

@@ -81,6 +81,14 @@ def slot_at(now: float, *, interval: float, offset: float) -> float:
     return math.floor((now - offset) / interval) * interval + offset
 
 
+def evaluator(group_key: str, replicas: Sequence[str]) -> str:
+    """Which of `replicas` evaluates the group (rendezvous hashing): every replica computes the
+    same answer from the same list, and when a replica joins or leaves only the groups it takes
+    or gives up move. "" when there is no replica."""
+    return max(replicas, default="",
+               key=lambda r: hashlib.sha256(f"{group_key}\x00{r}".encode()).digest())
+
+
 def slots(*, start: float, end: float, interval: float, offset: float = 0.0) -> list[float]:
     """Every slot `offset + k * interval` with start <= slot <= end."""
     first = math.ceil((start - offset) / interval)

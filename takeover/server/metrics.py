@@ -20,6 +20,8 @@ class Metrics:
         self.eval_failures = Counter("takeover_rule_evaluation_failures", "Failed rule evaluations", ["group"], registry=r)
         self.eval_duration = Histogram("takeover_rule_group_duration_seconds", "Wall time of one group evaluation",
                                        ["group"], registry=r, buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.missed_slots = Counter("takeover_rule_group_missed_slots", "Slots of a group no replica evaluated "
+                                    "(counted by the next evaluation)", ["group"], registry=r)
         self.notifications_sent = Counter("takeover_notifications_sent", "Slack messages delivered", registry=r)
         self.notifications_failed = Counter("takeover_notifications_failed", "Slack delivery attempts that failed", registry=r)
         self.mode_changes = Counter("takeover_mode_changes", "Changes of agents' control documents", registry=r)
@@ -55,6 +57,13 @@ class _Snapshot(Collector):
         for (group, rule), ok in sorted(s["health"].items()):
             health.add_metric([group, rule], 1.0 if ok else 0.0)
         yield health
+        evaluators = GaugeMetricFamily("takeover_rule_group_evaluator", "1 for the replica that evaluates the "
+                                       "group, as this replica sees the live ones", labels=["group", "replica"])
+        for group, replica in sorted(s["evaluators"].items()):
+            evaluators.add_metric([group, replica], 1.0)
+        yield evaluators
+        yield GaugeMetricFamily("takeover_rule_groups_evaluated_here", "Rule groups this replica evaluates",
+                                value=sum(1 for r in s["evaluators"].values() if r == s["replica"]))
         yield GaugeMetricFamily("takeover_notifications_queued", "Undelivered outbox rows", value=s["queued"])
         yield GaugeMetricFamily("takeover_outbox_oldest_age_seconds", "Age of the oldest undelivered notification",
                                 value=(time.time() - s["oldest"]) if s["oldest"] else 0.0)

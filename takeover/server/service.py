@@ -1,9 +1,10 @@
 """The running service: the wiring of one `takeover serve` process.
 
-It owns the engine, the control hub, leadership and the change feed, and schedules the jobs
-(APScheduler) that call the operations of `takeover.app`: each group evaluated on its slots
-(queries first, then one fenced transaction), the dispatch pass, delivery, the leader's outage
-pass, and — on PostgreSQL replicas — the reconcile pass that keeps what it serves current.
+It owns the engine, the control hub, leadership, the share of rule groups and the change feed,
+and schedules the jobs (APScheduler) that call the operations of `takeover.app`: each group this
+replica evaluates, on its slots (queries first, then one transaction that claims the slot), and
+the leader's dispatch pass, delivery and outage pass; on PostgreSQL replicas also the beat that
+shares the groups and the reconcile pass that keeps what it serves current.
 """
 
 from __future__ import annotations
@@ -32,19 +33,22 @@ from takeover.config.mode import Mode
 from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
-from takeover.notify.delivery import Delivery
+from takeover.notify.delivery import IDENTITY, Delivery
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
 from takeover.notify.templates import template_env
 from takeover.rules.format import Group, load_rules
 from takeover.rules.group import group_offset, query_group, slot_at
 from takeover.rules.query import QueryError, QueryFunc
+from takeover.server import rulestate
 from takeover.server.hub import ControlHub
 from takeover.server.leading import Lead
 from takeover.server.metrics import Metrics
 from takeover.server.replicas import ChangeFeed, Leadership
-from takeover.server.rulestate import RuleHealth, RuleStates
+from takeover.server.rulestate import RuleHealth
 from takeover.server.settings import Settings
+from takeover.server.sharing import BEAT, Sharing
+from takeover.store.models import GroupRow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover a
 RECONCILE = 2.0  # seconds between a replica's comparisons of what it serves with the database
 OVERRUN_REPORT = 60.0  # a job that keeps overrunning is reported at most this often
 OVERRUNS_TO_REPORT = 10  # skipped runs within OVERRUN_REPORT seconds that make one report
+RELEASES_SIGNAL = "wake:releases"  # a rollback alert fired on some replica: the leader analyses now
 
 
 class Service:
@@ -67,6 +72,7 @@ class Service:
         self.lead_ = Lead(Leadership(settings.database_url), sessions=self.sessions, clock=clock,
                           on_term=self._inherit_outage)
         self.leadership = self.lead_.leadership
+        self.sharing = Sharing(embedded=self.leadership.embedded, identity=IDENTITY, sessions=self.sessions)
         self.feed: ChangeFeed | None = None
         if not self.leadership.embedded:
             self.feed = ChangeFeed(settings.database_url,
@@ -83,7 +89,6 @@ class Service:
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
         self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.app.messages.render)
-        self.rules = RuleStates()
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -99,14 +104,22 @@ class Service:
         self._deliver_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.blind_since: float | None = None  # first failed query since the last success
+        self.queried = False  # whether this process has asked Prometheus anything yet
+        self._beat_failing = False
         self.last_query_error = ""
         self.metrics.read_at_scrape(self._snapshot)
         self.hub.subscribe(lambda agents: self.metrics.mode_changes.inc(len(agents)))
+        self.hub.on_signal(RELEASES_SIGNAL, lambda: self.wake("releases"))
         alerts.register_agents(self.app, self.groups)
 
     @property
     def health(self) -> dict[str, RuleHealth]:
-        return self.rules.health
+        """Every loaded rule's health, as its last evaluation (on any replica) left it."""
+        return rulestate.health(self.groups, self._group_rows())
+
+    def _group_rows(self) -> dict[str, GroupRow]:
+        with self.sessions() as session:
+            return store.group_rows(session=session)
 
     @property
     def term(self) -> int | None:
@@ -137,8 +150,10 @@ class Service:
         if self.feed is not None:
             self.feed.start()
         self.lead()
+        self.beat()
         jobs: list[tuple[Callable[[], Any], float, str, str]] = [
             (self.lead, LEAD_CHECK, "lead", "keep or take the leader lock"),
+            (self.beat, BEAT, "beat", "share the rule groups among the live replicas"),
             (self.dispatch, self.settings.dispatch_interval, "dispatch", "group alerts into messages"),
             (self.deliver, self.settings.deliver_interval, "deliver", "deliver notifications"),
             (self._expire_if_leader, 1.0, "expire", "expire overrides and apply the fail-safe"),
@@ -155,6 +170,11 @@ class Service:
     def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        try:
+            self.sharing.leave()
+        except SQLAlchemyError as exc:
+            log.warning("could not tell the other replicas this one stops (%s): they take its groups "
+                        "when its beats stop", exc)
         if self.feed is not None:
             self.feed.stop()
         self.leadership.close()
@@ -211,35 +231,58 @@ class Service:
             self.lead_.deposed(exc)
             return default
 
+    def beat(self) -> None:
+        """Tell the other replicas this one is alive and take its share of the rule groups."""
+        try:
+            self.sharing.beat([g.key for g in self.groups], failing_since=self.blind_since,
+                              last_error=self.last_query_error, prune=self.lead_.leader)
+        except SQLAlchemyError as exc:
+            if not self._beat_failing:
+                log.warning("cannot beat (%s): this replica keeps evaluating its groups; the others take "
+                            "them over if it stays unseen", type(exc).__name__)
+            self._beat_failing = True
+            return
+        if self._beat_failing:
+            log.info("beating again")
+        self._beat_failing = False
+
     def run_group(self, group: Group) -> None:
-        """The scheduled job: evaluate the group at its current slot (on the leader only)."""
+        """The scheduled job: evaluate the group at its current slot, if this replica evaluates it."""
+        if not self.sharing.owns(group.key):
+            return
         slot = slot_at(self.clock() + 0.001, interval=group.interval, offset=group_offset(group))
+        try:
+            self.evaluate_group(group, now=slot)
+        except SQLAlchemyError as exc:
+            log.error("group %s: the slot at %.3f could not be committed (%s); the next slot is evaluated "
+                      "as usual", group.name, slot, exc)
+            return
+        self.wake("dispatch")
 
-        def work(term: int | None) -> bool:
-            self.evaluate_group(group, now=slot, term=term)
-            return True
-        if self._as_leader(work, False):
-            self.wake("dispatch")
-
-    def evaluate_group(self, group: Group, *, now: float, term: int | None = None) -> None:
+    def evaluate_group(self, group: Group, *, now: float) -> None:
         """Query every rule of `group` at `now` (concurrently), then commit the outcome as one
-        fenced transaction (`app.alerts.record_slot`)."""
+        transaction that claims the slot (`app.alerts.record_slot`)."""
         started = time.monotonic()
         answers = query_group(group, at=now, query=self._query, mapper=self._pool.map)
-        slot = alerts.record_slot(self.app, group, at=now, answers=answers,
-                                  term=term if term is not None else self.lead_.term())
-        if slot is None:
-            return  # this slot was evaluated already (by us before a restart, or another leader)
         elapsed = time.monotonic() - started
+        claimed = alerts.record_slot(self.app, group, at=now, answers=answers, replica=self.sharing.identity,
+                                     duration=elapsed)
+        if claimed is None:
+            return  # this slot was evaluated already (here before a restart, or by another replica)
+        slot, before = claimed
+        if before and now - before > 1.5 * group.interval:
+            self.metrics.missed_slots.labels(group.name).inc(round((now - before) / group.interval) - 1)
         if any(r.rule.labels.get("takeover") == "rollback" and r.firing() for r in slot.rules):
-            self.wake("releases")  # a rollback alert rolls its agent's release back at once
+            self.wake("releases")  # a rollback alert rolls its agent's release back at once,
+            self.hub.signal(RELEASES_SIGNAL)  # wherever the leader is
         self.metrics.eval_duration.labels(group.name).observe(elapsed)
-        failed = self.rules.record(slot, duration=elapsed)
+        failed = len(slot.errors)
         if failed:
             self.metrics.eval_failures.labels(group.name).inc(failed)
 
     def _query(self, expr: str, at: float) -> list[Any]:
         """The query, keeping the outage clock: since when every query has failed."""
+        self.queried = True
         try:
             result = self.query(expr, at)
         except QueryError as exc:
@@ -280,7 +323,8 @@ class Service:
         Prometheus is unreachable, and the meta-alert about it."""
         approvals.expire(self.app)
         approvals.escalate(self.app)
-        self._as_leader(lambda term: outage.leader_pass(self.app, self.watch, term=term, blind_since=self.blind_since,
+        blind_since = self.sharing.failing_since(self.blind_since)
+        self._as_leader(lambda term: outage.leader_pass(self.app, self.watch, term=term, blind_since=blind_since,
                                                         last_error=self.last_query_error), None)
 
     def analyse_releases(self) -> int:
@@ -318,12 +362,12 @@ class Service:
                     if old.get(key) != group:
                         self._schedule(group)
             alerts.resolve_removed(self.app, groups, actor=actor)
-            self.rules.keep_only(groups)
+        self.beat()  # new groups get their evaluator now
         log.info("rules reloaded: %d groups, %d rules", len(groups), sum(len(g.rules) for g in groups))
         return []
 
     def rules_status(self) -> list[dict[str, Any]]:
-        return self.rules.status(self.groups)
+        return rulestate.status(self.groups, self._group_rows(), self.sharing.evaluator)
 
     # ------------------------------------------------------------ replicas and health
 
@@ -377,7 +421,7 @@ class Service:
             checks["prometheus"] = (False, f"queries failing for {self.clock() - blind_since:.0f}s"
                                            + ("" if self.lead_.leader else " (as the leader reports)"))
         elif self.lead_.leader:
-            checks["prometheus"] = (True, "last query succeeded" if self.health else "no queries yet")
+            checks["prometheus"] = (True, "last query succeeded" if self.queried else "no queries yet")
         else:
             checks["prometheus"] = (True, "the leader's queries succeed")
         stale = self.hub.stale
@@ -397,7 +441,11 @@ class Service:
     def _snapshot(self) -> dict[str, Any]:
         with self.sessions() as session:
             counts = store.snapshot_counts(session=session)
+            rows = store.group_rows(session=session)
         return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.lead_.leader else 0.0,
                 "prometheus_up": 0.0 if self._outage_since() is not None else 1.0,
-                "health": {(h.group, h.rule): h.health != "err" for h in self.health.values()}}
+                "health": {(h.group, h.rule): h.health != "err"
+                           for h in rulestate.health(self.groups, rows).values() if h.health != "unknown"},
+                "evaluators": {g.name: self.sharing.evaluator(g.key) for g in self.groups},
+                "replica": self.sharing.identity}
 

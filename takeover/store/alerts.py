@@ -8,13 +8,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from takeover.rules.evaluate import Alert, Labels, State
 from takeover.store.audit import record_audit
+from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
     AlertRow,
     GroupRow,
+    GroupSlotRow,
 )
 
 
@@ -130,14 +133,43 @@ def alert_firing_on(*, session: Session, agent: str) -> bool:
     return any(r.labels.get("agent", agent) == agent for r in rows)
 
 
-def claim_slot(*, session: Session, group_key: str, slot: float) -> bool:
-    """Mark `slot` evaluated for the group; False when it (or a later one) already was."""
-    row = session.get(GroupRow, group_key)
-    if row is None:
-        session.add(GroupRow(key=group_key, last_eval_at=slot))
-        return True
+def claim_slot(*, session: Session, group_key: str, slot: float, replica: str, now: float) -> float | None:
+    """Claim `slot` for the group as `replica`: returns the slot evaluated before it (0.0 when
+    none was), or None when this slot or a later one already was. The group's row stays locked
+    until the transaction ends, so of two replicas claiming one slot the second waits, then sees
+    the first one's claim; every claimed slot is kept in `rule_group_slot` (once, by its key)."""
+    locked = select(GroupRow).where(GroupRow.key == group_key).with_for_update() \
+        .execution_options(populate_existing=True)
+    row = session.exec(locked).first()
+    if row is None:  # the group's first slot: whoever inserts first, both then lock the one row
+        insert_if_missing(session, GroupRow, "key", key=group_key, last_eval_at=0.0)
+        row = session.exec(locked).one()
     if row.last_eval_at >= slot:
-        return False
-    row.last_eval_at = slot
+        return None
+    before = row.last_eval_at
+    row.last_eval_at, row.evaluated_by = slot, replica
     session.add(row)
-    return True
+    session.add(GroupSlotRow(group_key=group_key, slot=slot, replica=replica, finished_at=now))
+    return before
+
+
+def save_group_health(*, session: Session, group_key: str, duration: float, health: dict[str, str]) -> None:
+    """What the claimed slot found: how long its queries took, each rule's error ("" when none)."""
+    row = session.get(GroupRow, group_key)
+    if row is not None:
+        row.duration, row.health = duration, health
+        session.add(row)
+
+
+def group_rows(*, session: Session) -> dict[str, GroupRow]:
+    return {row.key: row for row in session.exec(select(GroupRow))}
+
+
+def evaluated_slots(*, session: Session, since: float) -> list[GroupSlotRow]:
+    """Every slot claimed since `since`, oldest first: who evaluated what."""
+    return list(session.exec(select(GroupSlotRow).where(col(GroupSlotRow.slot) >= since)
+                             .order_by(col(GroupSlotRow.slot))))
+
+
+def prune_slots(*, session: Session, before: float) -> None:
+    session.execute(delete(GroupSlotRow).where(col(GroupSlotRow.finished_at) < before))

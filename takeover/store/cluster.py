@@ -1,9 +1,12 @@
-"""What replicas share: the fencing term of the leader, the outage clock of Prometheus, and the
-marks a replica compares with what it serves to catch up on changes it did not hear about."""
+"""What replicas share: the fencing term of the leader, the outage clock of Prometheus, the
+replicas that beat (they share the rule groups), and the marks a replica compares with what it
+serves to catch up on changes it did not hear about."""
 
 from __future__ import annotations
 
-from sqlalchemy import func
+import time
+
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from takeover.store.models import (
@@ -11,6 +14,7 @@ from takeover.store.models import (
     ApprovalRow,
     LeaderTermRow,
     PrometheusStateRow,
+    ReplicaRow,
     TokenRow,
 )
 
@@ -66,3 +70,37 @@ def revocation_mark(*, session: Session) -> tuple[int, float | None]:
 
 def decided_since(*, session: Session, since: float) -> list[str]:
     return list(session.exec(select(ApprovalRow.id).where(col(ApprovalRow.decided_at) >= since)))
+
+
+def database_now(*, session: Session) -> float:
+    """The database's clock (PostgreSQL), so replicas on hosts whose clocks differ agree on
+    who beat recently; this process's clock with SQLite (one process)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return float(session.exec(select(func.extract("epoch", func.clock_timestamp()))).one())
+    return time.time()
+
+
+def beat(*, session: Session, replica: str, started_at: float, failing_since: float | None,
+         last_error: str, groups: int) -> float:
+    """This replica is alive (seen now, by the database's clock), how its queries go and how
+    many groups it evaluates; returns the database's now."""
+    now = database_now(session=session)
+    row = session.get(ReplicaRow, replica) or ReplicaRow(id=replica, started_at=started_at, seen_at=now)
+    row.seen_at, row.failing_since, row.last_error, row.groups = now, failing_since, last_error[:500], groups
+    session.add(row)
+    return now
+
+
+def live_replicas(*, session: Session, since: float) -> list[ReplicaRow]:
+    """The replicas that beat at or after `since`, by id."""
+    return list(session.exec(select(ReplicaRow).where(col(ReplicaRow.seen_at) >= since)
+                             .order_by(col(ReplicaRow.id))))
+
+
+def leave(*, session: Session, replica: str) -> None:
+    """A replica stopping: the others take its groups at their next beat."""
+    session.execute(delete(ReplicaRow).where(col(ReplicaRow.id) == replica))
+
+
+def forget_replicas(*, session: Session, before: float) -> None:
+    session.execute(delete(ReplicaRow).where(col(ReplicaRow.seen_at) < before))

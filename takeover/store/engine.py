@@ -40,7 +40,7 @@ def make_engine(url: str, *, migrate: bool = False) -> Engine:
     return engine
 
 
-def insert_if_missing(session: Session, table: Any, key: str, **values: Any) -> None:
+def insert_if_missing(session: Session, table: Any, conflict: str, /, **values: Any) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: safe when replicas or threads race to create a row."""
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[key]))
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict]))

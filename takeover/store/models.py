@@ -32,14 +32,14 @@ class AlertRow(SQLModel, table=True):
 class GroupRow(SQLModel, table=True):
     """Per rule group: the last evaluated slot (so a slot is never evaluated twice), and what its
     evaluation left for every replica to report: who evaluated it, how long its queries took,
-    and the rules whose evaluation failed ({rule key: error})."""
+    and each rule's outcome ({rule key: "" when it succeeded, else its error})."""
 
     __tablename__ = "rule_group"
     key: str = Field(primary_key=True)
     last_eval_at: float = 0.0
     evaluated_by: str = ""
     duration: float = 0.0
-    errors: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
+    health: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class GroupSlotRow(SQLModel, table=True):

@@ -16,7 +16,7 @@ def upgrade() -> None:
     with op.batch_alter_table('rule_group') as batch:
         batch.add_column(sa.Column('evaluated_by', sa.String(), nullable=False, server_default=''))
         batch.add_column(sa.Column('duration', sa.Float(), nullable=False, server_default='0'))
-        batch.add_column(sa.Column('errors', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('health', sa.JSON(), nullable=True))
     with op.batch_alter_table('agent') as batch:
         batch.add_column(sa.Column('last_seen_at', sa.Float(), nullable=True))
     op.create_table(
@@ -49,6 +49,6 @@ def downgrade() -> None:
     with op.batch_alter_table('agent') as batch:
         batch.drop_column('last_seen_at')
     with op.batch_alter_table('rule_group') as batch:
-        batch.drop_column('errors')
+        batch.drop_column('health')
         batch.drop_column('duration')
         batch.drop_column('evaluated_by')
