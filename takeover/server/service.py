@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor as APSThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
@@ -56,6 +57,7 @@ LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover a
 RECONCILE = 2.0  # seconds between a replica's comparisons of what it serves with the database
 OVERRUN_REPORT = 60.0  # a job that keeps overrunning is reported at most this often
 OVERRUNS_TO_REPORT = 10  # skipped runs within OVERRUN_REPORT seconds that make one report
+SCHEDULER_THREADS = 32  # APScheduler's default is 10
 RELEASES_SIGNAL = "wake:releases"  # a rollback alert fired on some replica: the leader analyses now
 
 
@@ -89,8 +91,10 @@ class Service:
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
         self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.app.messages.render)
+        # group jobs mostly wait on Prometheus: enough threads that a few slow groups do not
+        # hold back the rest (or the leader's jobs) past their slots
         self.scheduler = BackgroundScheduler(
-            timezone=timezone.utc,
+            timezone=timezone.utc, executors={"default": APSThreadPool(SCHEDULER_THREADS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.add_listener(self._overran, EVENT_JOB_MAX_INSTANCES)

@@ -36,6 +36,11 @@ def new_term(*, session: Session, holder: str, now: float) -> int:
     return row.term
 
 
+def leader_term(*, session: Session) -> LeaderTermRow | None:
+    """The current leader's term and who took it."""
+    return session.get(LeaderTermRow, 1)
+
+
 def fence(*, session: Session, term: int | None) -> None:
     """Raise Deposed unless `term` is still current. On PostgreSQL the row stays share-locked
     until the transaction ends, so a new leader's bump waits for this transaction: whatever
