@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py      (or: make bench)
     .venv/bin/python bench/run.py --outer --gc-freeze     (a proposed change: see whatif.py)
+    .venv/bin/python bench/run.py --only=poll,fanout      (some of the benchmarks; names in PARTS)
 
 Each figure is printed beside a baseline measured in the same run, on the same machine, with
 the same client: a ratio of 1.0 means takeover costs nothing over uvicorn itself.
@@ -38,6 +39,8 @@ from procs import (
 FAN_OUT_AGENTS = 1000
 FAN_OUT_ROUNDS = 3  # pooled: one round's p99 is its 10th slowest agent
 POLL_AGENT = "bench-poll"
+# the benchmarks `--only=` may name; the last three are modules with their own `main()`
+PARTS = ("poll", "fanout", "evaluation", "time_to_takeover", "release_rollback")
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,12 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main(whatif: list[str]) -> int:
+def main(args: list[str]) -> int:
+    only = [a.partition("=")[2] for a in args if a.startswith("--only=")]
+    parts = {p for a in only for p in a.split(",")} or set(PARTS)
+    if parts - set(PARTS):
+        sys.exit(f"unknown benchmark(s) {sorted(parts - set(PARTS))}: choose from {', '.join(PARTS)}")
+    whatif = [a for a in args if not a.startswith("--only=")]
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {CLIENT_CPU})
     try:
@@ -202,14 +210,17 @@ def main(whatif: list[str]) -> int:
         print(f"starting {shown} with {FAN_OUT_AGENTS} agent tokens", flush=True)
         agents = [f"agent-{i:04d}" for i in range(FAN_OUT_AGENTS)] + [POLL_AGENT]
         takeover = start_takeover(procs, Path(tmp), agents=agents, serve=serve)
-        if has_wrk:
+        if has_wrk and "poll" in parts:
             rows += poll_rows(procs, takeover, notes)
-        rows += fan_out_rows(procs, takeover, notes)
+        if "fanout" in parts:
+            rows += fan_out_rows(procs, takeover, notes)
     for name, module in (("evaluation overhead", "evaluation"), ("time to takeover", "time_to_takeover"),
                          ("release rollback", "release_rollback")):
+        if module not in parts:
+            continue
         print(f"running the {name} benchmark", flush=True)
         for found in __import__(module).main():
-            rows.append(Row(str(found["benchmark"]), float(found["takeover"]), float(found["baseline"]),  # type: ignore[arg-type]
+            rows.append(Row(str(found["benchmark"]), float(found["takeover"]), float(found["baseline"]),
                             str(found["unit"]), higher_is_better=False, goal=""))
             if found.get("note"):
                 notes.append(f"{found['benchmark']}: {found['note']}")

@@ -18,6 +18,9 @@ class Role(str, enum.Enum):
     admin = "admin"  # tokens and configuration; can do what an operator can
 
 
+OPERATOR_ROLES = frozenset({Role.operator, Role.admin})
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
@@ -25,10 +28,10 @@ class Principal:
     agents: tuple[str, ...] = ()
 
     def is_operator(self) -> bool:
-        return self.role in (Role.operator, Role.admin)
+        return self.role in OPERATOR_ROLES
 
     def may_read(self, agent: str) -> bool:
-        return self.is_operator() or agent in self.agents
+        return agent in self.agents or self.is_operator()  # the agent's own token first: every poll asks
 
     @property
     def actor(self) -> str:

@@ -34,11 +34,29 @@ class TokenCache:
     def __init__(self, sessions: Callable[[], Session], clock: Callable[[], float] = time.monotonic):
         self._sessions = sessions
         self._clock = clock
-        self._known: dict[str, tuple[Principal | None, float]] = {}
+        self._known: dict[str, tuple[Principal | None, float]] = {}  # by the token's hash
+        # the hot path's shortcut: the Authorization header as sent → the same (principal,
+        # deadline), so a poll skips parsing and hashing; in memory only, like the request itself
+        self._headers: dict[bytes, tuple[Principal | None, float]] = {}
 
     def forget(self) -> None:
-        """Drop every cached lookup (after a revocation in this process)."""
+        """Drop every cached lookup (after a revocation, here or on another replica)."""
         self._known.clear()
+        self._headers.clear()
+
+    def by_header(self, authorization: bytes) -> Principal | None:
+        """`cached` for the raw `Authorization` header value; never asks the database."""
+        hit = self._headers.get(authorization)
+        if hit is not None and hit[1] > self._clock():
+            return hit[0]
+        token = bearer_token(authorization.decode("latin-1"))
+        hit = self._known.get(store.hash_token(token)) if token else None
+        if hit is None or hit[0] is None or hit[1] <= self._clock():
+            return None
+        if len(self._headers) > 10_000:
+            self._headers.clear()  # bounded, as `_known` is
+        self._headers[authorization] = hit
+        return hit[0]
 
     def cached(self, token: str) -> Principal | None:
         """The principal if the token was looked up recently; never asks the database."""
@@ -53,10 +71,12 @@ class TokenCache:
         with self._sessions() as session:
             row = store.find_token(session=session, token=token)
         now = time.time()
-        principal = None
+        principal, trust = None, UNKNOWN_SECONDS
         if row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now):
             principal = Principal(row.name, Role(row.role), tuple(row.agents))
+            # never trusted past its own expiry
+            trust = CACHE_SECONDS if row.expires_at is None else min(CACHE_SECONDS, row.expires_at - now)
         if len(self._known) > 10_000:
             self._known.clear()  # bounded: bad tokens must not grow memory without limit
-        self._known[key] = (principal, self._clock() + (CACHE_SECONDS if principal else UNKNOWN_SECONDS))
+        self._known[key] = (principal, self._clock() + trust)
         return principal

@@ -22,16 +22,26 @@ class Stale(RuntimeError):
     """This replica cannot confirm its documents are current: it must not serve them."""
 
 
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
 @dataclass(frozen=True)
 class Entry:
     etag: str
     body: bytes
     version: int
+    # the ETag and response headers as bytes, built once per document rather than once per poll
+    etag_header: bytes = b""
+    headers_304: Headers = ()
+    headers_200: Headers = ()
 
 
 def make_entry(doc: dict[str, Any]) -> Entry:
     body = json.dumps(doc, separators=(",", ":")).encode()
-    return Entry(f'"{doc["version"]}-{hashlib.sha256(body).hexdigest()[:12]}"', body, int(doc["version"]))
+    etag = f'"{doc["version"]}-{hashlib.sha256(body).hexdigest()[:12]}"'
+    common = ((b"etag", etag.encode()), (b"cache-control", b"no-cache"))
+    return Entry(etag, body, int(doc["version"]), etag.encode(), common,
+                 (*common, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())))
 
 
 class ControlHub:

@@ -153,11 +153,12 @@ async def get_control(
     entry = await run_in_threadpool(load_entry, service, who, agent)
     if entry is None:
         raise HTTPException(404, f"unknown agent {agent!r}")
-    status, etag, body = await answer_control(
+    status, entry = await answer_control(
         service.hub, entry, agent=agent, if_none_match=request.headers.get("if-none-match"),
         wait=seconds, version=version)
-    return Response(body or None, status_code=status, media_type="application/json" if body else None,
-                    headers={"ETag": etag, "Cache-Control": "no-cache"})
+    body = entry.body if status == 200 else None
+    return Response(body, status_code=status, media_type="application/json" if body else None,
+                    headers={"ETag": entry.etag, "Cache-Control": "no-cache"})
 
 
 @router.put("/agents/{agent}/control", response_model=Document)
