@@ -169,7 +169,7 @@ def test_a_viewer_reads_every_page_but_every_form_is_refused_and_the_api_refuses
     httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "viewed-bot"})
     approval = ask_refund(server, "viewed-bot", "V-1")
     client = signed_in(server, viewer)
-    for page in ("/ui/", "/ui/agents/viewed-bot", "/ui/approvals", "/ui/audit"):
+    for page in ("/ui/", "/ui/agents/viewed-bot", "/ui/approvals", "/ui/audit", "/ui/alerts", "/ui/silences"):
         answer = client.get(page)
         assert answer.status_code == 200 and "viewer:vera (read-only)" in answer.text, page
     agent_page = client.get("/ui/agents/viewed-bot").text
@@ -177,7 +177,10 @@ def test_a_viewer_reads_every_page_but_every_form_is_refused_and_the_api_refuses
     for action, fields in (("/ui/agents/viewed-bot/take-over", {"mode": "read_only", "reason": "v"}),
                            ("/ui/agents/viewed-bot/release", {"reason": "v"}),
                            (f"/ui/approvals/{approval['id']}/approve", {}),
-                           (f"/ui/approvals/{approval['id']}/reject", {"comment": "no"})):
+                           (f"/ui/approvals/{approval['id']}/reject", {"comment": "no"}),
+                           (f"/ui/approvals/{approval['id']}/diff", {"args": "{}"}),
+                           ("/ui/silences", {"matchers": "a=b", "duration": "1h", "comment": "v"}),
+                           ("/ui/silences/1/expire", {}), ("/ui/alerts/groups/1/ack", {})):
         answer = form_post(client, "/ui/agents/viewed-bot", action, **fields)
         assert answer.status_code == 403 and "viewer:vera reads the console and may not act" in answer.text, action
     assert control(server, operator, "viewed-bot")["mode"] == "normal"
@@ -311,3 +314,104 @@ def test_a_session_ends_at_its_expiry(tmp_path: Path) -> None:
         assert console.signed_in(service.app, secret=secret) is None
     finally:
         service.stop()
+
+
+def test_approving_with_edited_arguments_sends_only_the_changed_values_and_the_api_refuses_what_it_refuses(
+        server: Server) -> None:
+    erin = token(server, "operator", "erin")
+    asked = ask_refund(server, "edit-bot", "E-1")
+    client = signed_in(server, erin)
+    queue = client.get("/ui/approvals").text
+    assert f'hx-post="/ui/approvals/{asked["id"]}/diff"' in queue
+    diff = client.post(f"/ui/approvals/{asked['id']}/diff", data={"csrf": csrf_of(queue), "args": '{"order": "E-2"}'},
+                       headers={"HX-Request": "true"})
+    assert diff.status_code == 200 and "<del>&#34;E-1&#34;</del>" in diff.text and "<ins>&#34;E-2&#34;</ins>" in diff.text
+    extra = client.post(f"/ui/approvals/{asked['id']}/diff", data={"csrf": csrf_of(queue), "args": '{"refund_all": true}'})
+    assert "not proposed: refund_all" in extra.text
+    for bad, why in (('{"order": ', "arguments: not JSON"), ("[1]", "arguments: a JSON object"),
+                     ('{"refund_all": true}', "not proposed: refund_all")):
+        form_post(client, "/ui/approvals", f"/ui/approvals/{asked['id']}/approve", args=bad)
+        assert why in client.get("/ui/approvals").text, bad
+    assert httpx.get(f"{server.url}/v1/approvals/{asked['id']}", headers=bearer(erin)).json()["status"] == "pending"
+    form_post(client, "/ui/approvals", f"/ui/approvals/{asked['id']}/approve", args='{"order": "E-2"}')
+    decided = httpx.get(f"{server.url}/v1/approvals/{asked['id']}", headers=bearer(erin)).json()
+    assert (decided["status"], decided["args"]["approved"], decided["decided_by"]) == (
+        "approved", {"order": "E-2"}, "operator:erin")
+    page = client.get("/ui/approvals").text
+    assert "Approved with edits" in page and "<ins>&#34;E-2&#34;</ins>" in page
+
+
+def test_the_live_stream_needs_a_session_and_pings_the_topics_that_changed(server: Server) -> None:
+    assert httpx.get(f"{server.url}/ui/live").status_code == 303
+    fay = token(server, "operator", "fay")
+    client = signed_in(server, fay)
+    seen: list[str] = []
+    with client.stream("GET", "/ui/live", timeout=20) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        for line in lines:
+            seen.append(line)
+            if line == "data: live":
+                break
+        ask_refund(server, "live-bot", "L-1")
+        for line in lines:
+            seen.append(line)
+            if line.startswith("data: ") and "approvals" in line:
+                break
+    assert "event: hello" in seen and "event: change" in seen
+    assert {"approvals", "audit"} <= set(seen[-1].removeprefix("data: ").split())
+
+
+def test_each_live_fragment_renders_alone_when_htmx_asks_for_it(server: Server) -> None:
+    operator = token(server, "operator", "gus")
+    ask_refund(server, "frag-bot", "F-1")
+    client = signed_in(server, operator)
+    pages = {"/ui/": ["held", "alerts", "pending", "releases"], "/ui/agents/frag-bot": ["head", "sources", "release",
+             "approvals", "record"], "/ui/approvals": ["queue"], "/ui/alerts": ["board"], "/ui/silences": ["silences", "preview"]}
+    for path, parts in pages.items():
+        full = client.get(path).text
+        for part in parts:
+            assert f'id="{part}"' in full, (path, part)
+            alone = client.get(path, headers={"HX-Request": "true", "HX-Target": part})
+            assert alone.status_code == 200 and alone.text.lstrip().startswith("<") and "<html" not in alone.text, (path, part)
+            assert f'id="{part}"' in alone.text, (path, part)
+
+
+def test_silences_are_created_with_a_preview_and_expired_from_the_console_as_the_person(server: Server) -> None:
+    hal = token(server, "operator", "hal")
+    client = signed_in(server, hal)
+    preview = client.get("/ui/silences", params={"match": ['alertname="Nope"']}).text
+    assert "No alert firing or pending now matches" in preview and 'alertname=&#34;Nope&#34;' in preview
+    assert "invalid regex" in client.get("/ui/silences", params={"matchers": 'a=~"("'}).text
+    form_post(client, "/ui/silences", "/ui/silences", matchers='alertname="Nope"\nagent=~"bot-.*"',
+              duration="30m", comment="maintenance")
+    made = httpx.get(f"{server.url}/v1/silences", headers=bearer(hal)).json()
+    mine = [s for s in made if s["comment"] == "maintenance"]
+    assert [(s["matchers"], s["created_by"], round(s["ends_at"] - s["starts_at"])) for s in mine] == [
+        (['alertname="Nope"', 'agent=~"bot-.*"'], "operator:hal", 1800)]
+    assert "it mutes 0 alert(s) now" in client.get("/ui/silences").text
+    form_post(client, "/ui/silences", "/ui/silences", matchers="no matcher here", duration="1h", comment="x")
+    assert "bad matcher" in client.get("/ui/silences").text
+    form_post(client, "/ui/silences", f"/ui/silences/{mine[0]['id']}/expire")
+    assert mine[0]["id"] not in [s["id"] for s in httpx.get(f"{server.url}/v1/silences", headers=bearer(hal)).json()]
+    assert client.get("/ui/alerts", params={"match": "no matcher"}).status_code == 422
+    rows = httpx.get(f"{server.url}/v1/audit", headers=bearer(hal), params={"action": "silence."}).json()["rows"]
+    assert {("operator:hal", "silence.create"), ("operator:hal", "silence.expire")} <= {(r["actor"], r["action"]) for r in rows}
+
+
+def test_slack_messages_link_to_the_console_only_when_its_public_url_is_set(tmp_path: Path) -> None:
+    from takeover.server.console import create_console
+
+    for url, link in ((None, None), ("https://takeover.example.com/", "https://takeover.example.com/ui/agents/x-bot")):
+        service = Service(Settings(database_url=f"sqlite:///{tmp_path / 'links.db'}", templates=str(ROOT / "templates"),
+                                   public_url=url),
+                          groups=[], notifier=ConsoleNotifier(), query=static_query({}))
+        try:
+            create_console(service)
+            message = service.app.messages.render("mode_changed", agent="x-bot", before="normal", after="read_only",
+                                                  actor="operator:a", reason="r", owner="", mention="", known_owner=True,
+                                                  fallback_text="x")
+            assert ("ui/agents" in str(message["blocks"])) == (link is not None)
+            assert link is None or f"<{link}|open in the console>" in str(message["blocks"])
+        finally:
+            service.stop()

@@ -8,14 +8,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, need, start_server, stop_server
+from tests.conftest import ROOT, Exporter, Server, need, start_server, stop_server
+from tests.fakeslack import FakeSlack
 from tests.test_approvals import bearer, server_env
 
 pytestmark = pytest.mark.slow
@@ -209,6 +210,144 @@ def test_the_queue_is_worked_by_keys_with_edited_arguments_live_updates_and_a_st
             fifth = ask(server, agent, "A-5", 5)
             expect(page.locator(f"#approval-{fifth}")).to_be_visible()
             assert page.evaluate("window.sameDocument") is True
+        finally:
+            browser.close()
+    assert problems == [], problems
+
+
+RULES = """\
+groups:
+  - name: console
+    interval: 1s
+    rules:
+      - alert: RefundsFailing
+        expr: takeover_test_value{case="console"} > 10
+        for: 0s
+        labels:
+          owner: team-pay
+          severity: page
+          takeover: read_only
+        annotations:
+          summary: "{{ $labels.agent }} refunds fail"
+          runbook_url: https://runbooks.example.com/refunds
+          first_check: Look at the refund provider's status page.
+"""
+
+
+@pytest.fixture
+def alerting(tmp_path: Path, prometheus: str, fake_slack: FakeSlack) -> Iterator[Server]:
+    """`takeover serve` evaluating a rule against a real Prometheus, posting to a fake Slack."""
+    (tmp_path / "rules.yml").write_text(RULES)
+    (tmp_path / "routing.yml").write_text('group_wait: 0s\ngroup_interval: 1s\nowners:\n  team-pay: {channel: "#pay"}\n')
+    srv = start_server({
+        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"), "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
+        "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'takeover.db'}", "TAKEOVER_PROMETHEUS_URL": prometheus,
+        "TAKEOVER_SLACK_TOKEN": "xoxb-test-token", "TAKEOVER_SLACK_API_URL": fake_slack.url,
+        "TAKEOVER_SLACK_CHANNEL": "#pay", "TAKEOVER_DELIVER_INTERVAL": "0.2",
+        "TAKEOVER_PUBLIC_URL": "https://takeover.example.com/"}, log=tmp_path / "serve.log")
+    yield srv
+    stop_server(srv)
+
+
+def until(fn: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 30.0) -> Any:
+    """Call `fn` until `ok` holds for its result; fail with the last result at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fn()
+        if ok(result):
+            return result
+        assert time.monotonic() < deadline, f"not after {timeout}s: {result}"
+        time.sleep(0.1)
+
+
+def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_a_timeline(
+        alerting: Server, chromium: str, exporter: Exporter, fake_slack: FakeSlack) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    server = alerting
+    root = bearer(server.token("--role", "admin", "--name", "incident-root"))
+    olga = httpx.post(f"{server.url}/v1/tokens", headers=root, json={"role": "operator", "name": "olga"}).json()
+    exporter.set(42, case="console", agent="refund-bot")
+    exporter.set(50, case="console", agent="other-bot")
+    groups = until(lambda: httpx.get(f"{server.url}/v1/alert-groups", headers=root).json(), lambda g: len(g) == 1)
+    fake_slack.wait_for(lambda f: len(f.posts("[FIRING]")) == 1)
+    link = 'https://takeover.example.com/ui/alerts?match=alertname%3D%22RefundsFailing%22&amp;match=owner%3D%22team-pay%22'
+    assert link.replace("&amp;", "&") in str(fake_slack.posts("[FIRING]")[0]["blocks"])
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.set_default_timeout(10_000)
+            expect.set_options(timeout=10_000)
+            page.goto(f"{server.url}/ui/login?next=/ui/alerts")
+            page.get_by_label("Token").fill(olga["token"])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/ui/alerts")
+            board = page.locator("#board")
+            expect(board.get_by_role("heading", name="team-pay")).to_be_visible()
+            expect(board.locator("tbody tr")).to_have_count(2)
+            expect(board.get_by_role("link", name="Runbook").first).to_have_attribute("href", "https://runbooks.example.com/refunds")
+            expect(board).to_contain_text("First check: Look at the refund provider's status page.")
+
+            # a label filter is a deep link
+            board.get_by_role("link", name='agent="refund-bot"').click()
+            page.wait_for_url("**/ui/alerts?match=agent%3D%22refund-bot%22")
+            expect(board.locator("tbody tr")).to_have_count(1)
+            page.goto(f"{server.url}/ui/alerts?match=agent%3D~%22other.*%22")
+            expect(board.locator("tbody tr")).to_have_count(1)
+            expect(board).to_contain_text("other-bot")
+            page.get_by_role("link", name='Remove filter agent=~"other.*"').click()
+            expect(board.locator("tbody tr")).to_have_count(2)
+
+            # acknowledge the Slack message's group, as the API's operation
+            page.get_by_role("button", name="Acknowledge RefundsFailing for team-pay").first.click()
+            expect(page.locator(".notice")).to_contain_text("its escalation stops")
+            acked = httpx.get(f"{server.url}/v1/alert-groups", headers=root).json()
+            assert [(g["id"], g["acked_by"]) for g in acked] == [(groups[0]["id"], "operator:olga")]
+            expect(board).to_contain_text("acknowledged by operator:olga")
+
+            # a silence: the preview shows what it would mute before it is created
+            page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
+            page.get_by_role("link", name="Silence what matches…").click()
+            preview = page.locator("#preview")
+            expect(preview).to_contain_text("1 alert(s) firing or pending now")
+            expect(preview).to_contain_text('agent="refund-bot"')
+            matchers = page.get_by_label("Matchers, one per line")
+            matchers.fill('alertname="RefundsFailing"')
+            expect(preview).to_contain_text("2 alert(s) firing or pending now")
+            matchers.fill('alertname=~"(')
+            expect(preview).to_contain_text("invalid regex")
+            matchers.fill('agent="refund-bot"')
+            expect(preview).to_contain_text("1 alert(s) firing or pending now")
+            page.get_by_label("Lasts (e.g. 2h)").fill("2h")
+            page.get_by_label("Why (shown with the silence and in the audit trail)").fill("provider incident, known")
+            page.get_by_role("button", name="Create silence").click()
+            expect(page.locator(".notice")).to_contain_text("created for 2h: it mutes 1 alert(s) now")
+            made = httpx.get(f"{server.url}/v1/silences", headers=root).json()
+            assert [(s["matchers"], s["created_by"]) for s in made] == [(['agent="refund-bot"'], "operator:olga")]
+            page.get_by_role("button", name=f"Expire silence {made[0]['id']}").click()
+            expect(page.locator(".notice")).to_have_text(f"silence {made[0]['id']} expired")
+            assert httpx.get(f"{server.url}/v1/silences", headers=root).json() == []
+
+            # the episode's timeline: fired by the evaluation, Slack, the takeover, the ack, the release
+            page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
+            page.get_by_role("link", name="Timeline").click()
+            moments = page.locator("#moments")
+            expect(moments).to_contain_text("firing")
+            httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=root,
+                      json={"mode": "normal", "reason": "provider is back"})
+            exporter.set(1, case="console", agent="refund-bot")
+            expect(moments).to_contain_text("resolved", timeout=20_000)  # live: the page was not reloaded
+            expect(moments).to_contain_text("mode.release")
+            kinds = moments.locator("li .kind").all_inner_texts()
+            for kind in ("evaluation", "slack", "mode", "ack", "release"):
+                assert kind in kinds, (kind, kinds)
+            texts = moments.inner_text()
+            assert "mode.alert by rule:RefundsFailing" in texts and "alert.ack by operator:olga" in texts
+            assert "sent #pay" in texts and "provider is back" in texts
         finally:
             browser.close()
     assert problems == [], problems

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +16,13 @@ from takeover.app.context import App
 from takeover.app.errors import Refusal
 from takeover.control.approval import check_args, effective_args
 from takeover.control.principal import Principal, Role
+from takeover.control.silence import Matcher, Silence, parse_matcher, silenced_by
+from takeover.control.validation import MAX_NAME, check_text
 from takeover.store import console as watch
+from takeover.store.models import AlertRow, AuditRow, NotifyGroupRow, OutboxRow
 
 SESSION_SECONDS = 12 * 3600.0  # a working day: sign in again after it
+MAX_MATCHERS = 20  # as the API's silences
 
 
 @dataclass(frozen=True)
@@ -175,3 +179,134 @@ def changes_since(app: App, mark: Mark) -> tuple[Mark, set[str]]:
     if alerts != mark.alerts:
         topics.add("alerts")
     return Mark(rows[-1][0] if rows else mark.audit_id, alerts), topics
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    """An alert as the alerts page shows it: its row, the Slack message's group it went out in
+    (to acknowledge), and the silence muting it."""
+
+    row: AlertRow
+    group: NotifyGroupRow | None
+    silence: Silence | None
+
+
+def parse_matchers(texts: Sequence[str]) -> list[Matcher]:
+    """Label matchers typed in a filter or a silence form (one per entry, blanks skipped); 422 names the bad one."""
+    found = []
+    for text in (t.strip() for t in texts):
+        if text:
+            try:
+                found.append(parse_matcher(check_text(text, max_length=MAX_NAME)))
+            except ValueError as exc:
+                raise Refusal(422, str(exc)) from None
+    if len(found) > MAX_MATCHERS:
+        raise Refusal(422, f"at most {MAX_MATCHERS} matchers")
+    return found
+
+
+def alert_board(app: App, *, matchers: Sequence[Matcher]) -> dict[str, dict[str, list[AlertLine]]]:
+    """Firing and pending alerts matching every matcher, by owner then alertname (firing first)."""
+    now = app.clock()
+    with app.sessions() as s:
+        rows = [r for r in store.list_alerts(session=s)
+                if r.state in ("firing", "pending") and all(m.matches(r.labels) for m in matchers)]
+        groups = list(store.notify_groups(session=s).values())
+        silences = store.active_silences(session=s, now=now)
+    sent = {fp: g for g in groups for fp in g.sent_firing}
+    board: dict[str, dict[str, list[AlertLine]]] = {}
+    for row in sorted(rows, key=lambda r: (r.state != "firing", r.active_at)):
+        owner = board.setdefault(row.labels.get("owner", "(no owner)"), {})
+        owner.setdefault(row.labels.get("alertname", "?"), []).append(
+            AlertLine(row, sent.get(row.fingerprint), silenced_by(row.labels, silences, now)))
+    return {o: dict(sorted(names.items())) for o, names in sorted(board.items())}
+
+
+def silence_preview(app: App, *, matchers: Sequence[Matcher]) -> list[AlertRow]:
+    """The firing and pending alerts a silence with these matchers would mute now."""
+    if not matchers:
+        return []
+    now = app.clock()
+    would = Silence(0, tuple(matchers), now, now + 1, "", "")
+    with app.sessions() as s:
+        return [r for r in store.list_alerts(session=s)
+                if r.state in ("firing", "pending") and would.silences(r.labels, now)]
+
+
+AFTER_RESOLVED = 3600.0  # a resolved episode's timeline runs on this long (a hold is often released later)
+QUIET_ACTIONS = ("action.allow",)  # the agent's allowed calls: the trail keeps them, a timeline does not
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One line of an incident's timeline."""
+
+    at: float
+    kind: str  # evaluation, slack, mode, approval, ack, release, action
+    what: str
+    who: str = ""
+    detail: str = ""
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    alert: AlertRow
+    until: float
+    moments: list[Moment]
+
+
+def incident(app: App, *, alert_id: int) -> Incident | None:
+    """One alert episode, from its first evaluation to its end (and an hour after it resolved):
+    the evaluations that made it pending, firing and resolved (the alert row), the Slack
+    messages queued for its group, its agent and its approvals (the outbox), and the mode
+    changes, approvals, acknowledgement and release (the audit trail)."""
+    now = app.clock()
+    with app.sessions() as s:
+        row = s.get(AlertRow, alert_id)
+        if row is None:
+            return None
+        since = row.active_at - 1
+        until = min(now, row.resolved_at + AFTER_RESOLVED) if row.resolved_at and row.state == "inactive" else now
+        routing = app.messages.routing
+        group = routing.group_key(row.labels, channel=routing.destination(row.labels.get("owner", "")).channel)
+        agent = row.labels.get("agent")
+        subjects = [f"group:{group}"] + ([f"agent:{agent}"] if agent else [])
+        trail = [r for r in watch.audit_about(session=s, subjects=subjects, since=since, until=until)
+                 if not r.action.startswith(QUIET_ACTIONS)]
+        asked = sorted({str(r.after["approval"]) for r in trail
+                        if r.action.startswith("approval.") and isinstance(r.after, dict) and "approval" in r.after})
+        prefixes = [f"group:{group}:"] + ([f"mode:{agent}:"] if agent else []) + [f"approval:{a}" for a in asked]
+        sent = watch.outbox_about(session=s, prefixes=prefixes, since=since, until=until)
+    moments = evaluations(row) + [audited(r) for r in trail] + [slack(r) for r in sent]
+    return Incident(row, until, sorted(moments, key=lambda m: m.at))
+
+
+def evaluations(row: AlertRow) -> list[Moment]:
+    """What the evaluator recorded on the alert: pending, firing (and the takeover it caused), resolved."""
+    rule = f"rule:{row.labels.get('alertname', '?')}"
+    found = [Moment(row.active_at, "evaluation", "pending: the expression matched", rule)]
+    if row.fired_at is not None:
+        effect = row.takeover or {}
+        held = f"; {effect.get('agent')}: {effect.get('before')} → {effect.get('after')}" if effect else ""
+        found.append(Moment(row.fired_at, "evaluation", "firing", rule, f"value {row.value:.4g}{held}"))
+    if row.resolved_at is not None:
+        found.append(Moment(row.resolved_at, "evaluation", "resolved", rule))
+    return found
+
+
+def audited(row: AuditRow) -> Moment:
+    kind = {"mode": "mode", "approval": "approval", "alert": "ack", "release": "release"}.get(
+        row.action.split(".", 1)[0], "action")
+    if row.action == "mode.release":
+        kind = "release"
+    change = f"{row.before} → {row.after}" if isinstance(row.before, str) and isinstance(row.after, str) else ""
+    approval = row.after.get("approval") if isinstance(row.after, dict) else None
+    return Moment(row.at, kind, row.action, row.actor, "; ".join(p for p in (change, row.reason) if p),
+                  f"/ui/approvals#approval-{approval}" if approval else None)
+
+
+def slack(row: OutboxRow) -> Moment:
+    text = str(row.payload.get("text") or row.payload.get("fallback_text") or row.message_key)
+    state = f"sent {row.channel}" if row.sent_at is not None else f"queued for {row.channel} (not sent yet)"
+    return Moment(row.created_at, "slack", state, "", text[:300])

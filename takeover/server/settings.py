@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     slack_token: SecretStr | None = Field(None, description="Slack bot token; unset: print messages to the console")
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL")
     slack_channel: str = Field("#alerts", description="default Slack channel")
+    public_url: str | None = Field(None, description="the console's address as people reach it (https://takeover.example.com); "
+                                   "set: Slack messages link to its pages; unset: no links")
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8080, description="port the API listens on")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="largest request body the API reads; larger gets 413")
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     log_format: str = Field("auto", description="auto (text on a terminal, else JSON), json or text")
     deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
     slack_timeout: float = Field(10.0, gt=0, description="seconds before a Slack API call fails (retried twice)")
+    silent_after: float = Field(300.0, gt=0, description="seconds without a control poll after which /metrics "
+                                                         "counts an agent as silent (takeover_agents_silent)")
     replica_stale_after: float = Field(10.0, gt=0, description="PostgreSQL replicas: seconds a replica may go without confirming its control documents are current before it answers 503 to polls")
 
     @field_validator("rules", mode="before")

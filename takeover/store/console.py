@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from takeover.store.audit import record_audit
-from takeover.store.models import AlertRow, AuditRow, ConsoleSessionRow, TokenRow
+from takeover.store.models import AlertRow, AuditRow, ConsoleSessionRow, OutboxRow, TokenRow
 from takeover.store.tokens import hash_token
 
 
@@ -71,3 +71,19 @@ def alerts_mark(*, session: Session) -> tuple[tuple[Any, ...], ...]:
                         func.max(func.coalesce(AlertRow.fired_at, 0.0)), func.max(func.coalesce(AlertRow.resolved_at, 0.0)))
              .group_by(col(AlertRow.state)).order_by(col(AlertRow.state)))
     return tuple(tuple(r) for r in session.execute(query))
+
+
+def audit_about(*, session: Session, subjects: list[str], since: float, until: float,
+                limit: int = 500) -> list[AuditRow]:
+    """The rows about these subjects (`agent:NAME`, `group:KEY`) in [since, until], oldest first."""
+    query = select(AuditRow).where(col(AuditRow.subject).in_(subjects), col(AuditRow.at) >= since,
+                                   col(AuditRow.at) <= until)
+    return list(session.exec(query.order_by(col(AuditRow.id)).limit(limit)))
+
+
+def outbox_about(*, session: Session, prefixes: list[str], since: float, until: float,
+                 limit: int = 500) -> list[OutboxRow]:
+    """The messages queued in [since, until] whose key starts with one of `prefixes`, oldest first."""
+    keyed = or_(*(col(OutboxRow.message_key).startswith(p, autoescape=True) for p in prefixes))
+    query = select(OutboxRow).where(keyed, col(OutboxRow.created_at) >= since, col(OutboxRow.created_at) <= until)
+    return list(session.exec(query.order_by(col(OutboxRow.id)).limit(limit)))

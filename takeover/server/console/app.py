@@ -45,6 +45,8 @@ def create_console(service: Service) -> FastAPI:
     app.state.service = service
     app.state.templates = templates()
     app.state.pulse = Pulse(service)
+    if service.settings.public_url:  # Slack messages link to the console's pages (templates: console_url)
+        service.app.messages.templates.globals["console_url"] = service.settings.public_url.rstrip("/")
     app.exception_handler(SignInNeeded)(sign_in_needed)
     app.exception_handler(Refused)(refused)
     app.exception_handler(RequestValidationError)(invalid)

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.responses import Response
 
 from takeover.app import console
 from takeover.control.principal import Principal
+from takeover.control.validation import AGENT_RULE, APPROVAL_ID_PATTERN, MAX_ID, AgentName
 from takeover.server.service import Service
 
 COOKIE = "takeover_session"
@@ -95,6 +96,10 @@ async def form(request: Request) -> dict[str, str]:
 
 
 VisitDep = Annotated[Visit, Depends(visit)]
+# path parameters as the API's (server.api.deps), defined here so the console does not import the API
+AgentPath = Annotated[AgentName, Path(description=AGENT_RULE)]
+ApprovalId = Annotated[str, Path(pattern=APPROVAL_ID_PATTERN, max_length=64)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 FormDep = Annotated[dict[str, str], Depends(form)]
 
 

@@ -12,17 +12,19 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from takeover.app import approvals, console, modes, releases
+from takeover.app import approvals, console, dispatch, modes, releases, silences
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode
 from takeover.control.approval import Status
 from takeover.control.validation import MAX_ID, check_text, duration
-from takeover.server.api.deps import AgentPath, ApprovalId
 from takeover.server.console.door import (
     COOKIE,
     SIGN_IN_COOKIE,
     ActorDep,
+    AgentPath,
+    ApprovalId,
     FormDep,
+    IdPath,
     Refused,
     Visit,
     VisitDep,
@@ -173,3 +175,48 @@ def decide(request: Request, approval_id: ApprovalId,
         return f"{result['action']} for {result['agent']}: {result['status']}{edited}"
 
     return back(request, who, safe_next(fields.get("back")) if fields.get("back") else "/ui/approvals", done)
+
+
+@router.post("/alerts/groups/{group_id}/ack")
+def acknowledge(request: Request, group_id: IdPath, who: ActorDep, fields: FormDep) -> Response:
+    """Acknowledge a Slack message's group of alerts (stops its escalation), as the API's …/ack."""
+    service = service_of(request)
+
+    def done() -> str:
+        group = dispatch.acknowledge(service.app, group_id=group_id, actor=who.who.actor)
+        if group is None:
+            raise Refusal(404, f"no alert group {group_id}: its episode is over")
+        if group.acked_by != who.who.actor:
+            raise Refusal(409, f"already acknowledged by {group.acked_by}")
+        return f"acknowledged {group.key}: its escalation stops"
+
+    return back(request, who, safe_next(fields.get("back")) if fields.get("back") else "/ui/alerts", done)
+
+
+@router.post("/silences")
+def silence(request: Request, who: ActorDep, fields: FormDep) -> Response:
+    """Create a silence (matchers one per line), as the API's POST /v1/silences."""
+    service = service_of(request)
+
+    def done() -> str:
+        lines = [line.strip() for line in fields.get("matchers", "").splitlines() if line.strip()]
+        matchers = console.parse_matchers(lines)
+        made = silences.silence(service.app, matchers=lines, duration=duration(fields.get("duration", "").strip()),
+                                comment=text(fields, "comment"), actor=who.who.actor,
+                                suppress_takeover=fields.get("suppress_takeover") == "on")
+        muted = len(console.silence_preview(service.app, matchers=matchers))
+        return f"silence {made['id']} created for {fields.get('duration', '').strip()}: it mutes {muted} alert(s) now"
+
+    return back(request, who, "/ui/silences", done)
+
+
+@router.post("/silences/{silence_id}/expire")
+def expire_silence(request: Request, silence_id: IdPath, who: ActorDep, fields: FormDep) -> Response:
+    """End a silence now, as the API's …/expire."""
+    service = service_of(request)
+
+    def done() -> str:
+        silences.expire(service.app, silence_id=silence_id, actor=who.who.actor)
+        return f"silence {silence_id} expired"
+
+    return back(request, who, "/ui/silences", done)

@@ -12,10 +12,20 @@ from starlette.responses import Response, StreamingResponse
 
 from takeover import store
 from takeover.app import console
+from takeover.app.errors import Refusal
 from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.silence import Matcher
 from takeover.control.validation import MAX_ID
-from takeover.server.api.deps import AgentPath
-from takeover.server.console.door import SIGN_IN_COOKIE, Refused, VisitDep, safe_next, service_of, set_cookie
+from takeover.server.console.door import (
+    SIGN_IN_COOKIE,
+    AgentPath,
+    IdPath,
+    Refused,
+    VisitDep,
+    safe_next,
+    service_of,
+    set_cookie,
+)
 from takeover.server.console.live import Pulse
 from takeover.server.console.view import HEADERS, render
 from takeover.store.models import AlertRow, ApprovalRow
@@ -23,6 +33,7 @@ from takeover.store.models import AlertRow, ApprovalRow
 router = APIRouter()
 MODES = [m.name for m in Mode]
 AUDIT_PAGE = 50
+MatchQuery = Annotated[list[str] | None, Query(max_length=20, description='label matchers, e.g. owner="payments"')]
 
 
 def hold(doc: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +49,13 @@ def alerts_by_owner(rows: list[AlertRow]) -> dict[str, list[AlertRow]]:
         if row.state == "firing":
             owners[row.labels.get("owner", "(no owner)")].append(row)
     return dict(sorted(owners.items()))
+
+
+def matchers_of(texts: list[str]) -> list[Matcher]:
+    try:
+        return console.parse_matchers(texts)
+    except Refusal as exc:
+        raise Refused(422, f"filter: {exc.detail}") from None
 
 
 def approval_view(row: ApprovalRow) -> dict[str, Any]:
@@ -107,6 +125,47 @@ def approvals_queue(request: Request, visit: VisitDep) -> Response:
         decided = [approval_view(r) for r in store.recent_decisions(session=s, limit=20)]
     return render(request, "approvals.html", {
         "visit": visit, "now": service.clock(), "pending": pending, "decided": decided, "page": "approvals"})
+
+
+@router.get("/alerts")
+def alerts_page(request: Request, visit: VisitDep, match: MatchQuery = None) -> Response:
+    """Firing and pending alerts by owner and alertname, filtered by label matchers in the URL."""
+    service = service_of(request)
+    matchers = matchers_of(match or [])
+    board = console.alert_board(service.app, matchers=matchers)
+    return render(request, "alerts.html", {
+        "visit": visit, "now": service.clock(), "board": board, "filters": [str(m) for m in matchers],
+        "count": sum(len(lines) for names in board.values() for lines in names.values()), "page": "alerts"})
+
+
+@router.get("/alerts/{alert_id}/timeline")
+def timeline(request: Request, alert_id: IdPath, visit: VisitDep) -> Response:
+    """One alert episode as a timeline: evaluations, Slack messages, mode changes, approvals,
+    acknowledgement, release."""
+    service = service_of(request)
+    found = console.incident(service.app, alert_id=alert_id)
+    if found is None:
+        raise Refused(404, f"no alert {alert_id}: an alert is forgotten some time after it resolves")
+    return render(request, "incident.html", {"visit": visit, "now": service.clock(), "incident": found,
+                                             "page": "alerts"})
+
+
+@router.get("/silences")
+def silences_page(request: Request, visit: VisitDep,
+                  matchers: Annotated[str, Query(max_length=5000)] = "", match: MatchQuery = None) -> Response:
+    """Silences in force, and the form for a new one with a preview of what it would mute now
+    (`matchers`: one per line, as typed; `match`: from the alerts page's filters)."""
+    service = service_of(request)
+    typed = matchers or "\n".join(match or [])
+    try:
+        preview, problem = console.silence_preview(service.app, matchers=console.parse_matchers(typed.splitlines())), None
+    except Refusal as exc:
+        preview, problem = [], str(exc.detail)
+    with service.sessions() as s:
+        rows = store.list_silences(session=s, now=service.clock())
+    return render(request, "silences.html", {
+        "visit": visit, "now": service.clock(), "silences": rows, "typed": typed, "preview": preview,
+        "problem": problem, "page": "silences"})
 
 
 @router.get("/audit")

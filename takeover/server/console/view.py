@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -43,10 +44,22 @@ def span(seconds: float | None) -> str:
     return f"{sign}{s // 86400}d {s % 86400 // 3600}h"
 
 
+def matching(filters: list[str]) -> str:
+    """The alerts page's query string for these label matchers (a deep link)."""
+    return urlencode([("match", m) for m in filters])
+
+
+def link(value: str | None) -> str | None:
+    """An annotation worth a link: http(s) only (never javascript:)."""
+    return value if value and value.startswith(("https://", "http://")) else None
+
+
 def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=str(HERE / "templates"))
     found.env.filters["when"] = when
     found.env.filters["span"] = span
+    found.env.filters["matching"] = matching
+    found.env.filters["link"] = link
     return found
 
 

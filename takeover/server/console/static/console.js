@@ -4,7 +4,7 @@
   "use strict";
 
   /* ---------- live: /ui/live pings topics; fragments [data-live~=topic] are fetched again ---------- */
-  var source = null, paused = localStorage.getItem("takeover.live") === "paused", missed = {}, timers = {};
+  var inflight = {}, again = {}, source = null, paused = localStorage.getItem("takeover.live") === "paused", missed = {}, timers = {};
 
   function show(text, kind) {
     var state = document.getElementById("live-state");
@@ -27,19 +27,32 @@
   }
 
   function refresh(el) {
-    if (!el.id || typeof htmx === "undefined") { return; }
+    if (!el || !el.id || typeof htmx === "undefined") { return; }
     if (busy(el)) { el.dataset.held = "true"; return; }
     delete el.dataset.held;
-    if (timers[el.id]) { return; }  /* at most one fetch per fragment per second */
-    timers[el.id] = setTimeout(function () {
-      delete timers[el.id];
-      var now = document.getElementById(el.id);
+    if (timers[el.id]) { return; }  /* one fetch per fragment for a burst of pings */
+    if (inflight[el.id]) { again[el.id] = true; return; }  /* once this one is in, fetch again */
+    var id = el.id;
+    timers[id] = setTimeout(function () {
+      delete timers[id];
+      var now = document.getElementById(id);
       if (!now) { return; }
       if (busy(now)) { now.dataset.held = "true"; return; }
-      htmx.ajax("GET", location.pathname + location.search,
-                {target: "#" + el.id, select: "#" + el.id, swap: "outerHTML"});
+      inflight[id] = true;
+      var finish = function () {
+        delete inflight[id];
+        if (again[id]) { delete again[id]; refresh(document.getElementById(id)); }
+      };
+      var done = htmx.ajax("GET", location.pathname + location.search, {target: "#" + id, select: "#" + id, swap: "outerHTML"});
+      if (done && done.then) { done.then(finish, finish); } else { finish(); }  /* a failed fetch: the reconnect refreshes */
     }, 150);
   }
+
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    /* typing may have started while the fragment was on its way: keep what is typed */
+    var target = e.detail.target;
+    if (target && inflight[target.id] && busy(target)) { e.detail.shouldSwap = false; target.dataset.held = "true"; }
+  });
 
   function refreshTopics(topics) {
     topics.forEach(function (topic) {
