@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -415,3 +416,24 @@ def test_slack_messages_link_to_the_console_only_when_its_public_url_is_set(tmp_
             assert link is None or f"<{link}|open in the console>" in str(message["blocks"])
         finally:
             service.stop()
+
+
+def test_the_rules_page_shows_each_rules_health_and_the_error_of_a_failing_one(tmp_path: Path) -> None:
+    env = server_env(tmp_path, f"sqlite:///{tmp_path / 'rules.db'}")  # its Prometheus answers nobody
+    Path(env["TAKEOVER_RULES"]).write_text("groups:\n  - name: payments\n    interval: 1s\n    rules:\n"
+                                           "      - alert: RefundErrors\n        expr: refund_errors > 3\n"
+                                           "        labels: {owner: team-pay}\n"
+                                           "        annotations: {runbook_url: https://r.example.com, first_check: look}\n")
+    srv = start_server(env, log=tmp_path / "serve.log")
+    try:
+        ROOT_TOKEN[srv.url] = srv.token("--role", "admin", "--name", "rules-root")
+        client = signed_in(srv, token(srv, "viewer", "rita"))
+        deadline = time.monotonic() + 20
+        while "health-err" not in (page := client.get("/ui/rules").text):
+            assert time.monotonic() < deadline, page
+            time.sleep(0.1)
+        assert "payments" in page and "RefundErrors" in page and "1 failing to evaluate" in page
+        api = httpx.get(f"{srv.url}/v1/rules", headers=bearer(ROOT_TOKEN[srv.url])).json()["groups"][0]["rules"][0]
+        assert api["health"] == "err" and api["lastError"].split(":")[0] in page
+    finally:
+        stop_server(srv)

@@ -168,6 +168,17 @@ def silences_page(request: Request, visit: VisitDep,
         "problem": problem, "page": "silences"})
 
 
+@router.get("/rules")
+def rules_page(request: Request, visit: VisitDep) -> Response:
+    """Each group and rule: health, last error, last evaluation and its duration, and which
+    replica evaluates the group (the same data as GET /v1/rules)."""
+    service = service_of(request)
+    groups = service.rules_status()
+    broken = sum(1 for g in groups for r in g.get("rules", []) if r.get("health") == "err")
+    return render(request, "rules.html", {"visit": visit, "now": service.clock(), "groups": groups,
+                                          "broken": broken, "page": "rules"})
+
+
 @router.get("/audit")
 def audit_page(request: Request, visit: VisitDep,
                before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
