@@ -4,7 +4,10 @@ doing the API's operation as the signed-in person."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import re
 import sqlite3
 import time
@@ -368,7 +371,8 @@ def test_each_live_fragment_renders_alone_when_htmx_asks_for_it(server: Server) 
     ask_refund(server, "frag-bot", "F-1")
     client = signed_in(server, operator)
     pages = {"/ui/": ["held", "alerts", "pending", "releases"], "/ui/agents/frag-bot": ["head", "sources", "release",
-             "approvals", "record"], "/ui/approvals": ["queue"], "/ui/alerts": ["board"], "/ui/silences": ["silences", "preview"]}
+             "approvals", "record"], "/ui/approvals": ["queue"], "/ui/alerts": ["board"], "/ui/silences": ["silences", "preview"],
+             "/ui/audit": ["trail"], "/ui/rules": ["groups"]}
     for path, parts in pages.items():
         full = client.get(path).text
         for part in parts:
@@ -437,3 +441,33 @@ def test_the_rules_page_shows_each_rules_health_and_the_error_of_a_failing_one(t
         assert api["health"] == "err" and api["lastError"].split(":")[0] in page
     finally:
         stop_server(srv)
+
+
+def test_the_audit_page_filters_in_the_url_pages_with_them_and_exports_what_matches(server: Server) -> None:
+    ivy = token(server, "operator", "ivy")
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(ivy), json={"name": "audit-bot"})
+    for n in range(55):
+        httpx.put(f"{server.url}/v1/agents/audit-bot/control", headers=bearer(ivy),
+                  json={"mode": "read_only" if n % 2 == 0 else "normal", "reason": f"=cmd|{n}" if n == 0 else f"step {n}"})
+    client = signed_in(server, ivy)
+    page = client.get("/ui/audit", params={"actor": "operator:ivy", "subject": "agent:audit-bot", "action": "mode."}).text
+    assert 'value="operator:ivy"' in page and page.count("<tr>") + page.count('<tr class') >= 50
+    older = re.search(r'href="/ui/audit\?([^"]+)">Older', page)
+    assert older and "before_id=" in older.group(1) and "actor=operator%3Aivy" in older.group(1)
+    rest = client.get(f"/ui/audit?{older.group(1).replace('&amp;', '&')}").text
+    assert "step 1<" in rest or "step 2<" in rest
+    assert '<td data-label="What">console.sign_in</td>' not in rest  # the filters held on the next page
+    api = httpx.get(f"{server.url}/v1/audit", headers=bearer(ivy),
+                    params={"agent": "audit-bot", "actor": "operator:ivy", "action": "mode.", "limit": 1000}).json()["rows"]
+    params = {"actor": "operator:ivy", "subject": "agent:audit-bot", "action": "mode."}
+    lines = client.get("/ui/audit/export.jsonl", params=params).text.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in api] and len(api) == 55
+    exported = client.get("/ui/audit/export.csv", params=params)
+    assert exported.headers["content-disposition"] == 'attachment; filename="takeover-audit.csv"'
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [int(r["id"]) for r in table] == [r["id"] for r in api]
+    assert table[0]["reason"] == "'=cmd|0"  # a spreadsheet shows it as text, never runs it
+    since = client.get("/ui/audit", params={"since": "2999-01-01T00:00"}).text
+    assert "Nothing recorded." in since
+    bad = client.get("/ui/audit", params={"until": "yesterday"})
+    assert bad.status_code == 422 and "a time like 2026-11-27T14:30 (UTC)" in bad.text

@@ -4,9 +4,10 @@ for the next page. The secret goes to the browser; the database keeps only its h
 
 from __future__ import annotations
 
+import datetime
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,3 +311,57 @@ def slack(row: OutboxRow) -> Moment:
     text = str(row.payload.get("text") or row.payload.get("fallback_text") or row.message_key)
     state = f"sent {row.channel}" if row.sent_at is not None else f"queued for {row.channel} (not sent yet)"
     return Moment(row.created_at, "slack", state, "", text[:300])
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """The audit page's filters, as its URL carries them (times as UTC `YYYY-MM-DDTHH:MM`)."""
+
+    actor: str = ""
+    action: str = ""
+    subject: str = ""
+    since: str = ""
+    until: str = ""
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The time range in seconds; 422 for a time that is not one."""
+        return moment(self.since, "from"), moment(self.until, "to")
+
+    def search(self) -> dict[str, Any]:
+        since, until = self.bounds()
+        return {"actor": self.actor or None, "action": self.action or None, "subject": self.subject or None,
+                "since": since, "until": until}
+
+    def params(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def moment(text: str, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        at = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise Refusal(422, f"{name}: a time like 2026-11-27T14:30 (UTC), not {text[:40]!r}") from None
+    return (at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp()
+
+
+def audit_page(app: App, query: AuditQuery, *, before_id: int | None, limit: int) -> tuple[list[AuditRow], int, AuditRow | None]:
+    """A page of matching rows newest first, and the chain's verification: (rows checked, the
+    first broken row or None)."""
+    with app.sessions() as s:
+        rows = watch.find_audit(session=s, before_id=before_id, limit=limit, **query.search())
+        checked, broken = store.verify_audit(session=s)
+    return rows, checked, broken
+
+
+def audit_export(app: App, query: AuditQuery, *, batch: int = 1000) -> Iterator[list[AuditRow]]:
+    """Every matching row oldest first, a batch at a time (each batch its own short transaction)."""
+    search, after = query.search(), 0
+    while True:
+        with app.sessions() as s:
+            rows = watch.find_audit(session=s, after_id=after, newest_first=False, limit=batch, **search)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].id or 0

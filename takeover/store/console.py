@@ -87,3 +87,25 @@ def outbox_about(*, session: Session, prefixes: list[str], since: float, until: 
     keyed = or_(*(col(OutboxRow.message_key).startswith(p, autoescape=True) for p in prefixes))
     query = select(OutboxRow).where(keyed, col(OutboxRow.created_at) >= since, col(OutboxRow.created_at) <= until)
     return list(session.exec(query.order_by(col(OutboxRow.id)).limit(limit)))
+
+
+def find_audit(*, session: Session, actor: str | None = None, action: str | None = None,
+               subject: str | None = None, since: float | None = None, until: float | None = None,
+               before_id: int | None = None, after_id: int | None = None, newest_first: bool = True,
+               limit: int = 50) -> list[AuditRow]:
+    """A page of the trail: actor, action and subject each match from the start (`operator:`,
+    `approval.`, `agent:pay-bot`), time in [since, until); before or after a row id."""
+    query = select(AuditRow)
+    for column, prefix in ((AuditRow.actor, actor), (AuditRow.action, action), (AuditRow.subject, subject)):
+        if prefix:
+            query = query.where(col(column).startswith(prefix, autoescape=True))
+    if since is not None:
+        query = query.where(col(AuditRow.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditRow.at) < until)
+    if before_id is not None:
+        query = query.where(col(AuditRow.id) < before_id)
+    if after_id is not None:
+        query = query.where(col(AuditRow.id) > after_id)
+    order = col(AuditRow.id).desc() if newest_first else col(AuditRow.id)
+    return list(session.exec(query.order_by(order).limit(limit)))

@@ -7,7 +7,8 @@ import secrets
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from takeover import store
@@ -27,7 +28,7 @@ from takeover.server.console.door import (
     set_cookie,
 )
 from takeover.server.console.live import Pulse
-from takeover.server.console.view import HEADERS, render
+from takeover.server.console.view import HEADERS, audit_csv, audit_jsonl, render
 from takeover.store.models import AlertRow, ApprovalRow
 
 router = APIRouter()
@@ -179,15 +180,39 @@ def rules_page(request: Request, visit: VisitDep) -> Response:
                                           "broken": broken, "page": "rules"})
 
 
+def audit_query(actor: Annotated[str, Query(max_length=200)] = "", action: Annotated[str, Query(max_length=200)] = "",
+                subject: Annotated[str, Query(max_length=300)] = "", since: Annotated[str, Query(max_length=40)] = "",
+                until: Annotated[str, Query(max_length=40)] = "") -> console.AuditQuery:
+    query = console.AuditQuery(actor.strip(), action.strip(), subject.strip(), since.strip(), until.strip())
+    try:
+        query.bounds()
+    except Refusal as exc:
+        raise Refused(exc.status, str(exc.detail)) from None
+    return query
+
+
+AuditQueryDep = Annotated[console.AuditQuery, Depends(audit_query)]
+
+
 @router.get("/audit")
-def audit_page(request: Request, visit: VisitDep,
+def audit_page(request: Request, visit: VisitDep, query: AuditQueryDep,
                before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
-    """The trail newest first, a page at a time, and whether the hash chain holds (the first broken row)."""
+    """The trail newest first, filtered (actor, action, subject, time), a page at a time, with
+    exports of what matches and whether the hash chain holds (the first broken row)."""
     service = service_of(request)
-    with service.sessions() as s:
-        rows = store.recent_audit_rows(session=s, before_id=before_id, limit=AUDIT_PAGE)
-        checked, broken = store.verify_audit(session=s)
+    rows, checked, broken = console.audit_page(service.app, query, before_id=before_id, limit=AUDIT_PAGE)
     older = rows[-1].id if len(rows) == AUDIT_PAGE else None
     return render(request, "audit.html", {
         "visit": visit, "now": service.clock(), "rows": rows, "older": older, "before_id": before_id,
-        "checked": checked, "broken": broken, "page": "audit"})
+        "checked": checked, "broken": broken, "query": query, "params": query.params(), "page": "audit"})
+
+
+@router.get("/audit/export.{kind}")
+def audit_export(request: Request, visit: VisitDep, query: AuditQueryDep,
+                 kind: Annotated[str, Path(pattern="^(csv|jsonl)$")]) -> Response:
+    """Every row the filters match, oldest first, as CSV or JSON lines (a download)."""
+    batches = console.audit_export(service_of(request).app, query)
+    lines = audit_csv(batches) if kind == "csv" else audit_jsonl(batches)
+    media = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson"
+    return StreamingResponse(iterate_in_threadpool(lines), media_type=media, headers={
+        **HEADERS, "Content-Disposition": f'attachment; filename="takeover-audit.{kind}"'})

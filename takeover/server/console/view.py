@@ -3,7 +3,11 @@ security headers every page carries."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -11,6 +15,8 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, Response
+
+from takeover.store.models import AuditRow
 
 HERE = Path(__file__).parent
 # no inline script or style anywhere: htmx's indicator styles are off (meta htmx-config)
@@ -75,3 +81,38 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
     return view.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
 
 
+
+
+AUDIT_COLUMNS = ("id", "at", "time", "actor", "action", "subject", "reason", "before", "after", "request_id",
+                 "prev_hash", "hash")
+
+
+def cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: JSON for structures, a leading ' before a formula."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def audit_record(row: AuditRow) -> dict[str, Any]:
+    return {"id": row.id, "at": row.at, "time": when(row.at), "actor": row.actor, "action": row.action,
+            "subject": row.subject, "reason": row.reason, "before": row.before, "after": row.after,
+            "request_id": row.request_id, "prev_hash": row.prev_hash, "hash": row.hash}
+
+
+def audit_csv(batches: Iterable[list[AuditRow]]) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(AUDIT_COLUMNS)
+    for rows in batches:
+        for row in rows:
+            record = audit_record(row)
+            writer.writerow([cell(record[c]) if c not in ("id", "at") else record[c] for c in AUDIT_COLUMNS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
+
+
+def audit_jsonl(batches: Iterable[list[AuditRow]]) -> Iterator[str]:
+    for rows in batches:
+        yield "".join(json.dumps(audit_record(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
