@@ -21,6 +21,45 @@ from tests.test_approvals import bearer, server_env
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("TAKEOVER_TEST_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).parent / "axe" / "axe.min.js"  # axe-core 4.14.1 from npm, MPL-2.0 (tests/axe/LICENSE)
+SHOTS = ROOT / "docs" / "console"
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 900}
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """docs/console with TAKEOVER_SCREENSHOTS=1 (to commit them), else the test's own folder."""
+    return SHOTS if os.environ.get("TAKEOVER_SCREENSHOTS") == "1" else tmp_path
+
+
+def survey(browser: Any, base: str, cookies: list[Any], pages: dict[str, str], *, shots: Path,
+           shoot: set[str]) -> list[str]:
+    """Open each page light on a laptop and dark on a phone: axe-core's serious and critical
+    violations, and a page wider than the phone; screenshots of the pages in `shoot`."""
+    from playwright.sync_api import expect
+
+    found: list[str] = []
+    for scheme, viewport in (("light", LAPTOP), ("dark", PHONE)):
+        context = browser.new_context(viewport=viewport, color_scheme=scheme)
+        context.add_init_script(path=str(AXE))  # injected by the browser, not a page script: the CSP stays as it is
+        context.add_cookies(cookies)
+        page = context.new_page()
+        for name, path in pages.items():
+            page.goto(f"{base}{path}")
+            if page.locator("#live-state").count():  # signed-in pages: wait until live
+                expect(page.locator("#live-state")).to_have_text("live")
+            result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+            found += [f"{scheme} {path}: {v['id']} ({v['impact']}) {v['help']}: {[n['target'] for n in v['nodes']][:3]}"
+                      for v in result["violations"] if v["impact"] in ("serious", "critical")]
+            if viewport == PHONE and page.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
+                wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth)
+                                        .slice(0, 4).map(e => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 60))""")
+                found.append(f"{path} is wider than a phone ({PHONE['width']}px): {wide}")
+            if name in shoot:
+                page.screenshot(path=str(shots / f"{name}-{scheme}{'-phone' if viewport == PHONE else ''}.png"),
+                                full_page=True)
+        context.close()
+    return found
 
 
 @pytest.fixture
@@ -261,7 +300,7 @@ def until(fn: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 
 
 
 def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_a_timeline(
-        alerting: Server, chromium: str, exporter: Exporter, fake_slack: FakeSlack) -> None:
+        alerting: Server, chromium: str, exporter: Exporter, fake_slack: FakeSlack, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     server = alerting
@@ -347,7 +386,27 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
                 assert kind in kinds, (kind, kinds)
             texts = moments.inner_text()
             assert "mode.alert by rule:RefundsFailing" in texts and "alert.ack by operator:olga" in texts
-            assert "sent #pay" in texts and "provider is back" in texts
+            assert "posted to #pay" in texts and "updated in #pay" in texts and "provider is back" in texts
+
+            # every page passes axe-core (no serious or critical violation) light and dark, and fits a phone
+            timeline = page.url.removeprefix(server.url)
+            pay = httpx.post(f"{server.url}/v1/tokens", headers=root,
+                             json={"role": "agent", "name": "refund-bot", "agents": ["refund-bot"]}).json()["token"]
+            for key, amount in (("R-7", 120), ("R-8", 35)):
+                httpx.post(f"{server.url}/v1/agents/refund-bot/actions", headers=bearer(pay), json={
+                    "action": "refund", "kind": "write", "risk": "high", "args": {"order": key, "amount": amount},
+                    "idempotency_key": key, "reason": "customer asked twice"})
+            httpx.post(f"{server.url}/v1/silences", headers=root, json={
+                "matchers": ['agent="other-bot"'], "duration": "2h", "comment": "known: provider maintenance"})
+            httpx.put(f"{server.url}/v1/agents/pay-bot/control", headers=root,
+                      json={"mode": "pause_writes", "reason": "refunds double-posted", "expires_in": "45m"})
+            pages = {"login": "/ui/login", "overview": "/ui/", "approvals": "/ui/approvals", "alerts": "/ui/alerts",
+                     "timeline": timeline, "silences": "/ui/silences?matchers=alertname%3D%22RefundsFailing%22",
+                     "rules": "/ui/rules", "audit": "/ui/audit", "agent": "/ui/agents/refund-bot",
+                     "refused": "/ui/alerts/999999/timeline"}
+            found = survey(browser, server.url, page.context.cookies(), pages, shots=shots_dir(tmp_path),
+                           shoot={"overview", "approvals", "alerts", "timeline", "silences", "rules", "audit", "agent"})
+            assert found == [], "\n".join(found)
         finally:
             browser.close()
     assert problems == [], problems

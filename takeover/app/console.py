@@ -279,7 +279,10 @@ def incident(app: App, *, alert_id: int) -> Incident | None:
                         if r.action.startswith("approval.") and isinstance(r.after, dict) and "approval" in r.after})
         prefixes = [f"group:{group}:"] + ([f"mode:{agent}:"] if agent else []) + [f"approval:{a}" for a in asked]
         sent = watch.outbox_about(session=s, prefixes=prefixes, since=since, until=until)
-    moments = evaluations(row) + [audited(r) for r in trail] + [slack(r) for r in sent]
+    moments, seen = evaluations(row) + [audited(r) for r in trail], set()
+    for message in sent:
+        moments.append(slack(message, first=message.message_key not in seen))
+        seen.add(message.message_key)
     return Incident(row, until, sorted(moments, key=lambda m: m.at))
 
 
@@ -307,9 +310,11 @@ def audited(row: AuditRow) -> Moment:
                   f"/ui/approvals#approval-{approval}" if approval else None)
 
 
-def slack(row: OutboxRow) -> Moment:
+def slack(row: OutboxRow, *, first: bool) -> Moment:
+    """A queued Slack message: a post, an update of an earlier post (same key), or a thread note."""
     text = str(row.payload.get("text") or row.payload.get("fallback_text") or row.message_key)
-    state = f"sent {row.channel}" if row.sent_at is not None else f"queued for {row.channel} (not sent yet)"
+    how = "thread note in" if row.payload.get("thread_of") else ("posted to" if first else "updated in")
+    state = f"{how} {row.channel}" + ("" if row.sent_at is not None else " (not sent yet)")
     return Moment(row.created_at, "slack", state, "", text[:300])
 
 
