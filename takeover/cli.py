@@ -189,6 +189,22 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+@app.command()
+def agents() -> None:
+    """List the known agents: mode, version, and when each last polled (written by the servers
+    every few seconds); an agent silent past TAKEOVER_SILENT_AFTER is marked."""
+    from takeover import store
+
+    now, silent_after = time.time(), Settings().silent_after
+    with _sessions() as session:
+        rows = store.list_agents(session=session, now=now)
+    typer.echo("agent\tmode\tversion\tlast poll")
+    for row in rows:
+        seen = row["last_seen"]
+        ago = "never" if seen is None else f"{now - seen:.0f}s ago" + (" (silent)" if now - seen > silent_after else "")
+        typer.echo(f"{row['agent']}\t{row['mode']}\t{row['version']}\t{ago}")
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="agent, viewer (console, read-only), operator or admin")],

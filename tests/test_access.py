@@ -38,6 +38,7 @@ RULES = {
     ("GET", "/v1/agents/{agent}/releases/current/report"): "operator",
     ("POST", "/v1/agents/{agent}/releases/current/report/{audit_id}/reconcile"): "operator",
     ("GET", "/v1/agents"): "operator",
+    ("GET", "/v1/agents/{agent}"): "operator",
     ("POST", "/v1/agents"): "operator",
     ("GET", "/v1/alerts"): "operator",
     ("POST", "/v1/approvals"): "agent_only",

@@ -60,6 +60,9 @@ class ControlHub:
         self.publish: Callable[[list[str]], None] | None = None
         self.publish_signal: Callable[[str], None] | None = None
         self.stale: str | None = None  # why the documents may be stale; None: they are current
+        # agent -> when it last polled this replica (wall clock); a plain dict write on the
+        # hot path, written to the database in batches (`takeover.server.lastseen`)
+        self.seen: dict[str, float] = {}
 
     def set_stale(self, reason: str | None) -> None:
         """Refuse (reason) or serve again (None); waiting long-polls return to say so."""

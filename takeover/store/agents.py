@@ -4,10 +4,10 @@ A change returns a `ModeChange` value: the caller queues its message in the same
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, or_, update
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import ALL_AGENTS, Mode
@@ -138,10 +138,35 @@ def control_document(*, session: Session, agent: str, now: float) -> dict[str, A
     return control_documents(session=session, agents=[agent], now=now).get(agent)
 
 
-def list_agents(*, session: Session, now: float) -> list[dict[str, Any]]:
+def list_agents(*, session: Session, now: float, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every agent (or those named): mode, version and last poll, by name."""
     # versions before sources: a change between the two reads pairs an old version with the
     # new mode (the next read shows a newer version), never a new version with the old mode
-    agents = list(session.exec(select(AgentRow).order_by(col(AgentRow.name))))
+    query = select(AgentRow).order_by(col(AgentRow.name))
+    if names is not None:
+        query = query.where(col(AgentRow.name).in_(list(names)))
+    agents = list(session.exec(query))
     sources = active_sources(session=session, now=now)
     return [{"agent": a.name, "mode": resolve_mode(sources, agent=a.name, now=now).name,
-             "version": a.version} for a in agents]
+             "version": a.version, "last_seen": a.last_seen_at} for a in agents]
+
+
+POLL_BATCH = 300  # agents per statement: three parameters each, inside every database's limit
+
+
+def record_polls(*, session: Session, seen: Mapping[str, float]) -> None:
+    """Write when agents last polled (`agent.last_seen_at`), one statement per batch; a later
+    time already written (by another replica) is kept."""
+    marks = sorted(seen.items())
+    for start in range(0, len(marks), POLL_BATCH):
+        batch = dict(marks[start:start + POLL_BATCH])
+        polled = case(batch, value=col(AgentRow.name))
+        current = col(AgentRow.last_seen_at)
+        session.execute(update(AgentRow).where(col(AgentRow.name).in_(batch))
+                        .values(last_seen_at=case((or_(current.is_(None), current < polled), polled), else_=current)))
+
+
+def last_polls(*, session: Session) -> dict[str, float]:
+    """When each agent that ever polled last did, as written by `record_polls`."""
+    rows = session.exec(select(AgentRow.name, AgentRow.last_seen_at).where(col(AgentRow.last_seen_at).is_not(None)))
+    return {name: at for name, at in rows if at is not None}

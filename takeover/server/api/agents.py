@@ -1,6 +1,7 @@
 """Agents and their control: the document agents poll, the modes operators set, the sources
 they release, and the actions agents ask about."""
 
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -11,12 +12,13 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app import agents, modes
 from takeover.config.mode import ALL_AGENTS, Mode, ModeName
-from takeover.control.principal import Principal
+from takeover.control.principal import Principal, Role
 from takeover.control.validation import AgentName, Args, Duration, Name, Reason, duration
 from takeover.server.api.approvals import Approval, Kind, Risk
 from takeover.server.api.deps import (
     AgentPath,
     IdPath,
+    LastSeenDep,
     OperatorDep,
     PrincipalDep,
     ScopePath,
@@ -103,6 +105,8 @@ class AgentSummary(BaseModel):
     agent: str
     mode: ModeName
     version: int
+    last_seen: float | None = Field(description="when the agent last polled its control document (Unix time, "
+                                                "within a few seconds across replicas); null: never")
 
 
 Document = ControlDocument | GlobalSources
@@ -153,6 +157,8 @@ async def get_control(
     entry = await run_in_threadpool(load_entry, service, who, agent)
     if entry is None:
         raise HTTPException(404, f"unknown agent {agent!r}")
+    if who.role is Role.agent:
+        service.hub.seen[agent] = time.time()  # as the fast path marks it
     status, entry = await answer_control(
         service.hub, entry, agent=agent, if_none_match=request.headers.get("if-none-match"),
         wait=seconds, version=version)
@@ -203,8 +209,20 @@ def ask(agent: AgentPath, request: ActionRequest, who: PrincipalDep, service: Se
 
 
 @router.get("/agents", response_model=list[AgentSummary])
-def list_agents(who: OperatorDep, s: SessionDep, service: ServiceDep) -> Any:
-    return store.list_agents(session=s, now=service.clock())
+def list_agents(who: OperatorDep, s: SessionDep, service: ServiceDep, seen: LastSeenDep) -> Any:
+    """Every known agent: its mode, version and last poll (an agent that stops polling is no
+    longer governed)."""
+    return [{**a, "last_seen": seen.latest(a["agent"], a["last_seen"])}
+            for a in store.list_agents(session=s, now=service.clock())]
+
+
+@router.get("/agents/{agent}", response_model=AgentSummary)
+def get_agent(agent: AgentPath, who: OperatorDep, s: SessionDep, service: ServiceDep, seen: LastSeenDep) -> Any:
+    """One agent's mode, version and last poll."""
+    found = store.list_agents(session=s, now=service.clock(), names=[agent])
+    if not found:
+        raise HTTPException(404, f"unknown agent {agent!r}")
+    return {**found[0], "last_seen": seen.latest(agent, found[0]["last_seen"])}
 
 
 @router.post("/agents", status_code=201, response_model=ControlDocument)

@@ -4,10 +4,12 @@ poll's fast path in front of it for uvicorn."""
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.server.api import agents, alerts, approvals, audit, policies, releases, rules, silences, tokens
@@ -19,8 +21,10 @@ from takeover.server.auth import TokenCache
 from takeover.server.console import create_console
 from takeover.server.edge import Edge
 from takeover.server.interactions import SlackInteractions
+from takeover.server.lastseen import FLUSH_SECONDS, LastSeen
 from takeover.server.service import Service
 
+log = logging.getLogger(__name__)
 # one router per resource, in the order of the OpenAPI document
 RESOURCES = (agents.router, releases.router, approvals.router, policies.router, audit.router, tokens.router, rules.router, silences.router,
              alerts.router)
@@ -33,20 +37,36 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # the startup heap is long-lived: keep it out of full collections (measured: they
     # took ~100 ms each, freed nothing, and made the poll's p99)
     gc.freeze()
+    writing = asyncio.create_task(write_last_polls(state.last_seen))
     yield
+    writing.cancel()
+    await asyncio.get_running_loop().run_in_executor(None, state.last_seen.flush_on_stop)
+
+
+async def write_last_polls(last_seen: LastSeen) -> None:
+    """The polls this API marks, written to the database every few seconds until shutdown."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            await loop.run_in_executor(None, last_seen.flush)
+        except SQLAlchemyError as exc:  # kept, and written by the next flush
+            log.warning("could not write the agents' last polls (%s); retrying in %.0fs", exc, FLUSH_SECONDS)
 
 
 def create_app(service: Service) -> FastAPI:
     """The API over one running `Service`."""
     cache = TokenCache(service.sessions)
     service.hub.on_signal(TOKENS_SIGNAL, cache.forget)
+    last_seen = LastSeen(service.hub, service.sessions, silent_after=service.settings.silent_after)
+    service.metrics.registry.register(last_seen.collector())
     secret = service.settings.slack_signing_secret
     slack = SlackInteractions(service, signing_secret=secret.get_secret_value()) if secret else None
 
     docs = service.settings.api_docs  # off by default: FastAPI's pages load their scripts from a CDN
     app = FastAPI(title="takeover", summary="Alerting and human takeover for AI agents",
                   lifespan=lifespan, docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None)
-    app.state.api = ApiState(service=service, tokens=cache, slack=slack)
+    app.state.api = ApiState(service=service, tokens=cache, slack=slack, last_seen=last_seen)
     for exc, handler in HANDLERS:
         app.exception_handler(exc)(handler)
     add_system_routes(app)

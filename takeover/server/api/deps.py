@@ -19,16 +19,19 @@ from takeover.control.validation import AGENT_RULE, APPROVAL_ID_PATTERN, MAX_ID,
 from takeover.server.auth import BAD_TOKEN, MISSING_TOKEN, TokenCache, bearer_token
 from takeover.server.edge import CheckToken
 from takeover.server.interactions import SlackInteractions
+from takeover.server.lastseen import LastSeen
 from takeover.server.service import Service
 
 
 @dataclass(frozen=True)
 class ApiState:
-    """What the routes of one app serve: the service, its token cache and Slack's verifier."""
+    """What the routes of one app serve: the service, its token cache, Slack's verifier and
+    the agents' last polls."""
 
     service: Service
     tokens: TokenCache
     slack: SlackInteractions | None  # None: TAKEOVER_SLACK_SIGNING_SECRET is unset
+    last_seen: LastSeen
 
 
 def api_state(request: Request) -> ApiState:
@@ -42,6 +45,10 @@ async def get_service(request: Request) -> Service:
 
 async def get_tokens(request: Request) -> TokenCache:
     return api_state(request).tokens
+
+
+async def get_last_seen(request: Request) -> LastSeen:
+    return api_state(request).last_seen
 
 
 bearer = HTTPBearer(auto_error=False, description="a takeover token (`takeover token create`)")
@@ -79,6 +86,7 @@ OperatorDep = Annotated[Principal, Depends(operator)]
 AdminDep = Annotated[Principal, Depends(admin)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 TokensDep = Annotated[TokenCache, Depends(get_tokens)]
+LastSeenDep = Annotated[LastSeen, Depends(get_last_seen)]
 SessionDep = Annotated[Session, Depends(session)]
 AgentPath = Annotated[AgentName, Path(description=AGENT_RULE)]
 ScopePath = Annotated[AgentScope, Path(description=f"{AGENT_RULE}; * for every agent")]

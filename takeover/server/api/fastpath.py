@@ -8,14 +8,17 @@ the same `answer_control`.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from takeover.control.principal import Role
 from takeover.control.validation import seconds_or_duration
 from takeover.server.auth import TokenCache
 from takeover.server.hub import ControlHub, Entry, Stale
 from takeover.server.metrics import Metrics
 
+AGENT = Role.agent
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
@@ -69,6 +72,8 @@ class ControlFastPath:
                 version = int(query["version"][0]) if "version" in query else None
             except ValueError:
                 return await self.app(scope, receive, send)  # FastAPI explains the bad parameter
+        if who.role is AGENT:  # an operator reading the document is not the agent asking
+            self.hub.seen[agent] = time()
         self.metrics.control_polls += 1
         inm = headers.get(b"if-none-match")
         if long_poll(wait, inm, version):
