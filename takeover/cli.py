@@ -205,6 +205,30 @@ def agents() -> None:
         typer.echo(f"{row['agent']}\t{row['mode']}\t{row['version']}\t{ago}")
 
 
+@app.command()
+def replicas() -> None:
+    """List the `takeover serve` processes sharing this database (PostgreSQL): when each last
+    beat, how many rule groups it evaluates, whether its Prometheus queries fail, which one leads
+    (dispatch and delivery). A replica unseen for 3 s has had its groups taken over."""
+    from takeover import store
+    from takeover.server.sharing import LIVE_WITHIN
+
+    with _sessions() as session:
+        now = store.database_now(session=session)
+        rows = store.live_replicas(session=session, since=0.0)
+        leader = store.leader_term(session=session)
+    if not rows:
+        typer.echo("no replica has beaten here (with SQLite the one `takeover serve` evaluates every group)")
+        return
+    typer.echo("replica\tlast beat\tgroups\tPrometheus\tleader")
+    for row in rows:
+        live = now - row.seen_at <= LIVE_WITHIN
+        beat = f"{now - row.seen_at:.1f}s ago" + ("" if live else " (gone: its groups moved)")
+        queries = "ok" if row.failing_since is None else f"failing for {now - row.failing_since:.0f}s"
+        lead = f"term {leader.term}" if leader is not None and leader.holder == row.id else ""
+        typer.echo(f"{row.id}\t{beat}\t{row.groups if live else 0}\t{queries}\t{lead}")
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="agent, viewer (console, read-only), operator or admin")],
