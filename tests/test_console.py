@@ -326,7 +326,9 @@ def test_approving_with_edited_arguments_sends_only_the_changed_values_and_the_a
     asked = ask_refund(server, "edit-bot", "E-1")
     client = signed_in(server, erin)
     queue = client.get("/ui/approvals").text
-    assert f'hx-post="/ui/approvals/{asked["id"]}/diff"' in queue
+    assert f'hx-get="/ui/approvals/{asked["id"]}/editor"' in queue
+    editor = client.get(f"/ui/approvals/{asked['id']}/editor", headers={"HX-Request": "true"}).text
+    assert f'hx-post="/ui/approvals/{asked["id"]}/diff"' in editor and '"order": "E-1"' in editor
     diff = client.post(f"/ui/approvals/{asked['id']}/diff", data={"csrf": csrf_of(queue), "args": '{"order": "E-2"}'},
                        headers={"HX-Request": "true"})
     assert diff.status_code == 200 and "<del>&#34;E-1&#34;</del>" in diff.text and "<ins>&#34;E-2&#34;</ins>" in diff.text
@@ -380,6 +382,9 @@ def test_each_live_fragment_renders_alone_when_htmx_asks_for_it(server: Server) 
             alone = client.get(path, headers={"HX-Request": "true", "HX-Target": part})
             assert alone.status_code == 200 and alone.text.lstrip().startswith("<") and "<html" not in alone.text, (path, part)
             assert f'id="{part}"' in alone.text, (path, part)
+    form_post(client, "/ui/agents/frag-bot", "/ui/agents/frag-bot/take-over", mode="read_only", reason="look")
+    assert client.get("/ui/agents/frag-bot", headers={"HX-Request": "true", "HX-Target": "sources"}).status_code == 200
+    assert "frag-bot is now held in read_only" in client.get("/ui/agents/frag-bot").text  # the fragment left it
 
 
 def test_silences_are_created_with_a_preview_and_expired_from_the_console_as_the_person(server: Server) -> None:

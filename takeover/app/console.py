@@ -55,14 +55,17 @@ def sign_in(app: App, *, token: str, ttl: float = SESSION_SECONDS) -> tuple[str,
     return secret, who
 
 
-def signed_in(app: App, *, secret: str) -> SignedIn | None:
-    """The live session for `secret`, taking its notice; None when it ended or never was."""
+def signed_in(app: App, *, secret: str, take_notice: bool = True) -> SignedIn | None:
+    """The live session for `secret`, taking its notice (a page shows it; a fragment or the live
+    stream leaves it for the page); None when it ended or never was."""
     now = app.clock()
     with app.sessions() as s:
         found = store.console_session(session=s, secret=secret, now=now)
         if found is None:
             return None
         row, token = found
+        if not take_notice:
+            return SignedIn(Principal(token.name, Role(token.role)), row.expires_at)
         signed = SignedIn(Principal(token.name, Role(token.role)), row.expires_at, row.notice, row.notice_error)
         if row.notice is not None:
             row.notice, row.notice_error = None, False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
@@ -45,7 +46,7 @@ class Visit:
     notice: str | None
     notice_error: bool
 
-    @property
+    @cached_property
     def csrf(self) -> str:
         return csrf_token(self.secret)
 
@@ -74,9 +75,15 @@ def clear_cookie(response: Response, request: Request, name: str) -> None:
 
 
 def visit(request: Request) -> Visit:
-    """The live session named by the cookie (its notice taken); SignInNeeded without one."""
+    """The live session named by the cookie; SignInNeeded without one. A whole page takes the
+    notice a form left; a fragment htmx fetches (not a boosted page) leaves it for that page."""
+    whole = request.headers.get("hx-request") != "true" or request.headers.get("hx-boosted") == "true"
+    return session_of(request, take_notice=whole and request.url.path.rstrip("/") != "/ui/live")
+
+
+def session_of(request: Request, *, take_notice: bool) -> Visit:
     secret = request.cookies.get(COOKIE, "")
-    signed = console.signed_in(service_of(request).app, secret=secret) if secret else None
+    signed = console.signed_in(service_of(request).app, secret=secret, take_notice=take_notice) if secret else None
     if signed is None:
         raise SignInNeeded()
     return Visit(signed.who, secret, signed.expires_at, signed.notice, signed.notice_error)

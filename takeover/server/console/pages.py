@@ -12,7 +12,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from takeover import store
-from takeover.app import console
+from takeover.app import approvals, console
 from takeover.app.errors import Refusal
 from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.silence import Matcher
@@ -20,6 +20,7 @@ from takeover.control.validation import MAX_ID
 from takeover.server.console.door import (
     SIGN_IN_COOKIE,
     AgentPath,
+    ApprovalId,
     IdPath,
     Refused,
     VisitDep,
@@ -192,6 +193,18 @@ def audit_query(actor: Annotated[str, Query(max_length=200)] = "", action: Annot
 
 
 AuditQueryDep = Annotated[console.AuditQuery, Depends(audit_query)]
+
+
+@router.get("/approvals/{approval_id}/editor")
+def args_editor(request: Request, approval_id: ApprovalId, visit: VisitDep) -> Response:
+    """The approve form's argument editor (the proposed arguments as JSON), loaded when opened."""
+    service = service_of(request)
+    with service.sessions() as s:
+        try:
+            row = approvals.approval_for(s, visit.who, approval_id)
+        except Refusal as exc:
+            raise Refused(exc.status, str(exc.detail)) from None
+    return render(request, "_editor.html", {"visit": visit, "a": store.approval_public(row)})
 
 
 @router.get("/audit")
