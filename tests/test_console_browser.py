@@ -1,6 +1,9 @@
 """The console in a real browser: Playwright drives Debian's Chromium against a real `takeover
-serve` — sign in, approve from the queue, take over an agent from its page — with htmx running
-under the console's Content-Security-Policy, and screenshots of what a person sees."""
+serve`, htmx and the console's script running under its Content-Security-Policy. Three flows:
+sign in, approve, take over; the approvals queue by keys with edited arguments, live updates, a
+stale button refused, pause and a server restart; an alert from a real Prometheus filtered,
+acknowledged, silenced and told as a timeline, then every page checked with axe-core light and
+dark, on a laptop and a phone, with the screenshots the README shows."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,8 @@ pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("TAKEOVER_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "axe" / "axe.min.js"  # axe-core 4.14.1 from npm, MPL-2.0 (tests/axe/LICENSE)
 SHOTS = ROOT / "docs" / "console"
-PHONE = {"width": 390, "height": 844}
-LAPTOP = {"width": 1280, "height": 900}
+PHONE: Any = {"width": 390, "height": 844}
+LAPTOP: Any = {"width": 1280, "height": 900}
 
 
 def shots_dir(tmp_path: Path) -> Path:
@@ -32,7 +36,7 @@ def shots_dir(tmp_path: Path) -> Path:
     return SHOTS if os.environ.get("TAKEOVER_SCREENSHOTS") == "1" else tmp_path
 
 
-def survey(browser: Any, base: str, cookies: list[Any], pages: dict[str, str], *, shots: Path,
+def survey(browser: Any, base: str, cookies: Any, pages: dict[str, str], *, shots: Path,
            shoot: set[str]) -> list[str]:
     """Open each page light on a laptop and dark on a phone: axe-core's serious and critical
     violations, and a page wider than the phone; screenshots of the pages in `shoot`."""
@@ -81,7 +85,7 @@ def chromium() -> str:
 
 
 def test_an_operator_signs_in_approves_from_the_queue_and_takes_over_an_agent_in_chromium(
-        server: Server, chromium: str, tmp_path: Path) -> None:
+        server: Server, chromium: str) -> None:
     from playwright.sync_api import sync_playwright
 
     admin = server.token("--role", "admin", "--name", "browser-root")
@@ -126,18 +130,32 @@ def test_an_operator_signs_in_approves_from_the_queue_and_takes_over_an_agent_in
             page.get_by_role("status").filter(has_text="pay-bot is now held in pause_writes for 45m").wait_for()
             doc = httpx.get(f"{server.url}/v1/agents/pay-bot/control", headers=root).json()
             assert doc["mode"] == "pause_writes" and doc["sources"][0]["actor"] == "operator:olga"
-            page.screenshot(path=str(tmp_path / "agent-light.png"), full_page=True)
-
-            phone = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark")
-            phone.context.add_cookies(page.context.cookies())
-            phone.goto(f"{server.url}/ui/")
-            phone.get_by_text("refunds double-posted").wait_for()
-            phone.screenshot(path=str(tmp_path / "overview-dark-phone.png"), full_page=True)
-            phone.goto(f"{server.url}/ui/agents/pay-bot")
-            phone.screenshot(path=str(tmp_path / "agent-dark-phone.png"), full_page=True)
         finally:
             browser.close()
     assert problems == [], problems  # no CSP violation, no script error
+
+
+@contextmanager
+def signed_in_page(chromium: str, url: str, token: str, to: str) -> Iterator[tuple[Any, Any, list[str]]]:
+    """Chromium, and a laptop-sized page signed in with `token` at `to` (its script errors collected);
+    the browser closes on the way out."""
+    from playwright.sync_api import expect, sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport=LAPTOP)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.set_default_timeout(10_000)
+            expect.set_options(timeout=10_000)
+            page.goto(f"{url}/ui/login?next={to}")
+            page.get_by_label("Token").fill(token)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"**{to}")
+            yield browser, page, problems
+        finally:
+            browser.close()
 
 
 def restart(server: Server) -> None:
@@ -167,7 +185,7 @@ def ask(server: Server, agent_token: str, key: str, amount: int) -> str:
 
 def test_the_queue_is_worked_by_keys_with_edited_arguments_live_updates_and_a_stale_button_refused(
         server: Server, chromium: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     admin = server.token("--role", "admin", "--name", "queue-root")
     root = bearer(admin)
@@ -179,78 +197,65 @@ def test_the_queue_is_worked_by_keys_with_edited_arguments_live_updates_and_a_st
     agent = make({"role": "agent", "name": "pay-bot", "agents": ["pay-bot"]})
     first, second = ask(server, agent, "A-1", 120), ask(server, agent, "A-2", 80)
 
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.set_default_timeout(10_000)
-            expect.set_options(timeout=10_000)
-            page.goto(f"{server.url}/ui/login?next=/ui/approvals")
-            page.get_by_label("Token").fill(olga)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url("**/ui/approvals")
-            live = page.locator("#live-state")
-            expect(live).to_have_text("live")
-            page.evaluate("window.sameDocument = true")  # gone if anything reloads the whole page
+    with signed_in_page(chromium, server.url, olga, "/ui/approvals") as (browser, page, problems):
+        live = page.locator("#live-state")
+        expect(live).to_have_text("live")
+        page.evaluate("window.sameDocument = true")  # gone if anything reloads the whole page
 
-            # j moves to the oldest request; edited arguments show as a diff, then approve
-            page.keyboard.press("j")
-            card = page.locator(f"#approval-{first}")
-            expect(card).to_be_focused()
-            card.get_by_text("Edit arguments before approving").click()
-            card.get_by_label("Arguments to approve with").fill('{"order": "A-1", "amount": 60}')
-            expect(card.locator("table.diff tr.changed")).to_contain_text("amount")
-            expect(card.locator("table.diff ins")).to_have_text("60")
-            card.get_by_role("button", name="Approve").click()
-            expect(page.locator(".notice")).to_have_text("refund for pay-bot: approved with amount edited")
-            decided = httpx.get(f"{server.url}/v1/approvals/{first}", headers=root).json()
-            assert decided["args"]["approved"] == {"amount": 60} and decided["decided_by"] == "operator:olga"
-            assert decided["args"]["effective"] == {"order": "A-1", "amount": 60}
+        # j moves to the oldest request; edited arguments show as a diff, then approve
+        page.keyboard.press("j")
+        card = page.locator(f"#approval-{first}")
+        expect(card).to_be_focused()
+        card.get_by_text("Edit arguments before approving").click()
+        card.get_by_label("Arguments to approve with").fill('{"order": "A-1", "amount": 60}')
+        expect(card.locator("table.diff tr.changed")).to_contain_text("amount")
+        expect(card.locator("table.diff ins")).to_have_text("60")
+        card.get_by_role("button", name="Approve").click()
+        expect(page.locator(".notice")).to_have_text("refund for pay-bot: approved with amount edited")
+        decided = httpx.get(f"{server.url}/v1/approvals/{first}", headers=root).json()
+        assert decided["args"]["approved"] == {"amount": 60} and decided["decided_by"] == "operator:olga"
+        assert decided["args"]["effective"] == {"order": "A-1", "amount": 60}
 
-            # r starts a rejection; bob approves meanwhile: the typed comment stays, the button is refused
-            page.keyboard.press("j")
-            stale = page.locator(f"#approval-{second}")
-            expect(stale).to_be_focused()
-            page.keyboard.press("r")
-            page.keyboard.type("wrong order")
-            assert httpx.post(f"{server.url}/v1/approvals/{second}/approve", headers=bearer(bob)).status_code == 200
-            expect(page.locator("#queue")).to_have_attribute("data-held", "true")
-            expect(stale.get_by_label("Comment (required to reject)")).to_have_value("wrong order")
-            page.keyboard.press("Enter")
-            expect(page.locator(".notice.error")).to_have_text("already approved by operator:bob")
-            assert httpx.get(f"{server.url}/v1/approvals/{second}", headers=root).json()["comment"] is None
+        # r starts a rejection; bob approves meanwhile: the typed comment stays, the button is refused
+        page.keyboard.press("j")
+        stale = page.locator(f"#approval-{second}")
+        expect(stale).to_be_focused()
+        page.keyboard.press("r")
+        page.keyboard.type("wrong order")
+        assert httpx.post(f"{server.url}/v1/approvals/{second}/approve", headers=bearer(bob)).status_code == 200
+        expect(page.locator("#queue")).to_have_attribute("data-held", "true")
+        expect(stale.get_by_label("Comment (required to reject)")).to_have_value("wrong order")
+        page.keyboard.press("Enter")
+        expect(page.locator(".notice.error")).to_have_text("already approved by operator:bob")
+        assert httpx.get(f"{server.url}/v1/approvals/{second}", headers=root).json()["comment"] is None
 
-            # a new request appears without a reload, above the card in focus (which keeps it); a approves it
-            expect(stale).to_be_focused()
-            third = ask(server, agent, "A-3", 30)
-            expect(page.locator(f"#approval-{third}")).to_be_visible()
-            expect(stale).to_be_focused()
-            page.keyboard.press("k")
-            expect(page.locator(f"#approval-{third}")).to_be_focused()
-            page.keyboard.press("a")
-            expect(page.locator(".notice")).to_have_text("refund for pay-bot: approved")
+        # a new request appears without a reload, above the card in focus (which keeps it); a approves it
+        expect(stale).to_be_focused()
+        third = ask(server, agent, "A-3", 30)
+        expect(page.locator(f"#approval-{third}")).to_be_visible()
+        expect(stale).to_be_focused()
+        page.keyboard.press("k")
+        expect(page.locator(f"#approval-{third}")).to_be_focused()
+        page.keyboard.press("a")
+        expect(page.locator(".notice")).to_have_text("refund for pay-bot: approved")
 
-            # paused: changes wait until resumed
-            page.get_by_role("button", name="Pause live").click()
-            expect(live).to_have_text("paused")
-            fourth = ask(server, agent, "A-4", 10)
-            expect(live).to_have_text("paused · updates waiting")
-            expect(page.locator(f"#approval-{fourth}")).to_have_count(0)
-            page.get_by_role("button", name="Resume live").click()
-            expect(page.locator(f"#approval-{fourth}")).to_be_visible()
+        # paused: changes wait until resumed
+        page.get_by_role("button", name="Pause live").click()
+        expect(live).to_have_text("paused")
+        fourth = ask(server, agent, "A-4", 10)
+        expect(live).to_have_text("paused · updates waiting")
+        expect(page.locator(f"#approval-{fourth}")).to_have_count(0)
+        page.get_by_role("button", name="Resume live").click()
+        expect(page.locator(f"#approval-{fourth}")).to_be_visible()
 
-            # the server restarts: the page says so, reconnects, and is live again
-            stop_server(server)
-            expect(live).to_have_text("reconnecting…")
-            restart(server)
-            expect(live).to_have_text("live", timeout=20_000)
-            fifth = ask(server, agent, "A-5", 5)
-            expect(page.locator(f"#approval-{fifth}")).to_be_visible()
-            assert page.evaluate("window.sameDocument") is True
-        finally:
-            browser.close()
+        # the server restarts: the page says so, reconnects, and is live again
+        stop_server(server)
+        expect(live).to_have_text("reconnecting…")
+        restart(server)
+        expect(live).to_have_text("live", timeout=20_000)
+        fifth = ask(server, agent, "A-5", 5)
+        expect(page.locator(f"#approval-{fifth}")).to_be_visible()
+        assert page.evaluate("window.sameDocument") is True
     assert problems == [], problems
 
 
@@ -301,7 +306,7 @@ def until(fn: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 
 
 def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_a_timeline(
         alerting: Server, chromium: str, exporter: Exporter, fake_slack: FakeSlack, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     server = alerting
     root = bearer(server.token("--role", "admin", "--name", "incident-root"))
@@ -313,100 +318,87 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
     link = 'https://takeover.example.com/ui/alerts?match=alertname%3D%22RefundsFailing%22&amp;match=owner%3D%22team-pay%22'
     assert link.replace("&amp;", "&") in str(fake_slack.posts("[FIRING]")[0]["blocks"])
 
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.set_default_timeout(10_000)
-            expect.set_options(timeout=10_000)
-            page.goto(f"{server.url}/ui/login?next=/ui/alerts")
-            page.get_by_label("Token").fill(olga["token"])
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url("**/ui/alerts")
-            board = page.locator("#board")
-            expect(board.get_by_role("heading", name="team-pay")).to_be_visible()
-            expect(board.locator("tbody tr")).to_have_count(2)
-            expect(board.get_by_role("link", name="Runbook").first).to_have_attribute("href", "https://runbooks.example.com/refunds")
-            expect(board).to_contain_text("First check: Look at the refund provider's status page.")
+    with signed_in_page(chromium, server.url, olga["token"], "/ui/alerts") as (browser, page, problems):
+        board = page.locator("#board")
+        expect(board.get_by_role("heading", name="team-pay")).to_be_visible()
+        expect(board.locator("tbody tr")).to_have_count(2)
+        expect(board.get_by_role("link", name="Runbook").first).to_have_attribute("href", "https://runbooks.example.com/refunds")
+        expect(board).to_contain_text("First check: Look at the refund provider's status page.")
 
-            # a label filter is a deep link
-            board.get_by_role("link", name='agent="refund-bot"').click()
-            page.wait_for_url("**/ui/alerts?match=agent%3D%22refund-bot%22")
-            expect(board.locator("tbody tr")).to_have_count(1)
-            page.goto(f"{server.url}/ui/alerts?match=agent%3D~%22other.*%22")
-            expect(board.locator("tbody tr")).to_have_count(1)
-            expect(board).to_contain_text("other-bot")
-            page.get_by_role("link", name='Remove filter agent=~"other.*"').click()
-            expect(board.locator("tbody tr")).to_have_count(2)
+        # a label filter is a deep link
+        board.get_by_role("link", name='agent="refund-bot"').click()
+        page.wait_for_url("**/ui/alerts?match=agent%3D%22refund-bot%22")
+        expect(board.locator("tbody tr")).to_have_count(1)
+        page.goto(f"{server.url}/ui/alerts?match=agent%3D~%22other.*%22")
+        expect(board.locator("tbody tr")).to_have_count(1)
+        expect(board).to_contain_text("other-bot")
+        page.get_by_role("link", name='Remove filter agent=~"other.*"').click()
+        expect(board.locator("tbody tr")).to_have_count(2)
 
-            # acknowledge the Slack message's group, as the API's operation
-            page.get_by_role("button", name="Acknowledge RefundsFailing for team-pay").first.click()
-            expect(page.locator(".notice")).to_contain_text("its escalation stops")
-            acked = httpx.get(f"{server.url}/v1/alert-groups", headers=root).json()
-            assert [(g["id"], g["acked_by"]) for g in acked] == [(groups[0]["id"], "operator:olga")]
-            expect(board).to_contain_text("acknowledged by operator:olga")
+        # acknowledge the Slack message's group, as the API's operation
+        page.get_by_role("button", name="Acknowledge RefundsFailing for team-pay").first.click()
+        expect(page.locator(".notice")).to_contain_text("its escalation stops")
+        acked = httpx.get(f"{server.url}/v1/alert-groups", headers=root).json()
+        assert [(g["id"], g["acked_by"]) for g in acked] == [(groups[0]["id"], "operator:olga")]
+        expect(board).to_contain_text("acknowledged by operator:olga")
 
-            # a silence: the preview shows what it would mute before it is created
-            page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
-            page.get_by_role("link", name="Silence what matches…").click()
-            preview = page.locator("#preview")
-            expect(preview).to_contain_text("1 alert(s) firing or pending now")
-            expect(preview).to_contain_text('agent="refund-bot"')
-            matchers = page.get_by_label("Matchers, one per line")
-            matchers.fill('alertname="RefundsFailing"')
-            expect(preview).to_contain_text("2 alert(s) firing or pending now")
-            matchers.fill('alertname=~"(')
-            expect(preview).to_contain_text("invalid regex")
-            matchers.fill('agent="refund-bot"')
-            expect(preview).to_contain_text("1 alert(s) firing or pending now")
-            page.get_by_label("Lasts (e.g. 2h)").fill("2h")
-            page.get_by_label("Why (shown with the silence and in the audit trail)").fill("provider incident, known")
-            page.get_by_role("button", name="Create silence").click()
-            expect(page.locator(".notice")).to_contain_text("created for 2h: it mutes 1 alert(s) now")
-            made = httpx.get(f"{server.url}/v1/silences", headers=root).json()
-            assert [(s["matchers"], s["created_by"]) for s in made] == [(['agent="refund-bot"'], "operator:olga")]
-            page.get_by_role("button", name=f"Expire silence {made[0]['id']}").click()
-            expect(page.locator(".notice")).to_have_text(f"silence {made[0]['id']} expired")
-            assert httpx.get(f"{server.url}/v1/silences", headers=root).json() == []
+        # a silence: the preview shows what it would mute before it is created
+        page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
+        page.get_by_role("link", name="Silence what matches…").click()
+        preview = page.locator("#preview")
+        expect(preview).to_contain_text("1 alert(s) firing or pending now")
+        expect(preview).to_contain_text('agent="refund-bot"')
+        matchers = page.get_by_label("Matchers, one per line")
+        matchers.fill('alertname="RefundsFailing"')
+        expect(preview).to_contain_text("2 alert(s) firing or pending now")
+        matchers.fill('alertname=~"(')
+        expect(preview).to_contain_text("invalid regex")
+        matchers.fill('agent="refund-bot"')
+        expect(preview).to_contain_text("1 alert(s) firing or pending now")
+        page.get_by_label("Lasts (e.g. 2h)").fill("2h")
+        page.get_by_label("Why (shown with the silence and in the audit trail)").fill("provider incident, known")
+        page.get_by_role("button", name="Create silence").click()
+        expect(page.locator(".notice")).to_contain_text("created for 2h: it mutes 1 alert(s) now")
+        made = httpx.get(f"{server.url}/v1/silences", headers=root).json()
+        assert [(s["matchers"], s["created_by"]) for s in made] == [(['agent="refund-bot"'], "operator:olga")]
+        page.get_by_role("button", name=f"Expire silence {made[0]['id']}").click()
+        expect(page.locator(".notice")).to_have_text(f"silence {made[0]['id']} expired")
+        assert httpx.get(f"{server.url}/v1/silences", headers=root).json() == []
 
-            # the episode's timeline: fired by the evaluation, Slack, the takeover, the ack, the release
-            page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
-            page.get_by_role("link", name="Timeline").click()
-            moments = page.locator("#moments")
-            expect(moments).to_contain_text("firing")
-            httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=root,
-                      json={"mode": "normal", "reason": "provider is back"})
-            exporter.set(1, case="console", agent="refund-bot")
-            expect(moments).to_contain_text("resolved", timeout=20_000)  # live: the page was not reloaded
-            expect(moments).to_contain_text("mode.release")
-            kinds = moments.locator("li .kind").all_inner_texts()
-            for kind in ("evaluation", "slack", "mode", "ack", "release"):
-                assert kind in kinds, (kind, kinds)
-            texts = moments.inner_text()
-            assert "mode.alert by rule:RefundsFailing" in texts and "alert.ack by operator:olga" in texts
-            assert "posted to #pay" in texts and "updated in #pay" in texts and "provider is back" in texts
+        # the episode's timeline: fired by the evaluation, Slack, the takeover, the ack, the release
+        page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
+        page.get_by_role("link", name="Timeline").click()
+        moments = page.locator("#moments")
+        expect(moments).to_contain_text("firing")
+        httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=root,
+                  json={"mode": "normal", "reason": "provider is back"})
+        exporter.set(1, case="console", agent="refund-bot")
+        expect(moments).to_contain_text("resolved", timeout=20_000)  # live: the page was not reloaded
+        expect(moments).to_contain_text("mode.release")
+        kinds = moments.locator("li .kind").all_inner_texts()
+        for kind in ("evaluation", "slack", "mode", "ack", "release"):
+            assert kind in kinds, (kind, kinds)
+        texts = moments.inner_text()
+        assert "mode.alert by rule:RefundsFailing" in texts and "alert.ack by operator:olga" in texts
+        assert "posted to #pay" in texts and "updated in #pay" in texts and "provider is back" in texts
 
-            # every page passes axe-core (no serious or critical violation) light and dark, and fits a phone
-            timeline = page.url.removeprefix(server.url)
-            pay = httpx.post(f"{server.url}/v1/tokens", headers=root,
-                             json={"role": "agent", "name": "refund-bot", "agents": ["refund-bot"]}).json()["token"]
-            for key, amount in (("R-7", 120), ("R-8", 35)):
-                httpx.post(f"{server.url}/v1/agents/refund-bot/actions", headers=bearer(pay), json={
-                    "action": "refund", "kind": "write", "risk": "high", "args": {"order": key, "amount": amount},
-                    "idempotency_key": key, "reason": "customer asked twice"})
-            httpx.post(f"{server.url}/v1/silences", headers=root, json={
-                "matchers": ['agent="other-bot"'], "duration": "2h", "comment": "known: provider maintenance"})
-            httpx.put(f"{server.url}/v1/agents/pay-bot/control", headers=root,
-                      json={"mode": "pause_writes", "reason": "refunds double-posted", "expires_in": "45m"})
-            pages = {"login": "/ui/login", "overview": "/ui/", "approvals": "/ui/approvals", "alerts": "/ui/alerts",
-                     "timeline": timeline, "silences": "/ui/silences?matchers=alertname%3D%22RefundsFailing%22",
-                     "rules": "/ui/rules", "audit": "/ui/audit", "agent": "/ui/agents/refund-bot",
-                     "refused": "/ui/alerts/999999/timeline"}
-            found = survey(browser, server.url, page.context.cookies(), pages, shots=shots_dir(tmp_path),
-                           shoot={"overview", "approvals", "alerts", "timeline", "silences", "rules", "audit", "agent"})
-            assert found == [], "\n".join(found)
-        finally:
-            browser.close()
+        # every page passes axe-core (no serious or critical violation) light and dark, and fits a phone
+        timeline = page.url.removeprefix(server.url)
+        pay = httpx.post(f"{server.url}/v1/tokens", headers=root,
+                         json={"role": "agent", "name": "refund-bot", "agents": ["refund-bot"]}).json()["token"]
+        for key, amount in (("R-7", 120), ("R-8", 35)):
+            httpx.post(f"{server.url}/v1/agents/refund-bot/actions", headers=bearer(pay), json={
+                "action": "refund", "kind": "write", "risk": "high", "args": {"order": key, "amount": amount},
+                "idempotency_key": key, "reason": "customer asked twice"})
+        httpx.post(f"{server.url}/v1/silences", headers=root, json={
+            "matchers": ['agent="other-bot"'], "duration": "2h", "comment": "known: provider maintenance"})
+        httpx.put(f"{server.url}/v1/agents/pay-bot/control", headers=root,
+                  json={"mode": "pause_writes", "reason": "refunds double-posted", "expires_in": "45m"})
+        pages = {"login": "/ui/login", "overview": "/ui/", "approvals": "/ui/approvals", "alerts": "/ui/alerts",
+                 "timeline": timeline, "silences": "/ui/silences?matchers=alertname%3D%22RefundsFailing%22",
+                 "rules": "/ui/rules", "audit": "/ui/audit", "agent": "/ui/agents/refund-bot",
+                 "refused": "/ui/alerts/999999/timeline"}
+        found = survey(browser, server.url, page.context.cookies(), pages, shots=shots_dir(tmp_path),
+                       shoot={"overview", "approvals", "alerts", "timeline", "silences", "rules", "audit", "agent"})
+        assert found == [], "\n".join(found)
     assert problems == [], problems
