@@ -372,7 +372,7 @@ def test_each_live_fragment_renders_alone_when_htmx_asks_for_it(server: Server) 
     operator = token(server, "operator", "gus")
     ask_refund(server, "frag-bot", "F-1")
     client = signed_in(server, operator)
-    pages = {"/ui/": ["held", "alerts", "pending", "releases"], "/ui/agents/frag-bot": ["head", "sources", "release",
+    pages = {"/ui/": ["held", "alerts", "pending", "silent", "releases"], "/ui/agents/frag-bot": ["head", "sources", "release",
              "approvals", "record"], "/ui/approvals": ["queue"], "/ui/alerts": ["board"], "/ui/silences": ["silences", "preview"],
              "/ui/audit": ["trail"], "/ui/rules": ["groups"]}
     for path, parts in pages.items():
@@ -476,3 +476,20 @@ def test_the_audit_page_filters_in_the_url_pages_with_them_and_exports_what_matc
     assert "Nothing recorded." in since
     bad = client.get("/ui/audit", params={"until": "yesterday"})
     assert bad.status_code == 422 and "a time like 2026-11-27T14:30 (UTC)" in bad.text
+
+
+def test_the_overview_names_agents_that_stopped_polling_and_the_agent_page_says_when_it_last_did(
+        server: Server) -> None:
+    jo = token(server, "operator", "jo")
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(jo), json={"name": "quiet-bot"})
+    db = sqlite3.connect(server.env["TAKEOVER_DATABASE_URL"].removeprefix("sqlite:///"))
+    with db:  # it last polled an hour ago (the default TAKEOVER_SILENT_AFTER is 5 minutes)
+        db.execute("UPDATE agent SET last_seen_at = ? WHERE name = 'quiet-bot'", (time.time() - 3600,))
+    db.close()
+    client = signed_in(server, jo)
+    overview = client.get("/ui/").text
+    silent = overview[overview.index('id="silent"'):overview.index('id="releases"')]
+    assert "quiet-bot" in silent and "1h 0m ago" in silent
+    assert "last polled 1h 0m ago" in client.get("/ui/agents/quiet-bot").text
+    httpx.post(f"{server.url}/v1/agents", headers=bearer(jo), json={"name": "new-bot"})
+    assert "never polled" in client.get("/ui/agents/new-bot").text

@@ -85,11 +85,15 @@ def live(request: Request, visit: VisitDep) -> Response:
 
 @router.get("/")
 def overview(request: Request, visit: VisitDep) -> Response:
-    """Agents held out of normal, firing alerts by owner, pending approvals, active releases."""
+    """Agents held out of normal, firing alerts by owner, pending approvals, active releases, and
+    agents that stopped polling (TAKEOVER_SILENT_AFTER): an agent that no longer asks is not governed."""
     service = service_of(request)
     now = service.clock()
     with service.sessions() as s:
-        held = [a["agent"] for a in store.list_agents(session=s, now=now) if a["mode"] != "normal"]
+        agents = store.list_agents(session=s, now=now)
+        held = [a["agent"] for a in agents if a["mode"] != "normal"]
+        silent = [a for a in agents if a.get("last_seen") is not None
+                  and now - a["last_seen"] > service.settings.silent_after]
         docs = store.control_documents(session=s, agents=held, now=now)
         everyone = [src for src in store.active_sources(session=s, now=now) if src.agent == ALL_AGENTS]
         alerts = alerts_by_owner(store.list_alerts(session=s))
@@ -97,7 +101,8 @@ def overview(request: Request, visit: VisitDep) -> Response:
         releases = store.active_releases(session=s)
     return render(request, "overview.html", {
         "visit": visit, "now": now, "held": [hold(docs[a]) for a in held if a in docs], "everyone": everyone,
-        "alerts": alerts, "pending": pending, "releases": releases, "page": "overview"})
+        "alerts": alerts, "pending": pending, "releases": releases, "page": "overview",
+        "silent": sorted(silent, key=lambda a: a["last_seen"]), "silent_after": service.settings.silent_after})
 
 
 @router.get("/agents/{agent}")
@@ -111,10 +116,12 @@ def agent_page(request: Request, agent: AgentPath, visit: VisitDep) -> Response:
             raise Refused(404, f"unknown agent {agent!r}: agents are known once they poll, are named by a rule, "
                                "or are created with POST /v1/agents")
         release = store.latest_release(session=s, agent=agent)
+        seen = next((a.get("last_seen") for a in store.list_agents(session=s, now=now, names=[agent])), None)
         approvals = [approval_view(r) for r in store.list_approvals(session=s, agent=agent, status="pending")]
         record = store.recent_audit_rows(session=s, agent=agent, limit=15)
     return render(request, "agent.html", {
         "visit": visit, "now": now, "doc": doc, "release": release, "approvals": approvals, "record": record,
+        "last_seen": seen,
         "modes": MODES, "page": "agents"})
 
 
