@@ -35,6 +35,7 @@ from takeover.store.models import AlertRow, ApprovalRow
 router = APIRouter()
 MODES = [m.name for m in Mode]
 AUDIT_PAGE = 50
+QUEUE = 500  # pending requests the queue shows, oldest first
 MatchQuery = Annotated[list[str] | None, Query(max_length=20, description='label matchers, e.g. owner="payments"')]
 
 
@@ -130,10 +131,12 @@ def approvals_queue(request: Request, visit: VisitDep) -> Response:
     """Pending requests oldest first (the one waiting longest on top), then the latest decisions."""
     service = service_of(request)
     with service.sessions() as s:
-        pending = [approval_view(r) for r in store.list_approvals(session=s, status="pending", limit=500)]
+        waiting = store.list_approvals(session=s, status="pending", limit=QUEUE + 1)
+        pending = [approval_view(r) for r in waiting[:QUEUE]]
         decided = [approval_view(r) for r in store.recent_decisions(session=s, limit=20)]
     return render(request, "approvals.html", {
-        "visit": visit, "now": service.clock(), "pending": pending, "decided": decided, "page": "approvals"})
+        "visit": visit, "now": service.clock(), "pending": pending, "decided": decided, "page": "approvals",
+        "cut": len(waiting) > QUEUE})
 
 
 @router.get("/alerts")
