@@ -31,6 +31,7 @@ Answer = tuple[float, int, bytes]  # perf_counter when the long-poll returned, s
 class Poller:
     path: str
     headers: dict[str, str]
+    base: str | None = None  # the server this agent polls, when not fan_out's base_url (replicas)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ async def fan_out(base_url: str, pollers: list[Poller], *, trigger: Trigger, pol
     held = asyncio.Semaphore(0)
     async with AsyncExitStack() as stack:
         operator = await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=TLS))
-        tasks = [asyncio.create_task(poll(stack, base_url, p, held.release)) for p in pollers]
+        tasks = [asyncio.create_task(poll(stack, p.base or base_url, p, held.release)) for p in pollers]
         try:
             for _ in pollers:
                 await asyncio.wait_for(held.acquire(), timeout=30)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from procs import CLIENT_CPU, cpu_seconds, pinned
 
 WARMUP_SECONDS, RUN_SECONDS = 2, 10
+SLICES = 5  # the measured seconds of each server, cut into this many alternating runs
 MARK = "WRK_RESULT "
 
 # done() runs once with every thread's statistics merged; latencies are in microseconds
@@ -85,11 +87,29 @@ def wrk(url: str, *, headers: dict[str, str], connections: int, seconds: int) ->
         bad_status=raw["bad_status"], socket_errors=raw["socket_errors"])
 
 
-def measure(url: str, *, pid: int, headers: dict[str, str], connections: int,
-            between: Callable[[], object] = lambda: None) -> WrkResult:
-    """A short warm-up, `between()`, then the measured run of the server `pid`."""
-    wrk(url, headers=headers, connections=connections, seconds=WARMUP_SECONDS)
+def measure_pair(base: tuple[str, int], ours: tuple[str, int], *, headers: dict[str, str], connections: int,
+                 between: Callable[[], object] = lambda: None) -> tuple[WrkResult, WrkResult]:
+    """Both servers ((url, pid) each) for RUN_SECONDS each, in SLICES alternating runs: what
+    other processes do to the machine falls on both alike. Throughput and CPU/poll are summed
+    over the slices; p50 and p99 are the median of the slices' own, max the largest."""
+    for url, _ in (base, ours):
+        wrk(url, headers=headers, connections=connections, seconds=WARMUP_SECONDS)
     between()
-    cpu = cpu_seconds(pid)
-    result = wrk(url, headers=headers, connections=connections, seconds=RUN_SECONDS)
-    return replace(result, server_cpu_us=(cpu_seconds(pid) - cpu) / max(1, result.requests) * 1e6)
+    slices: dict[str, list[tuple[WrkResult, float]]] = {base[0]: [], ours[0]: []}
+    for _ in range(SLICES):
+        for url, pid in (base, ours):
+            cpu = cpu_seconds(pid)
+            result = wrk(url, headers=headers, connections=connections, seconds=RUN_SECONDS // SLICES)
+            slices[url].append((result, cpu_seconds(pid) - cpu))
+    return pooled(slices[base[0]]), pooled(slices[ours[0]])
+
+
+def pooled(runs: list[tuple[WrkResult, float]]) -> WrkResult:
+    requests = sum(r.requests for r, _ in runs)
+    seconds = sum(r.requests / r.requests_per_s for r, _ in runs if r.requests_per_s)
+    return WrkResult(
+        requests_per_s=requests / seconds if seconds else 0.0, p50_ms=statistics.median(r.p50_ms for r, _ in runs),
+        p99_ms=statistics.median(r.p99_ms for r, _ in runs), max_ms=max(r.max_ms for r, _ in runs),
+        requests=requests, bad_status=sum(r.bad_status for r, _ in runs),
+        socket_errors=sum(r.socket_errors for r, _ in runs),
+        server_cpu_us=sum(cpu for _, cpu in runs) / max(1, requests) * 1e6)

@@ -122,15 +122,11 @@ class Takeover:
         return None
 
 
-def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
-                   serve: Sequence[str] = ("-m", "takeover", "serve")) -> Takeover:
-    """`takeover serve` on SQLite in `tmp`, empty rules; tokens and agents written beforehand.
-
-    The 1,000 tokens go straight into the database (one transaction) rather than through
-    1,000 `takeover token create` processes."""
-    db = f"sqlite:///{tmp / 'takeover.db'}"
-    (tmp / "rules.yml").write_text("groups: []\n")
-    engine = store.make_engine(db)
+def seed(database_url: str, agents: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """Schema, one operator token, and one agent and agent token per name, written straight into
+    the database (one transaction) rather than through 1,000 `takeover token create` processes.
+    Returns (operator token, agent name -> its token)."""
+    engine = store.make_engine(database_url, migrate=True)
     now = time.time()
     tokens = {name: new_token() for name in agents}
     operator = new_token()
@@ -143,16 +139,31 @@ def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
             store.ensure_agent(session=session, name=name, now=now)
         session.commit()
     engine.dispose()
+    return operator, tokens
+
+
+def serve(procs: Processes, tmp: Path, *, database_url: str, operator: str, agents: dict[str, str],
+          name: str = "serve", serve: Sequence[str] = ("-m", "takeover", "serve")) -> Takeover:
+    """A `takeover serve` on `database_url` (seeded), empty rules, pinned to the server CPU."""
+    (tmp / "rules.yml").write_text("groups: []\n")
     port = free_port()
-    env = {"TAKEOVER_DATABASE_URL": db, "TAKEOVER_RULES": str(tmp / "rules.yml"),
+    env = {"TAKEOVER_DATABASE_URL": database_url, "TAKEOVER_RULES": str(tmp / "rules.yml"),
            "TAKEOVER_TEMPLATES": str(ROOT / "templates"),
            "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: no rules
            "TAKEOVER_HOST": "127.0.0.1", "TAKEOVER_PORT": str(port)}
-    log = tmp / "serve.log"
+    log = tmp / f"{name}.log"
     process = procs.start([sys.executable, *serve], cpu=SERVER_CPU, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(f"{url}/healthz", process, log=log)
-    return Takeover(url, process.pid, operator, tokens, log)
+    return Takeover(url, process.pid, operator, agents, log)
+
+
+def start_takeover(procs: Processes, tmp: Path, *, agents: Sequence[str],
+                   serve_args: Sequence[str] = ("-m", "takeover", "serve")) -> Takeover:
+    """`takeover serve` on SQLite in `tmp`, empty rules; tokens and agents written beforehand."""
+    db = f"sqlite:///{tmp / 'takeover.db'}"
+    operator, tokens = seed(db, agents)
+    return serve(procs, tmp, database_url=db, operator=operator, agents=tokens, serve=serve_args)
 
 
 def start_bare(procs: Processes, kind: str) -> Bare:

@@ -39,8 +39,8 @@ from procs import (
 FAN_OUT_AGENTS = 1000
 FAN_OUT_ROUNDS = 3  # pooled: one round's p99 is its 10th slowest agent
 POLL_AGENT = "bench-poll"
-# the benchmarks `--only=` may name; the last three are modules with their own `main()`
-PARTS = ("poll", "fanout", "evaluation", "time_to_takeover", "release_rollback")
+# the benchmarks `--only=` may name; all but the first two are modules with their own `main()`
+PARTS = ("poll", "fanout", "fanout_replicas", "evaluation", "time_to_takeover", "release_rollback")
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,12 @@ def poll_rows(procs: Processes, takeover: Takeover, notes: list[str]) -> list[Ro
             raise RuntimeError(f"{target} answered {status}, not 304: the benchmark would measure the wrong path")
     rows = []
     for connections in (50, 200):
-        print(f"  304 polls, {connections} connections: bare, then takeover "
-              f"({poll304.WARMUP_SECONDS}+{poll304.RUN_SECONDS} s each)", flush=True)
-        base = poll304.measure(bare_url, pid=bare.pid, headers=headers, connections=connections)
+        print(f"  304 polls, {connections} connections: bare and takeover, {poll304.WARMUP_SECONDS} s warm-up, then "
+              f"{poll304.RUN_SECONDS} s each in {poll304.SLICES} alternating runs", flush=True)
         counted: list[int | None] = []
-        ours = poll304.measure(url, pid=takeover.pid, headers=headers, connections=connections,
-                               between=lambda: counted.append(takeover.fast_path_polls()))
+        base, ours = poll304.measure_pair((bare_url, bare.pid), (url, takeover.pid), headers=headers,
+                                          connections=connections,
+                                          between=lambda: counted.append(takeover.fast_path_polls()))
         after = takeover.fast_path_polls()
         if counted[0] is not None and after is not None:
             slow = max(0, ours.requests - (after - counted[0]))  # wrk counts only completed requests
@@ -206,22 +206,25 @@ def main(args: list[str]) -> int:
     rows: list[Row] = []
     with processes() as procs, temp_dir() as tmp:
         serve = [str(BENCH / "whatif.py"), *whatif] if whatif else ["-m", "takeover", "serve"]
+        if not parts & {"poll", "fanout"}:
+            serve = []  # only the modules below: no server of our own
         shown = f"bench/whatif.py {' '.join(whatif)}" if whatif else "takeover serve"
-        print(f"starting {shown} with {FAN_OUT_AGENTS} agent tokens", flush=True)
-        agents = [f"agent-{i:04d}" for i in range(FAN_OUT_AGENTS)] + [POLL_AGENT]
-        takeover = start_takeover(procs, Path(tmp), agents=agents, serve=serve)
-        if has_wrk and "poll" in parts:
-            rows += poll_rows(procs, takeover, notes)
-        if "fanout" in parts:
-            rows += fan_out_rows(procs, takeover, notes)
-    for name, module in (("evaluation overhead", "evaluation"), ("time to takeover", "time_to_takeover"),
-                         ("release rollback", "release_rollback")):
+        if serve:
+            print(f"starting {shown} with {FAN_OUT_AGENTS} agent tokens", flush=True)
+            agents = [f"agent-{i:04d}" for i in range(FAN_OUT_AGENTS)] + [POLL_AGENT]
+            takeover = start_takeover(procs, Path(tmp), agents=agents, serve_args=serve)
+            if has_wrk and "poll" in parts:
+                rows += poll_rows(procs, takeover, notes)
+            if "fanout" in parts:
+                rows += fan_out_rows(procs, takeover, notes)
+    for name, module in (("fan-out across two replicas", "fanout_replicas"), ("evaluation overhead", "evaluation"),
+                         ("time to takeover", "time_to_takeover"), ("release rollback", "release_rollback")):
         if module not in parts:
             continue
         print(f"running the {name} benchmark", flush=True)
         for found in __import__(module).main():
             rows.append(Row(str(found["benchmark"]), float(found["takeover"]), float(found["baseline"]),
-                            str(found["unit"]), higher_is_better=False, goal=""))
+                            str(found["unit"]), higher_is_better=False, goal=str(found.get("goal", ""))))
             if found.get("note"):
                 notes.append(f"{found['benchmark']}: {found['note']}")
     # every child is stopped and reaped by now, so its CPU time is in own_seconds(); loopback

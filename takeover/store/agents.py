@@ -4,10 +4,11 @@ A change returns a `ModeChange` value: the caller queues its message in the same
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import case, or_, update
+from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import ALL_AGENTS, Mode
@@ -151,19 +152,23 @@ def list_agents(*, session: Session, now: float, names: Iterable[str] | None = N
              "version": a.version, "last_seen": a.last_seen_at} for a in agents]
 
 
-POLL_BATCH = 300  # agents per statement: three parameters each, inside every database's limit
+# One statement for a whole flush, with the marks as one JSON parameter ({agent: time}): it
+# compiles once and costs the server about a millisecond for 1,000 agents (a CASE per batch
+# took 40-120 ms of the GIL, measured). An earlier time never overwrites a later one.
+RECORD_POLLS = {
+    "postgresql": "UPDATE agent SET last_seen_at = CAST(p.value AS double precision) "
+                  "FROM json_each_text(CAST(:polls AS json)) AS p WHERE agent.name = p.key "
+                  "AND (agent.last_seen_at IS NULL OR agent.last_seen_at < CAST(p.value AS double precision))",
+    "sqlite": "UPDATE agent SET last_seen_at = p.value FROM json_each(:polls) AS p WHERE agent.name = p.key "
+              "AND (agent.last_seen_at IS NULL OR agent.last_seen_at < p.value)",
+}
 
 
 def record_polls(*, session: Session, seen: Mapping[str, float]) -> None:
-    """Write when agents last polled (`agent.last_seen_at`), one statement per batch; a later
-    time already written (by another replica) is kept."""
-    marks = sorted(seen.items())
-    for start in range(0, len(marks), POLL_BATCH):
-        batch = dict(marks[start:start + POLL_BATCH])
-        polled = case(batch, value=col(AgentRow.name))
-        current = col(AgentRow.last_seen_at)
-        session.execute(update(AgentRow).where(col(AgentRow.name).in_(batch))
-                        .values(last_seen_at=case((or_(current.is_(None), current < polled), polled), else_=current)))
+    """Write when agents last polled (`agent.last_seen_at`) in one statement; a later time
+    already written (by another replica) is kept, and unknown agents are ignored."""
+    if seen:
+        session.execute(text(RECORD_POLLS[session.get_bind().dialect.name]), {"polls": json.dumps(dict(seen))})
 
 
 def last_polls(*, session: Session) -> dict[str, float]:
