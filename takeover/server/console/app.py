@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from takeover.server.console.door import Refused, SignInNeeded, sign_in_url
+from takeover.server.console.door import Refused, SignInNeeded, Visit, session_of, sign_in_url
 from takeover.server.console.forms import router as forms
 from takeover.server.console.live import Pulse
 from takeover.server.console.pages import router as pages
@@ -27,16 +28,26 @@ async def sign_in_needed(request: Request, exc: Exception) -> Response:
                                             "visit": None}, status=401)
 
 
+def signed_in_or_none(request: Request) -> Visit | None:
+    """Who is signed in, for a refusal page's header (its notice stays for the next page)."""
+    try:
+        return session_of(request, take_notice=False)
+    except SignInNeeded:
+        return None
+
+
 async def refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return render(request, "refused.html", {"status": exc.status, "message": exc.message, "visit": None},
+    who = await run_in_threadpool(signed_in_or_none, request)
+    return render(request, "refused.html", {"status": exc.status, "message": exc.message, "visit": who},
                   status=exc.status)
 
 
 async def invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors())
-    return render(request, "refused.html", {"status": 422, "message": where[:500], "visit": None}, status=422)
+    who = await run_in_threadpool(signed_in_or_none, request)
+    return render(request, "refused.html", {"status": 422, "message": where[:500], "visit": who}, status=422)
 
 
 def create_console(service: Service) -> FastAPI:

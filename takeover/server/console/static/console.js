@@ -4,7 +4,7 @@
   "use strict";
 
   /* ---------- live: /ui/live pings topics; fragments [data-live~=topic] are fetched again ---------- */
-  var inflight = {}, again = {}, source = null, paused = localStorage.getItem("takeover.live") === "paused", missed = {}, timers = {};
+  var inflight = {}, again = {}, waiting = {}, source = null, paused = localStorage.getItem("takeover.live") === "paused", missed = {}, timers = {};
 
   function show(text, kind) {
     var state = document.getElementById("live-state");
@@ -28,6 +28,7 @@
 
   function refresh(el) {
     if (!el || !el.id || typeof htmx === "undefined") { return; }
+    if (paused) { waiting[el.id] = true; return; }  /* fetched on resume */
     if (busy(el)) { el.dataset.held = "true"; return; }
     delete el.dataset.held;
     if (timers[el.id]) { return; }  /* one fetch per fragment for a burst of pings */
@@ -37,6 +38,7 @@
       delete timers[id];
       var now = document.getElementById(id);
       if (!now) { return; }
+      if (paused) { waiting[id] = true; return; }
       if (busy(now)) { now.dataset.held = "true"; return; }
       inflight[id] = true;
       var finish = function () {
@@ -51,7 +53,9 @@
   document.addEventListener("htmx:beforeSwap", function (e) {
     /* typing may have started while the fragment was on its way: keep what is typed */
     var target = e.detail.target;
-    if (target && inflight[target.id] && busy(target)) { e.detail.shouldSwap = false; target.dataset.held = "true"; }
+    if (!target || !inflight[target.id]) { return; }
+    if (paused) { e.detail.shouldSwap = false; waiting[target.id] = true; return; }  /* sent before the pause */
+    if (busy(target)) { e.detail.shouldSwap = false; target.dataset.held = "true"; }
   });
 
   function refreshTopics(topics) {
@@ -93,7 +97,11 @@
     if (!toggle) { return; }
     paused = !paused;
     localStorage.setItem("takeover.live", paused ? "paused" : "on");
-    if (!paused) { refreshTopics(Object.keys(missed)); missed = {}; }
+    if (!paused) {
+      refreshTopics(Object.keys(missed));
+      Object.keys(waiting).forEach(function (id) { refresh(document.getElementById(id)); });
+      missed = {}; waiting = {};
+    }
     show(paused ? "paused" : (source && source.readyState === EventSource.OPEN ? "live" : "connecting…"),
          paused ? "paused" : "on");
   });
