@@ -1,7 +1,7 @@
 """Run every benchmark against `takeover serve` and its bare baseline; print one table.
 
     .venv/bin/python bench/run.py      (or: make bench)
-    .venv/bin/python bench/run.py --outer --gc-freeze     (a proposed change: see whatif.py)
+    .venv/bin/python bench/run.py --gc-freeze --token-ttl=3600     (a proposed change: see whatif.py)
     .venv/bin/python bench/run.py --only=poll,fanout      (some of the benchmarks; names in PARTS)
 
 Each figure is printed beside a baseline measured in the same run, on the same machine, with

@@ -1,12 +1,10 @@
 """`takeover serve` with a proposed server change applied from outside, to measure it first.
 
-    .venv/bin/python bench/run.py --outer --gc-freeze --token-ttl=3600
+    .venv/bin/python bench/run.py --gc-freeze --token-ttl=3600
 
 runs every benchmark against `python bench/whatif.py FLAGS` instead of `takeover serve`.
 An experiment, not a way to run takeover: it reaches into internals that may change.
 
---outer          ControlFastPath wraps the whole FastAPI app instead of sitting inside
-                 FastAPI's own middleware stack (`app.add_middleware`)
 --gc-freeze      gc.freeze() once started, so full collections skip the startup heap
 --token-ttl=S    trust a looked-up token for S seconds instead of auth.CACHE_SECONDS
 --gc-trace       print every collection that takes over 2 ms to the server's log
@@ -23,11 +21,11 @@ from typing import Any
 import uvicorn
 
 from takeover.server import auth
-from takeover.server.api import ControlFastPath, create_app
+from takeover.server.api import asgi_app
 from takeover.server.run import build_service
 from takeover.server.settings import Settings
 
-FLAGS = ("--outer", "--gc-freeze", "--token-ttl=", "--gc-trace")
+FLAGS = ("--gc-freeze", "--token-ttl=", "--gc-trace")  # --outer is how takeover serve runs now
 
 
 def trace_collections() -> None:
@@ -55,11 +53,7 @@ def main(flags: list[str]) -> None:
         trace_collections()
     settings = Settings()
     service = build_service(settings)
-    app: Any = create_app(service)
-    if "--outer" in flags:
-        (fast,) = [m for m in app.user_middleware if m.cls is ControlFastPath]
-        app.user_middleware.remove(fast)
-        app = ControlFastPath(app, **fast.kwargs)
+    app = asgi_app(service)  # the fast path in front of FastAPI, as `takeover serve` runs it
     if "--gc-freeze" in flags:
         threading.Timer(3.0, gc.freeze).start()  # once uvicorn and the app have started
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
