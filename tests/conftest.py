@@ -159,7 +159,8 @@ def start_server(env: dict[str, str], *, log: Path, timeout: float = 30.0) -> Se
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise AssertionError("takeover serve did not become healthy")
+    process.wait()
+    raise AssertionError(f"takeover serve did not become healthy within {timeout}s: {log.read_text()[-2000:]}")
 
 
 def stop_server(server: Server) -> str:

@@ -83,3 +83,19 @@ def test_a_cached_token_is_not_trusted_past_its_own_expiry(engine: Engine) -> No
     clock.now += 5.5  # past the token's expiry, well inside the cache's lifetime
     assert tokens.cached(token) is None
     assert tokens.by_header(f"Bearer {token}".encode()) is None
+
+
+def test_a_lookup_that_a_revocation_overtakes_is_not_cached(engine: Engine) -> None:
+    """The row was read before a revocation was signalled: what it said may be stale, so it is
+    returned once but not remembered (the next poll asks the database again)."""
+    token, _ = add_token(engine)
+    tokens: TokenCache
+
+    def sessions() -> Session:
+        tokens.forget()  # the tokens signal, from a revocation elsewhere, lands while the lookup runs
+        return Session(engine)
+
+    tokens = TokenCache(sessions, clock=Clock())
+    assert tokens.principal(token) is not None
+    assert tokens.cached(token) is None
+    assert tokens.by_header(f"Bearer {token}".encode()) is None

@@ -38,9 +38,12 @@ class TokenCache:
         # the hot path's shortcut: the Authorization header as sent → the same (principal,
         # deadline), so a poll skips parsing and hashing; in memory only, like the request itself
         self._headers: dict[bytes, tuple[Principal | None, float]] = {}
+        # bumped by every forget(): a lookup that began before a revocation is not cached after it
+        self._generation = 0
 
     def forget(self) -> None:
         """Drop every cached lookup (after a revocation, here or on another replica)."""
+        self._generation += 1
         self._known.clear()
         self._headers.clear()
 
@@ -49,13 +52,15 @@ class TokenCache:
         hit = self._headers.get(authorization)
         if hit is not None and hit[1] > self._clock():
             return hit[0]
+        generation = self._generation
         token = bearer_token(authorization.decode("latin-1"))
         hit = self._known.get(store.hash_token(token)) if token else None
         if hit is None or hit[0] is None or hit[1] <= self._clock():
             return None
         if len(self._headers) > 10_000:
             self._headers.clear()  # bounded, as `_known` is
-        self._headers[authorization] = hit
+        if generation == self._generation:
+            self._headers[authorization] = hit
         return hit[0]
 
     def cached(self, token: str) -> Principal | None:
@@ -68,6 +73,7 @@ class TokenCache:
         hit = self._known.get(key)
         if hit is not None and hit[1] > self._clock():
             return hit[0]
+        generation = self._generation
         with self._sessions() as session:
             row = store.find_token(session=session, token=token)
         now = time.time()
@@ -78,5 +84,6 @@ class TokenCache:
             trust = CACHE_SECONDS if row.expires_at is None else min(CACHE_SECONDS, row.expires_at - now)
         if len(self._known) > 10_000:
             self._known.clear()  # bounded: bad tokens must not grow memory without limit
-        self._known[key] = (principal, self._clock() + trust)
+        if generation == self._generation:  # a revocation meanwhile: this answer may be stale, keep none
+            self._known[key] = (principal, self._clock() + trust)
         return principal

@@ -138,6 +138,7 @@ class Service:
 
     def _inherit_outage(self, failing_since: float | None) -> None:
         self.blind_since = failing_since
+        self.sharing.inherit(failing_since)
 
     # ------------------------------------------------------------ scheduling
 
@@ -238,7 +239,7 @@ class Service:
     def beat(self) -> None:
         """Tell the other replicas this one is alive and take its share of the rule groups."""
         try:
-            self.sharing.beat([g.key for g in self.groups], failing_since=self.blind_since,
+            self.sharing.beat([g.key for g in self.groups], queried=self.queried, failing_since=self.blind_since,
                               last_error=self.last_query_error, prune=self.lead_.leader)
         except SQLAlchemyError as exc:
             if not self._beat_failing:
@@ -327,7 +328,7 @@ class Service:
         Prometheus is unreachable, and the meta-alert about it."""
         approvals.expire(self.app)
         approvals.escalate(self.app)
-        blind_since = self.sharing.failing_since(self.blind_since)
+        blind_since = self.sharing.failing_since(self.blind_since, queried=self.queried or self.blind_since is not None)
         self._as_leader(lambda term: outage.leader_pass(self.app, self.watch, term=term, blind_since=blind_since,
                                                         last_error=self.last_query_error), None)
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 BEAT = 1.0  # seconds between beats
 LIVE_WITHIN = 3.0  # a replica that has not beaten for this long has its groups taken over
 HANDOFF = 3.0  # seconds a replica keeps trying a group it gave away
+UNTOLD = 30.0  # seconds the last outage verdict stands while no evaluating replica has a view
 FORGET_AFTER = 3600.0  # rows of replicas gone this long, and evaluated slots this old, are removed
 
 
@@ -40,6 +41,7 @@ class Peer:
 
     id: str
     groups: int
+    queried: bool
     failing_since: float | None
 
 
@@ -47,7 +49,8 @@ class Sharing:
     def __init__(self, *, embedded: bool, identity: str, sessions: Callable[[], Session]) -> None:
         self.embedded, self.identity, self._sessions = embedded, identity, sessions
         self.started_at = time.time()
-        self.peers: tuple[Peer, ...] = (Peer(identity, 0, None),)
+        self.peers: tuple[Peer, ...] = ()
+        self._outage: tuple[float | None, float] = (None, 0.0)  # the last verdict with evidence, and when
         self._live: tuple[str, ...] = (identity,)
         self._mine: frozenset[str] | None = None  # None: every group (embedded, or before the first beat)
         self._given: dict[str, float] = {}  # group key -> monotonic deadline of its handoff
@@ -70,7 +73,7 @@ class Sharing:
         deadline = self._given.get(group_key)
         return deadline is not None and time.monotonic() < deadline
 
-    def beat(self, group_keys: Sequence[str], *, failing_since: float | None, last_error: str,
+    def beat(self, group_keys: Sequence[str], *, queried: bool, failing_since: float | None, last_error: str,
              prune: bool = False) -> None:
         """Say this replica is alive, read who else is, and take or give up groups accordingly.
         A beat that cannot reach the database changes nothing here: the groups this replica
@@ -79,18 +82,18 @@ class Sharing:
         if self.embedded:
             return
         with self._sessions() as session:
-            now = store.beat(session=session, replica=self.identity, started_at=self.started_at,
-                             failing_since=failing_since, last_error=last_error,
-                             groups=len(self._mine or ()))
-            rows = store.live_replicas(session=session, since=now - LIVE_WITHIN)
+            now = store.database_now(session=session)
+            rows = [r for r in store.live_replicas(session=session, since=now - LIVE_WITHIN) if r.id != self.identity]
+            live = tuple(sorted([self.identity, *(r.id for r in rows)]))
+            mine = frozenset(k for k in group_keys if evaluator(k, live) == self.identity)
+            store.beat(session=session, replica=self.identity, now=now, started_at=self.started_at, queried=queried,
+                       failing_since=failing_since, last_error=last_error, groups=len(mine))
             if prune and now - self._pruned >= 60.0:
                 self._pruned = now
                 store.prune_slots(session=session, before=now - FORGET_AFTER)
                 store.forget_replicas(session=session, before=now - FORGET_AFTER)
             session.commit()
-        peers = tuple(Peer(r.id, r.groups, r.failing_since) for r in rows)
-        live = tuple(p.id for p in peers) if any(p.id == self.identity for p in peers) else (self.identity,)
-        mine = frozenset(k for k in group_keys if evaluator(k, live) == self.identity)
+        peers = tuple(Peer(r.id, r.groups, r.queried, r.failing_since) for r in rows)
         with self._lock:
             before, joined = self._mine, live != self._live
             if before is not None:
@@ -110,14 +113,33 @@ class Sharing:
             store.leave(session=session, replica=self.identity)
             session.commit()
 
-    def failing_since(self, own: float | None) -> float | None:
-        """Since when Prometheus cannot be queried: since the latest of the evaluating replicas'
-        first failures when every one of them fails, else None. Embedded: this process's own."""
+    def failing_since(self, own: float | None, *, queried: bool) -> float | None:
+        """Since when Prometheus cannot be queried, from the replicas that evaluate groups: not
+        while any of them had its last query answered; else since the latest first failure among
+        them, or since the outage this process (or the leader before it) already counted, if that
+        began earlier. Replicas that have not asked yet tell nothing, and while no evaluating
+        replica can tell (a group just moved) the last verdict stands, for up to `UNTOLD`
+        seconds; after that, or with SQLite, this process's own view (`own`)."""
         if self.embedded:
             return own
-        evaluating = [p for p in self.peers if p.groups and p.id != self.identity]
-        if self._mine is None or self._mine:
-            evaluating.append(Peer(self.identity, len(self._mine or ()), own))
-        if not evaluating or any(p.failing_since is None for p in evaluating):
-            return None
-        return max(p.failing_since for p in evaluating if p.failing_since is not None)
+        evaluating = [p for p in self.peers if p.groups and p.queried]
+        if self._mine is None or self._mine or self.owns_any_given():
+            if queried:
+                evaluating.append(Peer(self.identity, len(self._mine or ()), queried, own))
+        last, at = self._outage
+        if evaluating:
+            failing = [p.failing_since for p in evaluating if p.failing_since is not None]
+            verdict = max(failing) if len(failing) == len(evaluating) else None
+            if verdict is not None and last is not None:
+                verdict = min(verdict, last)  # a group that moved to a replica failing since later
+            self._outage = (verdict, time.monotonic())  # continues the outage; it does not restart it
+            return verdict
+        return last if time.monotonic() - at < UNTOLD else own
+
+    def inherit(self, failing_since: float | None) -> None:
+        """A new leader starts from the outage clock its predecessor kept in the database."""
+        self._outage = (failing_since, time.monotonic())
+
+    def owns_any_given(self) -> bool:
+        now = time.monotonic()
+        return any(d > now for d in self._given.values())

@@ -85,15 +85,14 @@ def database_now(*, session: Session) -> float:
     return time.time()
 
 
-def beat(*, session: Session, replica: str, started_at: float, failing_since: float | None,
-         last_error: str, groups: int) -> float:
-    """This replica is alive (seen now, by the database's clock), how its queries go and how
-    many groups it evaluates; returns the database's now."""
-    now = database_now(session=session)
+def beat(*, session: Session, replica: str, now: float, started_at: float, queried: bool,
+         failing_since: float | None, last_error: str, groups: int) -> None:
+    """This replica is alive (seen `now`, by the database's clock), how its queries go and how
+    many groups it evaluates."""
     row = session.get(ReplicaRow, replica) or ReplicaRow(id=replica, started_at=started_at, seen_at=now)
-    row.seen_at, row.failing_since, row.last_error, row.groups = now, failing_since, last_error[:500], groups
+    row.seen_at, row.queried, row.failing_since = now, queried, failing_since
+    row.last_error, row.groups = last_error[:500], groups
     session.add(row)
-    return now
 
 
 def live_replicas(*, session: Session, since: float) -> list[ReplicaRow]:

@@ -63,6 +63,7 @@ class ReplicaRow(SQLModel, table=True):
     started_at: float
     seen_at: float = Field(index=True)
     failing_since: float | None = None  # its queries have failed since; None after a success
+    queried: bool = False  # whether it has asked Prometheus anything yet (else: it cannot tell)
     last_error: str = ""
     groups: int = 0  # how many rule groups it evaluates
 

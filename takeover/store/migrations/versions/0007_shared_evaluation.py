@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column('started_at', sa.Float(), nullable=False),
         sa.Column('seen_at', sa.Float(), nullable=False),
         sa.Column('failing_since', sa.Float(), nullable=True),
+        sa.Column('queried', sa.Boolean(), nullable=False),
         sa.Column('last_error', sa.String(), nullable=False),
         sa.Column('groups', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
