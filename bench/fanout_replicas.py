@@ -8,7 +8,7 @@ in the same run, so the ratio is what the second replica's hop costs: the overri
 replica A, its NOTIFY, replica B reloading its 500 documents and waking its long-polls. The
 clients are the raw-socket pollers of `fanout.py` (3 rounds each, pooled), and every server is
 pinned to the server CPU, so one replica or two, the servers share one core. The database is a
-throwaway one (see `sharing.database`), dropped afterwards.
+throwaway one (see `procs.database`), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import httpx
 from fanout import FanOutResult, Poller, fan_out, raw_poll, summarize, takeover_override
-from procs import Processes, Takeover, print_rows, processes, seed, serve, temp_dir
-from sharing import ADMIN_URL, database
+from procs import ADMIN_URL, Processes, Takeover, database, print_rows, processes, seed, serve, temp_dir
 from sqlalchemy.exc import OperationalError
 
 AGENTS, ROUNDS = 1000, 3

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from takeover import store
@@ -192,3 +195,23 @@ def print_rows(main: Callable[[], list[dict[str, Any]]]) -> None:
     for r in result:
         print(f"{r['benchmark']:<42} {r['takeover']:>10} {r['baseline']:>10} {r['ratio']:>7}  {r['unit']}: {r['note']}")
     print(f"({time.monotonic() - started:.0f} s)")
+
+
+ADMIN_URL = os.environ.get("TAKEOVER_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    """A throwaway PostgreSQL database; yields its URL and drops it afterwards."""
+    name = f"takeover_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        store.make_engine(url, migrate=True).dispose()  # what `takeover db upgrade` does
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()

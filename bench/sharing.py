@@ -19,28 +19,21 @@ counted from the database: every slot of every group in the window that has no r
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from procs import Processes, cpu_seconds, print_rows, processes, temp_dir, wait_healthy
+from procs import Processes, cpu_seconds, database, print_rows, processes, temp_dir, wait_healthy
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from takeover import store
 from takeover.rules.format import load_rules
 from takeover.rules.group import group_offset, slots
 from takeover.tools.promproc import free_port, running_prometheus, scrape_config
 
 GROUPS, GROUP_SIZE, INTERVAL = 100, 100, 15.0
 INTERVALS = 4  # measured per phase, after one interval of warm-up
-ADMIN_URL = os.environ.get("TAKEOVER_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def log(line: str) -> None:
@@ -65,23 +58,6 @@ def rule_file() -> str:
                     "        annotations: {summary: 'bench', runbook_url: 'https://r.example.com/b', "
                     "first_check: 'the bench exporter'}"]
     return "\n".join(out) + "\n"
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    """A throwaway PostgreSQL database; yields its URL and drops it afterwards."""
-    name = f"takeover_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        store.make_engine(url, migrate=True).dispose()  # what `takeover db upgrade` does
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 @dataclass
@@ -111,21 +87,18 @@ def start(procs: Processes, tmp: Path, url: str, prometheus: str, name: str, cpu
     return Replica(f"http://127.0.0.1:{port}", process.pid)
 
 
-def missed(url: str, start: float, end: float) -> tuple[int, int]:
+def missed(url: str, offsets: dict[str, float], start: float, end: float) -> tuple[int, int]:
     """(slots expected in [start, end), slots without an evaluation) over every group."""
     engine = create_engine(url)
     with engine.connect() as conn:
         done = {(k, round(s, 3)) for k, s in conn.execute(text("SELECT group_key, slot FROM rule_group_slot"))}
     engine.dispose()
-    expected = [(g, round(s, 3)) for g, off in OFFSETS.items()
+    expected = [(g, round(s, 3)) for g, off in offsets.items()
                 for s in slots(start=start, end=end - 1e-6, interval=INTERVAL, offset=off)]
     return len(expected), sum(1 for e in expected if e not in done)
 
 
-OFFSETS: dict[str, float] = {}
-
-
-def phase(procs: Processes, tmp: Path, prometheus: str, replicas: int) -> dict[str, object]:
+def phase(procs: Processes, tmp: Path, prometheus: str, replicas: int, offsets: dict[str, float]) -> dict[str, object]:
     with database() as url:
         running = [start(procs, tmp, url, prometheus, f"r{replicas}-{i}", cpu=i % 2) for i in range(replicas)]
         time.sleep(INTERVAL)  # warm-up: every group's first slot inserts its rows
@@ -139,7 +112,7 @@ def phase(procs: Processes, tmp: Path, prometheus: str, replicas: int) -> dict[s
             evals = (r.metric("takeover_rule_group_duration_seconds_sum") - r.eval_sum) / INTERVALS
             cpu = (cpu_seconds(r.pid) - r.cpu) / INTERVALS
             per.append((int(r.metric("takeover_rule_groups_evaluated_here")), evals, cpu))
-        expected, lost = missed(url, began, ended)
+        expected, lost = missed(url, offsets, began, ended)
         for r in running:
             procs.stop(next(p for p in procs.started if p.pid == r.pid))
     shares = " / ".join(f"{g} groups: {e * 1000:.0f} ms eval, {c * 1000:.0f} ms CPU" for g, e, c in per)
@@ -153,7 +126,7 @@ def measure() -> list[dict[str, object]]:
         (tmp / "site").mkdir()
         (tmp / "site" / "metrics").write_text(exposition())
         (tmp / "rules.yml").write_text(rule_file())
-        OFFSETS.update({g.key: group_offset(g) for g in load_rules([tmp / "rules.yml"])})
+        offsets = {g.key: group_offset(g) for g in load_rules([tmp / "rules.yml"])}
         port = free_port()
         exporter = procs.start([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
                                 str(tmp / "site"), str(port)], cpu=1)
@@ -165,7 +138,7 @@ def measure() -> list[dict[str, object]]:
                 if answer["data"]["result"]:
                     break
                 time.sleep(0.5)
-            return [phase(procs, tmp, prometheus, n) for n in (1, 2)]
+            return [phase(procs, tmp, prometheus, n, offsets) for n in (1, 2)]
 
 
 def rows(results: list[dict[str, object]]) -> list[dict[str, object]]:
