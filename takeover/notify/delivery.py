@@ -76,6 +76,9 @@ class Delivery:
     settle: float
     clock: Callable[[], float] = time.time
     pool: Executor | None = None
+    # asked right before each Slack call: whether this process still leads in `term` (a
+    # process frozen past its lease, on waking, makes no call before it has renewed it)
+    leading: Callable[[], bool] = lambda: True
 
     def run(self) -> tuple[int, int]:
         """One pass over the outbox and the orphan checks due; returns (sent, failed)."""
@@ -134,6 +137,8 @@ class Delivery:
         new: tuple[str, str] | None = None
         orphan_check = None
         error = None
+        if not self.leading():
+            return None  # the claim stays; the next leader finds the row in doubt
         try:
             if parent is not None or posted is None:
                 message = {k: v for k, v in row.payload.items() if k != "thread_of"}
@@ -182,6 +187,8 @@ class Delivery:
     def _check_orphans(self, message: MessageRow) -> None:
         """A message posted again after an in-doubt claim: edit any other copy of it."""
         assert message.orphan_check_at is not None
+        if not self.leading():
+            return
         try:
             found = self.notifier.find(channel=message.channel, key=message.key,
                                        oldest=message.orphan_check_at - 3 * self.settle - 60, thread_ts=None)

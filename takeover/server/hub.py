@@ -1,19 +1,30 @@
 """Control documents served from memory: the agents' hot path (304 and long-poll) never
 touches the database. Every change invalidates the changed agents' entries and wakes their
-long-polls, which receive the rebuilt documents (built in one batch for a global change)."""
+long-polls, which receive the rebuilt documents (built in one batch for a global change).
+
+An answer from memory is a statement about the present, so this replica answers only while it
+can vouch for what it holds: the database confirmed it (`confirmed`) within `bound` seconds.
+Past that (a pause of the process, a change feed that went quiet, a database that does not
+answer) a poll first has the database confirm it (`vouch`: one confirmation shared by every
+poll, at most `CONFIRM_TIMEOUT` seconds) and otherwise answers 503 (`Stale`), never a 304.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import math
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 MAX_WAIT = 60.0  # seconds a long-poll may block
+CONFIRM_TIMEOUT = 2.0  # seconds a poll waits for the database to confirm what this replica holds
+RETRY_AFTER_FAILURE = 0.5  # after a failed confirmation, polls get 503 at once for this long
 TOKENS_SIGNAL = "tokens"  # a token was revoked: cached lookups are dropped on every replica
 Loader = Callable[[Sequence[str]], dict[str, dict[str, Any]]]  # agents -> their documents
 
@@ -47,8 +58,14 @@ def make_entry(doc: dict[str, Any]) -> Entry:
 class ControlHub:
     """The cache of control documents and the long-polls waiting on them."""
 
-    def __init__(self, load: Loader) -> None:
+    def __init__(self, load: Loader, *, confirm: Callable[[], None] | None = None, bound: float = 5.0) -> None:
         self._load = load
+        # confirm(): compare what is held with the database, catch up, call `confirmed`; raises
+        # when it cannot. None: this process is the database's only writer (always current).
+        self._confirm, self.bound = confirm, bound
+        self.confirmed_at = -math.inf if confirm is not None else math.inf  # monotonic
+        self._confirming: asyncio.Future[None] | None = None
+        self._failed_at = -math.inf
         self._entries: dict[str, Entry] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._signals: dict[str, set[asyncio.Future[None]]] = {}
@@ -59,16 +76,48 @@ class ControlHub:
         # set by the service when other replicas share the database
         self.publish: Callable[[list[str]], None] | None = None
         self.publish_signal: Callable[[str], None] | None = None
-        self.stale: str | None = None  # why the documents may be stale; None: they are current
         # agent -> when it last polled this replica (wall clock); a plain dict write on the
         # hot path, written to the database in batches (`takeover.server.lastseen`)
         self.seen: dict[str, float] = {}
 
-    def set_stale(self, reason: str | None) -> None:
-        """Refuse (reason) or serve again (None); waiting long-polls return to say so."""
-        self.stale = reason
-        if reason is not None and self._loop is not None and not self._loop.is_closed():
+    def alarm(self) -> None:
+        """Wake every long-poll to vouch again (this replica may have fallen behind); any thread."""
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._wake_all)
+
+    def confirmed(self, at: float) -> None:
+        """The database confirmed what is held as of `at` (monotonic, taken before the read)."""
+        self.confirmed_at = max(self.confirmed_at, at)
+
+    def age(self) -> float:
+        """Seconds since the database last confirmed what this replica holds."""
+        return time.monotonic() - self.confirmed_at
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.confirmed_at <= self.bound
+
+    async def vouch(self) -> None:
+        """Return once this replica can vouch for its documents; raise Stale when it cannot."""
+        if self.fresh():
+            return
+        assert self._confirm is not None  # without it, always fresh
+        loop = asyncio.get_running_loop()
+        task = self._confirming
+        if task is None or task.done():
+            if time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE:
+                raise Stale(self._why())
+            task = self._confirming = loop.run_in_executor(None, self._confirm)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), CONFIRM_TIMEOUT)
+        except Exception:  # noqa: BLE001 - whatever stopped the confirmation, it did not confirm
+            self._failed_at = time.monotonic()
+            raise Stale(self._why()) from None
+        if not self.fresh():
+            raise Stale(self._why())
+
+    def _why(self) -> str:
+        return (f"this replica cannot confirm its control documents are current (last confirmed "
+                f"{self.age():.1f}s ago, the bound is {self.bound:g}s): the database does not answer")
 
     def _wake_all(self) -> None:
         for futures in list(self._waiters.values()):
@@ -89,12 +138,12 @@ class ControlHub:
         self._listeners.append(listener)
 
     def cached(self, agent: str) -> Entry | None:
-        return self._entries.get(agent) if self.stale is None else None
+        """The agent's entry while this replica can vouch for it without asking (the fast path)."""
+        return self._entries.get(agent) if self.fresh() else None
 
     def entry(self, agent: str) -> Entry | None:
-        """The agent's entry, loading it (blocking, from the database) on a miss."""
-        if self.stale is not None:
-            raise Stale(self.stale)
+        """The agent's entry, loading it (blocking, from the database) on a miss. Callers
+        `vouch` first."""
         hit = self._entries.get(agent)
         if hit is not None:
             return hit
@@ -142,13 +191,14 @@ class ControlHub:
 
     async def wait_for_change(self, agent: str, *, etag: str | None, version: int | None,
                               timeout: float) -> Entry | None:
-        """Block until the agent's document differs from `etag`/`version`, or None at the deadline."""
+        """Block until the agent's document differs from `etag`/`version`, or None at the
+        deadline: "unchanged" only once vouched for (a long-poll can outlive a pause of the
+        process, and wakes before the change feed has caught up)."""
         loop = asyncio.get_running_loop()
         # jitter spreads the reconnects of many pollers that started together
         deadline = loop.time() + min(timeout, MAX_WAIT) * random.uniform(0.9, 1.0)
         while True:
-            if self.stale is not None:
-                raise Stale(self.stale)
+            await self.vouch()
             current = self._entries.get(agent)
             if current is None:
                 current = await loop.run_in_executor(None, self.entry, agent)
@@ -164,7 +214,7 @@ class ControlHub:
             try:
                 await asyncio.wait_for(future, left)
             except asyncio.TimeoutError:
-                return None
+                pass  # vouch, then answer
             finally:
                 self._waiters.get(agent, set()).discard(future)
 

@@ -1,12 +1,8 @@
-"""Several `takeover serve` processes on one PostgreSQL.
+"""Several `takeover serve` processes on one PostgreSQL: the `ChangeFeed`. Control documents
+changed on one process wake long-polls on every other (LISTEN/NOTIFY), so agents behind a load
+balancer see a change as fast as on one node. (Who leads is `takeover.server.leading`.)
 
-- `Leadership`: exactly one process evaluates rules, dispatches and delivers at a time. It holds
-  a session-level advisory lock on a connection of its own; when the process dies, PostgreSQL
-  drops the connection and the lock, and another process takes it at its next check.
-- `ChangeFeed`: control documents changed on one process wake long-polls on every other
-  (LISTEN/NOTIFY), so agents behind a load balancer see a change as fast as on one node.
-
-With SQLite (one process) the process always leads and there is no feed.
+With SQLite (one process) there is no feed.
 """
 
 from __future__ import annotations
@@ -36,63 +32,13 @@ def _namespace(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     return hashlib.sha256(f"takeover:{row}".encode()).hexdigest()[:16]
 
 
-class Leadership:
-    """Holds (or waits for) the advisory lock that makes this process the evaluator."""
-
-    def __init__(self, database_url: str) -> None:
-        self.embedded = not database_url.startswith("postgresql")
-        self._url = database_url
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._lock = threading.Lock()
-        self.leader = self.embedded
-
-    def check(self) -> bool:
-        """Keep or try to take the lock; returns whether this process leads now."""
-        if self.embedded:
-            return True
-        with self._lock:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(conninfo(self._url), autocommit=True,
-                                                 keepalives=1, keepalives_idle=5,
-                                                 keepalives_interval=2, keepalives_count=2)
-                    self.leader = False
-                key = int(_namespace(self._conn)[:15], 16)
-                if self.leader:
-                    self._conn.execute("SELECT 1")  # still connected: still holding the lock
-                else:
-                    row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                    self.leader = bool(row and row[0])
-                    if self.leader:
-                        log.info("this process is now the leader: it evaluates rules and delivers")
-            except psycopg.Error as exc:
-                if self.leader:
-                    log.error("lost the leader lock's connection: %s", exc)
-                self.leader = False
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-            return self.leader
-
-    def resign(self) -> None:
-        """Give the lock back (a newer term exists, or this process could not start its own)."""
-        if not self.embedded:
-            self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()  # releases the lock at once for the next leader
-            self._conn = None
-            self.leader = self.embedded
-
-
 class ChangeFeed:
     """LISTEN for other processes' changes; NOTIFY ours."""
 
     def __init__(self, database_url: str, *, on_agents: Callable[[list[str] | None], None],
-                 on_signal: Callable[[str], None]) -> None:
+                 on_signal: Callable[[str], None], name: str = "takeover") -> None:
         self._url = conninfo(database_url)
+        self._name = name[:63]  # application_name, as the engine's connections
         self._on_agents, self._on_signal = on_agents, on_signal
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -127,7 +73,8 @@ class ChangeFeed:
             for attempt in (1, 2):
                 try:
                     if self._sender is None or self._sender.closed:
-                        self._sender = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+                        self._sender = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                                       application_name=self._name)
                         self._channel = self._channel or f"takeover_{_namespace(self._sender)}"
                     self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
                     return
@@ -142,7 +89,8 @@ class ChangeFeed:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True) as conn:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
+                                     application_name=self._name) as conn:
                     self._channel = f"takeover_{_namespace(conn)}"
                     conn.execute(f'LISTEN "{self._channel}"')
                     if self._ready.is_set():

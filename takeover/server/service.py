@@ -43,9 +43,9 @@ from takeover.rules.group import group_offset, query_group, slot_at
 from takeover.rules.query import QueryError, QueryFunc
 from takeover.server import rulestate
 from takeover.server.hub import ControlHub
-from takeover.server.leading import Lead
+from takeover.server.leading import Leadership
 from takeover.server.metrics import Metrics
-from takeover.server.replicas import ChangeFeed, Leadership
+from takeover.server.replicas import ChangeFeed
 from takeover.server.rulestate import RuleHealth
 from takeover.server.settings import Settings
 from takeover.server.sharing import BEAT, Sharing
@@ -53,8 +53,10 @@ from takeover.store.models import GroupRow
 
 log = logging.getLogger(__name__)
 
-LEAD_CHECK = 1.0  # seconds between leadership checks: the bound on a takeover after the leader dies
+LEAD_CHECK = 1.0  # seconds between lease renewals (or attempts to take it)
 RECONCILE = 2.0  # seconds between a replica's comparisons of what it serves with the database
+WATCH = 1.0  # seconds between checks that this replica can still vouch for what it serves
+READINESS_TIMEOUT = 2.0  # seconds /readyz waits for the database
 OVERRUN_REPORT = 60.0  # a job that keeps overrunning is reported at most this often
 OVERRUNS_TO_REPORT = 10  # skipped runs within OVERRUN_REPORT seconds that make one report
 SCHEDULER_THREADS = 32  # APScheduler's default is 10
@@ -69,17 +71,20 @@ class Service:
                  clock: Callable[[], float] = time.time) -> None:
         self.settings, self.groups, self.notifier, self.query, self.clock = settings, groups, notifier, query, clock
         self.routing = routing or Routing(default_channel=settings.slack_channel)
-        self.engine = store.make_engine(settings.database_url, migrate=settings.auto_migrate)
-        self.hub = ControlHub(self._load_documents)
-        self.lead_ = Lead(Leadership(settings.database_url), sessions=self.sessions, clock=clock,
-                          on_term=self._inherit_outage)
-        self.leadership = self.lead_.leadership
-        self.sharing = Sharing(embedded=self.leadership.embedded, identity=IDENTITY, sessions=self.sessions)
+        self.embedded = not settings.database_url.startswith("postgresql")  # one process, no replicas
+        self.engine = store.make_engine(settings.database_url, migrate=settings.auto_migrate,
+                                        name=f"takeover {IDENTITY}")
+        self.hub = ControlHub(self._load_documents, confirm=None if self.embedded else self.confirm,
+                              bound=settings.replica_stale_after)
+        self.leadership = Leadership(embedded=self.embedded, sessions=self.sessions, clock=clock,
+                                     on_term=self._inherit_outage)
+        self.sharing = Sharing(embedded=self.embedded, identity=IDENTITY, sessions=self.sessions)
         self.feed: ChangeFeed | None = None
-        if not self.leadership.embedded:
+        if not self.embedded:
             self.feed = ChangeFeed(settings.database_url,
                                    on_agents=lambda agents: self.hub.invalidate(agents, remote=True),
-                                   on_signal=lambda key: self.hub.signal(key, remote=True))
+                                   on_signal=lambda key: self.hub.signal(key, remote=True),
+                                   name=f"takeover {IDENTITY}")
             self.hub.publish, self.hub.publish_signal = self.feed.publish_agents, self.feed.publish_signal
         self.metrics = Metrics()
         self.app = App(sessions=self.sessions, clock=clock,
@@ -102,7 +107,8 @@ class Service:
         self._reported: dict[str, float] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="query")
         self._slack_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack")
-        self.confirmed_at = time.monotonic()  # when this replica last proved its cache current
+        self._confirm_lock = threading.Lock()
+        self._db_check = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
         self._revocations: tuple[int, float | None] | None = None
         self._reconciled_wall = clock()
         self._deliver_lock = threading.Lock()
@@ -110,6 +116,7 @@ class Service:
         self.blind_since: float | None = None  # first failed query since the last success
         self.queried = False  # whether this process has asked Prometheus anything yet
         self._beat_failing = False
+        self._unconfirmed = False  # reported that the database cannot confirm what is served
         self.last_query_error = ""
         self.metrics.read_at_scrape(self._snapshot)
         self.hub.subscribe(lambda agents: self.metrics.mode_changes.inc(len(agents)))
@@ -127,7 +134,7 @@ class Service:
 
     @property
     def term(self) -> int | None:
-        return self.lead_.current
+        return self.leadership.current
 
     def sessions(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -157,15 +164,16 @@ class Service:
         self.lead()
         self.beat()
         jobs: list[tuple[Callable[[], Any], float, str, str]] = [
-            (self.lead, LEAD_CHECK, "lead", "keep or take the leader lock"),
+            (self.lead, LEAD_CHECK, "lead", "renew or take the leader lease"),
             (self.beat, BEAT, "beat", "share the rule groups among the live replicas"),
             (self.dispatch, self.settings.dispatch_interval, "dispatch", "group alerts into messages"),
             (self.deliver, self.settings.deliver_interval, "deliver", "deliver notifications"),
             (self._expire_if_leader, 1.0, "expire", "expire overrides and apply the fail-safe"),
             (self.analyse_releases, self.settings.release_interval, "releases", "release analysis: step or roll back"),
         ]
-        if not self.leadership.embedded:
+        if not self.embedded:
             jobs.append((self.reconcile, RECONCILE, "reconcile", "compare served documents with the database"))
+            jobs.append((self.watch_freshness, WATCH, "freshness", "wake long-polls that must vouch again"))
         for func, seconds, job_id, name in jobs:
             self.scheduler.add_job(func, IntervalTrigger(seconds=seconds), id=job_id, name=name)
         for group in self.groups:
@@ -182,8 +190,9 @@ class Service:
                         "when its beats stop", exc)
         if self.feed is not None:
             self.feed.stop()
-        self.leadership.close()
+        self.leadership.release()
         self._pool.shutdown(wait=True)
+        self._db_check.shutdown(wait=False)
         self._slack_pool.shutdown(wait=True)
         self.engine.dispose()
 
@@ -213,34 +222,30 @@ class Service:
     # ------------------------------------------------------------ the leader's jobs
 
     def lead(self) -> bool:
-        """Keep or take leadership (a PostgreSQL advisory lock); only the leader evaluates,
-        dispatches and delivers, each under the fencing term it takes when it starts to lead."""
-        had = self.lead_.current
-        try:
-            leads = self.lead_.check()
-        except SQLAlchemyError as exc:
-            log.error("could not start a leader term (%s); giving the lock back", exc)
-            self.leadership.resign()
-            return False
+        """Renew or take the leader lease (`takeover.server.leading`); only the leader
+        dispatches, delivers, runs the fail-safe and release analysis, each fenced by its term."""
+        had = self.leadership.current
+        leads = self.leadership.check()
         if leads and had is None:
             self.wake("dispatch")
         return leads
 
     def _as_leader(self, work: Callable[[int | None], Any], default: Any) -> Any:
         """Run leader work fenced by this process's term; a newer term ends ours."""
-        if not self.lead_.leader:
+        term = self.leadership.term()
+        if term is None:
             return default
         try:
-            return work(self.lead_.term())
+            return work(term)
         except store.Deposed as exc:
-            self.lead_.deposed(exc)
+            self.leadership.deposed(exc)
             return default
 
     def beat(self) -> None:
         """Tell the other replicas this one is alive and take its share of the rule groups."""
         try:
             self.sharing.beat([g.key for g in self.groups], queried=self.queried, failing_since=self.blind_since,
-                              last_error=self.last_query_error, prune=self.lead_.leader)
+                              last_error=self.last_query_error, prune=self.leadership.leader)
         except SQLAlchemyError as exc:
             if not self._beat_failing:
                 log.warning("cannot beat (%s): this replica keeps evaluating its groups; the others take "
@@ -312,7 +317,8 @@ class Service:
                 return 0
             with self._deliver_lock:
                 sent, failed = Delivery(sessions=self.sessions, notifier=self.notifier, term=term,
-                                        settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool).run()
+                                        settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool,
+                                        leading=lambda: self.leadership.term() == term).run()
             self.metrics.notifications_sent.inc(sent)
             self.metrics.notifications_failed.inc(failed)
             return sent
@@ -320,7 +326,7 @@ class Service:
         return result
 
     def _expire_if_leader(self) -> None:
-        if self.lead_.leader:
+        if self.leadership.leader:
             self.expire()
 
     def expire(self) -> None:
@@ -336,10 +342,6 @@ class Service:
         """The leader's release analysis pass: checks, rollback alerts, promotion gates."""
         moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query), 0)
         return moved
-
-    def expire_approvals(self) -> None:
-        approvals.expire(self.app)
-        approvals.escalate(self.app)
 
     # ------------------------------------------------------------ rules
 
@@ -376,66 +378,88 @@ class Service:
 
     # ------------------------------------------------------------ replicas and health
 
-    def reconcile(self) -> None:
-        """A replica's safety net under the change feed: compare the versions it serves, the
-        token revocations and decided approvals with the database, and catch up on anything a
-        lost notification hid. A replica that cannot confirm it is current for longer than
-        `replica_stale_after` refuses to serve control documents (agents then fail closed)."""
-        since = self._reconciled_wall - 2 * RECONCILE
-        started = self.clock()
-        try:
+    def confirm(self) -> None:
+        """Compare the versions this replica serves, the token revocations and decided approvals
+        with the database and catch up on anything a lost notification hid; then the hub may
+        vouch for its documents again (as of the moment before the read). Raises when the
+        database does not answer."""
+        with self._confirm_lock:
+            started, since = time.monotonic(), self._reconciled_wall - 2 * RECONCILE
+            wall = self.clock()
             with self.sessions() as session:
                 versions = store.agent_versions(session=session)
                 revocations = store.revocation_mark(session=session)
                 decided = store.decided_since(session=session, since=since)
+            missed = [agent for agent, version in self.hub.versions().items() if versions.get(agent) != version]
+            if missed:
+                log.warning("caught up on %d agent(s) changed without a notification: %s", len(missed),
+                            ", ".join(missed[:5]))
+                self.hub.invalidate(missed, remote=True)
+            if self._revocations is not None and revocations != self._revocations:
+                self.hub.signal(TOKENS_SIGNAL, remote=True)
+            self._revocations = revocations
+            for approval_id in decided:
+                self.hub.signal(f"approval:{approval_id}", remote=True)
+            self._reconciled_wall = wall
+            was_stale = not self.hub.fresh()
+            self.hub.confirmed(started)
+        if was_stale and self._unconfirmed:
+            log.info("the database confirms this replica's control documents again: serving them")
+        self._unconfirmed = False
+
+    def reconcile(self) -> None:
+        """The scheduled `confirm`: a replica's safety net under the change feed."""
+        try:
+            self.confirm()
         except SQLAlchemyError as exc:
-            deaf = time.monotonic() - self.confirmed_at
-            if deaf > self.settings.replica_stale_after and self.hub.stale is None:
+            if not self.hub.fresh() and not self._unconfirmed:
+                self._unconfirmed = True
                 log.error("cannot confirm this replica's control documents are current for %.0fs (%s): "
-                          "refusing to serve them until the database answers", deaf, type(exc).__name__)
-                self.hub.set_stale(f"cannot reach the database for {deaf:.0f}s: this replica may be stale")
-            return
-        missed = [agent for agent, version in self.hub.versions().items() if versions.get(agent) != version]
-        if missed:
-            log.warning("caught up on %d agent(s) changed without a notification: %s", len(missed),
-                        ", ".join(missed[:5]))
-            self.hub.invalidate(missed, remote=True)
-        if self._revocations is not None and revocations != self._revocations:
-            self.hub.signal(TOKENS_SIGNAL, remote=True)
-        self._revocations = revocations
-        for approval_id in decided:
-            self.hub.signal(f"approval:{approval_id}", remote=True)
-        self._reconciled_wall = started
-        self.confirmed_at = time.monotonic()
-        if self.hub.stale is not None:
-            log.info("the database answers again: serving control documents")
-            self.hub.set_stale(None)
+                          "control polls get 503 until the database answers", self.hub.age(), type(exc).__name__)
+            self.hub.alarm()
+
+    def watch_freshness(self) -> None:
+        """Past the bound without a confirmation (the reconcile job may itself be stuck on the
+        database), waiting long-polls vouch again: a current document or 503, not a silence."""
+        if not self.hub.fresh():
+            self.hub.alarm()
 
     def readiness(self) -> dict[str, tuple[bool, str]]:
-        """What /readyz reports: each check and why."""
+        """What /readyz reports: each check and why. Nothing here waits on the database for
+        longer than READINESS_TIMEOUT."""
         checks: dict[str, tuple[bool, str]] = {}
         try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            self._db_check.submit(self._ping).result(timeout=READINESS_TIMEOUT)
             checks["database"] = (True, "reachable")
+        except TimeoutError:
+            checks["database"] = (False, f"no answer within {READINESS_TIMEOUT:g}s")
         except Exception as exc:  # noqa: BLE001 - any database failure means not ready
             checks["database"] = (False, f"{type(exc).__name__}: {exc}"[:300])
         checks["rules"] = (True, f"{len(self.groups)} groups loaded")
-        blind_since = self._outage_since()
+        blind_since = self._outage_since() if checks["database"][0] or self.leadership.leader else None
         if blind_since is not None:
             checks["prometheus"] = (False, f"queries failing for {self.clock() - blind_since:.0f}s"
-                                           + ("" if self.lead_.leader else " (as the leader reports)"))
-        elif self.lead_.leader:
+                                           + ("" if self.leadership.leader else " (as the leader reports)"))
+        elif self.leadership.leader:
             checks["prometheus"] = (True, "last query succeeded" if self.queried else "no queries yet")
         else:
             checks["prometheus"] = (True, "the leader's queries succeed")
-        stale = self.hub.stale
-        checks["current"] = (stale is None, stale or "served documents match the database")
+        if self.embedded:
+            checks["current"] = (True, "served documents are this process's own")
+        elif self.hub.fresh():
+            checks["current"] = (True, f"served documents match the database (confirmed {self.hub.age():.1f}s ago)")
+        else:
+            checks["current"] = (False, f"cannot confirm the served documents are current: last confirmed "
+                                        f"{self.hub.age():.0f}s ago, the bound is {self.hub.bound:g}s")
         return checks
+
+    def _ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def _outage_since(self) -> float | None:
         """Since when Prometheus queries fail: the leader knows; a follower asks the database."""
-        if self.lead_.leader:
+        if self.leadership.leader:
             return self.blind_since
         try:
             with self.sessions() as session:
@@ -447,7 +471,7 @@ class Service:
         with self.sessions() as session:
             counts = store.snapshot_counts(session=session)
             rows = store.group_rows(session=session)
-        return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.lead_.leader else 0.0,
+        return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.leadership.leader else 0.0,
                 "prometheus_up": 0.0 if self._outage_since() is not None else 1.0,
                 "health": {(h.group, h.rule): h.health != "err"
                            for h in rulestate.health(self.groups, rows).values() if h.health != "unknown"},

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     slack_timeout: float = Field(10.0, gt=0, description="seconds before a Slack API call fails (retried twice)")
     silent_after: float = Field(300.0, gt=0, description="seconds without a control poll after which /metrics "
                                                          "counts an agent as silent (takeover_agents_silent)")
-    replica_stale_after: float = Field(10.0, gt=0, description="PostgreSQL replicas: seconds a replica may go without confirming its control documents are current before it answers 503 to polls")
+    replica_stale_after: float = Field(5.0, gt=0, description="PostgreSQL replicas: the longest a replica answers control polls from memory since the database last confirmed them; past it a poll waits for a confirmation (at most 2 s) or gets 503")
 
     @field_validator("rules", mode="before")
     @classmethod

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text, update
 from sqlmodel import Session, col, select
 
+from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
     AgentRow,
     ApprovalRow,
@@ -27,13 +28,55 @@ class Deposed(RuntimeError):
         self.term = term
 
 
+FENCED_IDLE_MS = 5000  # PostgreSQL ends a fenced transaction left idle this long (a frozen leader)
+
+
 def new_term(*, session: Session, holder: str, now: float) -> int:
-    """Bump the fencing term for a new leader (the caller holds the leader lock); returns it."""
+    """Bump the fencing term for a new leader that needs no lease (the one embedded process)."""
     row = session.get(LeaderTermRow, 1, with_for_update=True) or LeaderTermRow(id=1)
     row.term, row.holder, row.since = row.term + 1, holder, now
     session.add(row)
     session.flush()
     return row.term
+
+
+def lease(*, session: Session) -> tuple[LeaderTermRow, float]:
+    """The leader's lease as it stands (the row is made on first use) and the database's clock."""
+    insert_if_missing(session, LeaderTermRow, "id", id=1, term=0, holder="", since=0.0, expires_at=0.0)
+    row = session.exec(select(LeaderTermRow).where(LeaderTermRow.id == 1)
+                       .execution_options(populate_existing=True)).one()
+    return row, database_now(session=session)
+
+
+def take_lease(*, session: Session, seen: LeaderTermRow, holder: str, now: float, ttl: float) -> int | None:
+    """Start the next term for `holder` until `now + ttl`, unless the lease moved (renewed or
+    taken) since `seen` was read; returns the new term, or None. It waits for the transactions
+    fenced by the old term to end (their FOR SHARE lock), so they commit before it begins."""
+    term = seen.term + 1
+    result = session.execute(
+        update(LeaderTermRow)
+        .where(col(LeaderTermRow.id) == 1, col(LeaderTermRow.term) == seen.term,
+               col(LeaderTermRow.expires_at) == seen.expires_at)
+        .values(term=term, holder=holder, since=now, expires_at=now + ttl)
+        .execution_options(synchronize_session=False))
+    return term if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def renew_lease(*, session: Session, term: int, holder: str, now: float, ttl: float) -> bool:
+    """Push the lease of `term` to `now + ttl`; False when that term is over."""
+    result = session.execute(
+        update(LeaderTermRow)
+        .where(col(LeaderTermRow.id) == 1, col(LeaderTermRow.term) == term, col(LeaderTermRow.holder) == holder)
+        .values(expires_at=now + ttl).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def release_lease(*, session: Session, term: int, holder: str) -> None:
+    """End the lease of `term` now (a clean stop): the next replica takes over at its next check."""
+    session.execute(update(LeaderTermRow)
+                    .where(col(LeaderTermRow.id) == 1, col(LeaderTermRow.term) == term,
+                           col(LeaderTermRow.holder) == holder)
+                    .values(expires_at=0.0).execution_options(synchronize_session=False))
 
 
 def leader_term(*, session: Session) -> LeaderTermRow | None:
@@ -43,8 +86,12 @@ def leader_term(*, session: Session) -> LeaderTermRow | None:
 
 def fence(*, session: Session, term: int | None) -> None:
     """Raise Deposed unless `term` is still current. On PostgreSQL the row stays share-locked
-    until the transaction ends, so a new leader's bump waits for this transaction: whatever
-    commits after the check, commits before the next term begins."""
+    until the transaction ends, so a new leader's take waits for this transaction: whatever
+    commits after the check, commits before the next term begins. A process frozen with the
+    lock held cannot stall the next leader for long: PostgreSQL ends the transaction once it is
+    idle for FENCED_IDLE_MS."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {FENCED_IDLE_MS}"))
     current = session.exec(select(LeaderTermRow.term).where(LeaderTermRow.id == 1)
                            .with_for_update(read=True)).first()
     if term is None or current != term:

@@ -38,6 +38,8 @@ def upgrade(engine: Engine) -> None:
     """Apply every migration up to the latest."""
     config = _config(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # a migration takes what it takes
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 

@@ -133,14 +133,16 @@ class SlackChannelRow(SQLModel, table=True):
 
 
 class LeaderTermRow(SQLModel, table=True):
-    """One row: the fencing term, bumped by each new leader. Every leader transaction reads it
-    (FOR SHARE) and stops when it moved on, so a deposed leader makes no further side effect."""
+    """One row: the leader's lease. `term` is bumped by each new leader; every leader transaction
+    reads it (FOR SHARE) and stops when it moved on, so a deposed leader makes no further side
+    effect. `expires_at` (the database's clock) is the lease's deadline, renewed by its holder."""
 
     __tablename__ = "leader_term"
     id: int = Field(default=1, primary_key=True)
     term: int = 0
     holder: str = ""
     since: float = 0.0
+    expires_at: float = 0.0
 
 
 class PrometheusStateRow(SQLModel, table=True):

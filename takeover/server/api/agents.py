@@ -1,6 +1,7 @@
 """Agents and their control: the document agents poll, the modes operators set, the sources
 they release, and the actions agents ask about."""
 
+import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -27,7 +28,7 @@ from takeover.server.api.deps import (
     may_act_for,
 )
 from takeover.server.api.fastpath import answer_control, parse_wait
-from takeover.server.hub import Entry
+from takeover.server.hub import CONFIRM_TIMEOUT, Entry, Stale
 from takeover.server.service import Service
 
 
@@ -154,7 +155,11 @@ async def get_control(
         seconds = parse_wait(wait)
     except ValueError as exc:
         raise HTTPException(422, f"wait: {exc}; use a duration like 30s") from None
-    entry = await run_in_threadpool(load_entry, service, who, agent)
+    await service.hub.vouch()  # Stale (503) when this replica cannot vouch for what it would answer
+    try:  # a database that stops answering mid-request is a 503 too, not a poll left hanging
+        entry = await asyncio.wait_for(run_in_threadpool(load_entry, service, who, agent), CONFIRM_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise Stale(f"the database did not answer within {CONFIRM_TIMEOUT:g}s") from None
     if entry is None:
         raise HTTPException(404, f"unknown agent {agent!r}")
     if who.role is Role.agent:
