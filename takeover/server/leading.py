@@ -44,10 +44,13 @@ class Leadership:
     def leader(self) -> bool:
         """Whether this process may act as the leader now: it holds a term whose lease, as
         this process counts it, has not run out."""
-        return self.current is not None and time.monotonic() < self._until
+        return self.embedded or (self.current is not None and time.monotonic() < self._until)
 
     def term(self) -> int | None:
-        """The term to fence leader work with, None when this process may not act as leader."""
+        """The term to fence leader work with, None when this process may not act as leader
+        (the embedded process takes its term when it is first asked)."""
+        if self.embedded and self.current is None:
+            self.check()
         return self.current if self.leader else None
 
     def check(self) -> bool:
