@@ -15,7 +15,12 @@ CACHE_SIZE = 256  # compiled patterns kept: at most CACHE_SIZE * MAX_MEM bytes
 
 
 class RegexError(ValueError):
-    """A pattern RE2 refuses (a backreference, a lookaround, a bad repetition…); says why."""
+    """A pattern RE2 refuses (a backreference, a lookaround, a bad repetition…): str() says why and
+    what to change; `.detail` is RE2's own words."""
+
+    def __init__(self, message: str, *, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class Match(Protocol):
@@ -49,7 +54,9 @@ class Regex:
         try:
             self._compiled = re2.compile(_utf8(pattern), _OPTIONS)
         except re2.error as exc:
-            raise RegexError(_reason(exc)) from None
+            detail = exc.args[0] if exc.args else ""
+            detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+            raise RegexError(_reason(detail), detail=detail) from None
 
     def search(self, text: str) -> bool:
         """Whether the pattern matches anywhere in `text`."""
@@ -96,9 +103,7 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _reason(exc: re2.error) -> str:
-    detail = exc.args[0] if exc.args else ""
-    text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+def _reason(text: str) -> str:
     if "pattern too large" in text:
         return (f"the pattern is too large for RE2's {MAX_MEM >> 20} MiB budget: "
                 "use fewer or smaller repetitions and alternatives")
