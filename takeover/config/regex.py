@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import re2
 
 MAX_MEM = 1 << 20  # RE2's budget per pattern (program and DFA); a larger pattern is refused as too large
-CACHE_SIZE = 256  # compiled patterns kept: at most CACHE_SIZE * MAX_MEM bytes
+CACHE_SIZE = 128  # compiled patterns kept (google-re2's own cache holds 128 too): at most ~256 MiB
 
 
 class RegexError(ValueError):
@@ -44,8 +44,8 @@ _OPTIONS = _options()
 
 
 class Regex:
-    """A compiled pattern. `search` and `fullmatch` answer whether it matches; `finditer` gives the
-    matches themselves (for replacement)."""
+    """A compiled pattern. `search` answers whether it matches; `finditer` gives the matches
+    themselves (for replacement)."""
 
     __slots__ = ("pattern", "_compiled")
 
@@ -61,10 +61,6 @@ class Regex:
     def search(self, text: str) -> bool:
         """Whether the pattern matches anywhere in `text`."""
         return self._compiled.search(_utf8(text)) is not None
-
-    def fullmatch(self, text: str) -> bool:
-        """Whether the pattern matches the whole of `text`."""
-        return self._compiled.fullmatch(_utf8(text)) is not None
 
     def finditer(self, text: str) -> Any:
         """Every non-overlapping match, left to right, as `Match`es (an empty match advances one character)."""
