@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from takeover.config.mode import Mode
+from takeover.config.regex import RegexError, compile_regex
 from takeover.control.sources import Decision, decide
 
 STRICTNESS = {Decision.allow: 0, Decision.approval_required: 1, Decision.deny: 2}
@@ -32,7 +33,7 @@ class Truth(enum.Enum):
 
 @dataclass(frozen=True)
 class Condition:
-    """`amount > 500`, `to_account !~ "^internal-"` (a regex search), `currency == "EUR"`, `has key`,
+    """`amount > 500`, `to_account !~ "^internal-"` (an RE2 search: linear time), `currency == "EUR"`, `has key`,
     `not has key`."""
 
     text: str
@@ -56,7 +57,7 @@ class Condition:
             return Truth.unknown, f"{self.name} is not a string ({_short(got)})"
         assert isinstance(self.value, str)
         if self.op in ("=~", "!~"):
-            hit = re.search(self.value, got) is not None  # a search, as grep: anchor with ^ and $
+            hit = compile_regex(self.value).search(got)  # a search, as grep: anchor with ^ and $
             return (Truth.yes if hit == (self.op == "=~") else Truth.no), ""
         return (Truth.yes if (got == self.value) == (self.op == "==") else Truth.no), ""
 
@@ -85,8 +86,8 @@ def parse_condition(text: str) -> Condition:
         raise ValueError(f"bad condition {text!r}: {op} compares numbers")
     if op in ("=~", "!~"):
         try:
-            re.compile(str(value))
-        except re.error as exc:
+            compile_regex(str(value))
+        except RegexError as exc:
             raise ValueError(f"bad condition {text!r}: invalid regex: {exc}") from None
     return Condition(text, name, op, value)
 

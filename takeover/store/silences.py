@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel import Session, col, select
 
 from takeover.control.silence import Silence, parse_matcher
@@ -9,6 +11,8 @@ from takeover.store.audit import record_audit
 from takeover.store.models import (
     SilenceRow,
 )
+
+log = logging.getLogger(__name__)
 
 
 def silence_from_row(row: SilenceRow) -> Silence:
@@ -32,8 +36,16 @@ def create_silence(*, session: Session, matchers: list[str], starts_at: float, e
 
 
 def active_silences(*, session: Session, now: float) -> list[Silence]:
-    rows = session.exec(select(SilenceRow).where(col(SilenceRow.ends_at) > now))
-    return [s for s in map(silence_from_row, rows) if s.active(now)]
+    found = []
+    for row in session.exec(select(SilenceRow).where(col(SilenceRow.ends_at) > now)):
+        try:
+            silence = silence_from_row(row)
+        except ValueError as exc:  # stored before matchers were RE2's: it mutes nothing now (expire it)
+            log.warning("silence %s is not applied: %s", row.id, exc)
+            continue
+        if silence.active(now):
+            found.append(silence)
+    return found
 
 
 def list_silences(*, session: Session, now: float, include_expired: bool = False) -> list[SilenceRow]:

@@ -34,22 +34,19 @@ def _re_replace_all(_: _Data, pattern: str, repl: str, text: str) -> str:
     except _CallError as e:
         q = f"`{pattern}`" if "`" not in pattern and pattern.isprintable() else _go_quote(pattern)
         raise _CallError(f"regexp: Compile({q}): {e}") from None  # MustCompile panics with this text
-    out, last, pos = [], 0, 0
-    while pos <= len(text):  # regexp.ReplaceAllString: no empty match right after a match
-        m = rx.search(text, pos)
-        if not m:
-            break
+    out, last, matched = [], 0, False
+    for m in rx.finditer(text):  # regexp.ReplaceAllString: no empty match right after a match
+        if matched and m.start() == m.end() == last:
+            continue
         out.append(text[last:m.start()])
-        if m.end() > last or m.start() == 0:
-            out.append(_expand(repl, m))
-        last = m.end()
-        pos = max(pos + 1, m.end())
+        out.append(_expand(repl, m, rx))
+        last, matched = m.end(), True
     out.append(text[last:])
     return "".join(out)
 
 
 def _match(_: _Data, pattern: str, s: str) -> bool:
-    return _go_regexp(pattern).search(s) is not None
+    return _go_regexp(pattern).search(s)
 
 
 def _to_float(v: Any) -> float:

@@ -27,7 +27,6 @@ from takeover.rules.gotemplate.nodes import (
     _Text,
     _Var,
 )
-from takeover.rules.gotemplate.regexp import _re2py, _RegexError, _Unsupported
 
 _ENGINE_FUNCS = {"query", "first", "label", "value", "strvalue", "sortByLabel", "toTime"}
 _PREDEFINED = ["$", "$labels", "$externalLabels", "$externalURL", "$value"]
@@ -274,20 +273,14 @@ def _tokstr(t: _Tok) -> str:
 
 
 def _check_literals(src: str, nodes: Any) -> None:
-    """Reject, at compile time, literal regexes and printf formats that use features not reproduced here."""
+    """Reject, at compile time, literal printf formats that use features not reproduced here (a bad
+    literal regex fails when executing, as in Go)."""
     for n in nodes if isinstance(nodes, tuple) else (nodes,):
         if isinstance(n, _Cmd) and isinstance(n.args[0], _Ident) and len(n.args) > 1 and \
                 isinstance(n.args[1], _Lit) and isinstance(n.args[1].value, str):
             name, lit = n.args[0].name, n.args[1]
-            try:
-                if name in ("match", "reReplaceAll"):
-                    _re2py(lit.value)
-                if name == "printf" and any(m.group(4) in ("*", "[") for m in _VERB_RE.finditer(lit.value)):
-                    raise _Unsupported("printf argument indexes and * widths are not supported by takeover")
-            except _Unsupported as e:
-                raise _syntax(src, lit.pos, str(e)) from None
-            except _RegexError:
-                pass  # Go fails too, but only when executing: keep that behaviour
+            if name == "printf" and any(m.group(4) in ("*", "[") for m in _VERB_RE.finditer(lit.value)):
+                raise _syntax(src, lit.pos, "printf argument indexes and * widths are not supported by takeover")
         if isinstance(n, _Node):
             for f in fields(n):
                 child = getattr(n, f.name)

@@ -1,19 +1,17 @@
-"""Go's RE2 regular expressions translated into equivalent Python patterns, and regexp.Expand."""
+"""Go's RE2 regular expressions, run by RE2 itself (takeover.config.regex: linear time, as in Go),
+after a check of Go's syntax that refuses what Go 1.19's regexp refuses, in its words; and regexp.Expand."""
 
 from __future__ import annotations
 
 import functools
 import re
 
+from takeover.config.regex import Match, Regex, RegexError, compile_regex
 from takeover.rules.gotemplate.errors import _CallError
 
 
 class _RegexError(Exception):
     """Go's regexp would reject this pattern too."""
-
-
-class _Unsupported(Exception):
-    """Valid RE2 that Python's re cannot reproduce exactly."""
 
 
 _PERL = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
@@ -23,7 +21,8 @@ _POSIX = {"alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blan
 
 
 def _re2py(p: str) -> str:
-    """Translate a Go RE2 pattern into an equivalent Python pattern."""
+    """Check a Go RE2 pattern as Go's regexp/syntax does (_RegexError in its words), by translating
+    it into the equivalent Python pattern."""
     out: list[str] = []
     groups: list[tuple[bool, list[str]]] = [(False, [])]  # per open group: (?m) state, mid-group (?flags) opened
     i, last_rep = 0, ""
@@ -41,9 +40,7 @@ def _re2py(p: str) -> str:
                 raise _RegexError(f"invalid or unsupported Perl syntax: `{p[i:i + 3]}`")
             multiline, opened = groups[-1]
             if m and m.group(4):
-                on, off = m.group(2), m.group(3) or ""
-                if "U" in on + off:
-                    raise _Unsupported("the regexp flag U is not supported by takeover")
+                on, off = m.group(2).replace("U", ""), (m.group(3) or "").replace("U", "")  # (?U): RE2 does it
                 multiline = ("m" in on or multiline) and "m" not in off
                 out.append(f"(?{on}{'-' + off if off else ''}:")
                 if m.group(4) == ")":  # flags for the rest of the current group, in every later alternative
@@ -96,8 +93,6 @@ def _re_escape(p: str, i: int, in_class: bool) -> tuple[str, int]:
         raise _RegexError("trailing backslash at end of expression: ``")
     if e in _PERL or e.lower() in _PERL:
         body = _PERL[e.lower()]
-        if in_class and e.isupper():
-            raise _Unsupported(f"\\{e} inside a character class is not supported by takeover")
         return (body if in_class else f"[{'^' if e.isupper() else ''}{body}]"), i + 2
     if e in "01234567":
         m = re.match(r"[0-7]{1,3}", p[i + 1:])
@@ -118,8 +113,11 @@ def _re_escape(p: str, i: int, in_class: bool) -> tuple[str, int]:
         return "\\" + e, i + 2
     if not in_class and e in "AzbB":
         return {"A": "\\A", "z": "\\Z", "b": "(?a:\\b)", "B": "(?a:\\B)"}[e], i + 2
-    if e in "pPC":
-        raise _Unsupported(f"the regexp escape \\{e} is not supported by takeover")
+    if e in "pP":  # a Unicode class, \pL or \p{Greek}: RE2 checks the name
+        end = p.find("}", i + 3) if p[i + 2: i + 3] == "{" else i + 2
+        if end < 0 or i + 2 >= len(p):
+            raise _RegexError(f"invalid character class range: `{p[i:]}`")
+        return ".", end + 1
     if e.isascii() and not e.isalnum():
         return "\\" + e, i + 2
     raise _RegexError(f"invalid escape sequence: `\\{e}`")
@@ -135,9 +133,7 @@ def _re_class(p: str, i: int) -> tuple[str, int]:
         first = False
         m = re.match(r"\[:(\^?)(\w+):\]", p[j:])
         if m and m.group(2) in _POSIX:
-            if m.group(1):
-                raise _Unsupported("negated POSIX classes are not supported by takeover")
-            out.append(_POSIX[m.group(2)])
+            out.append(_POSIX[m.group(2)])  # negated or not, the check is the same
             j += m.end()
             continue
         if p[j] == "\\":
@@ -154,26 +150,26 @@ def _re_class(p: str, i: int) -> tuple[str, int]:
 
 
 @functools.lru_cache(maxsize=256)  # alert templates re-render the same few patterns every evaluation
-def _go_regexp(pattern: str) -> re.Pattern[str]:
+def _go_regexp(pattern: str) -> Regex:
     try:
-        return re.compile(_re2py(pattern))
+        _re2py(pattern)
+        return compile_regex(pattern)
     except _RegexError as e:
         raise _CallError(f"error parsing regexp: {e}") from None
-    except _Unsupported as e:
-        raise _CallError(str(e)) from None
-    except re.error as e:
-        raise _CallError(f"error parsing regexp: {e.msg}: `{pattern}`") from None
+    except RegexError as e:  # what Go's check above lets through: RE2's words, quoted as Go quotes them
+        code, _, arg = e.detail.partition(": ")
+        raise _CallError(f"error parsing regexp: {code}: `{arg}`" if arg else f"error parsing regexp: {code}") from None
 
 
-def _expand(template: str, m: re.Match[str]) -> str:
+def _expand(template: str, m: Match, rx: Regex) -> str:
     """regexp.Expand: $1, ${1}, $name, ${name}; $$ is a dollar; unknown groups are empty."""
     def sub(g: re.Match[str]) -> str:
         name = g.group(1) or g.group(2)
         if name is None:
             return "$"
         numeric = name.isascii() and name.isdecimal() and (name == "0" or name[0] != "0") and len(name) <= 8
-        idx = int(name) if numeric else m.re.groupindex.get(name)  # Go: "$01" is a (missing) name
-        if idx is None or idx > (m.re.groups or 0):
+        idx = int(name) if numeric else rx.groupindex.get(name)  # Go: "$01" is a (missing) name
+        if idx is None or idx > rx.groups:
             return ""
         return m.group(idx) or ""
     return re.sub(r"\$(?:\{(\w+)\}|(\w+)|\$?)", sub, template)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from takeover.config.regex import RegexError, compile_anchored
 from takeover.rules.evaluate import Labels
 from takeover.rules.format import Group, RecordingRule, Rule
 from takeover.rules.query import QueryError, QueryFunc
@@ -107,12 +107,12 @@ def _name_test(matcher: object) -> Callable[[str], bool]:
     if op == promql_parser.MatchOp.NotEqual:
         return value.__ne__
     try:
-        pattern = re.compile(value)
-    except re.error:  # RE2 syntax Python lacks: assume it may match
+        pattern = compile_anchored(value)
+    except RegexError:  # Prometheus will say why; assume it may match
         return lambda name: True
     if op == promql_parser.MatchOp.Re:
-        return lambda name: pattern.fullmatch(name) is not None
-    return lambda name: pattern.fullmatch(name) is None
+        return pattern.search
+    return lambda name: not pattern.search(name)
 
 
 def unordered_read(order: Sequence[Placed]) -> str | None:
