@@ -7,14 +7,15 @@ from typing import Any
 from takeover import store
 from takeover.app.context import App
 from takeover.app.errors import Refusal
-from takeover.control.principal import new_token
+from takeover.control.principal import new_token, person_of
 
 TOKENS_SIGNAL = "tokens"  # a token was revoked: every replica drops its cached lookups
 
 
 def create(app: App, *, actor: str, name: str, role: str, agents: list[str],
-           expires_in: float | None) -> dict[str, Any]:
-    """A new token; the answer is the only place its secret appears."""
+           expires_in: float | None, person: str | None = None) -> dict[str, Any]:
+    """A new token; the answer is the only place its secret appears. `person`: who holds it
+    (default: the name without a role prefix): two tokens of one person are one vote."""
     if role == "agent" and not agents:
         raise Refusal(422, "an agent token needs agents: the agent names it may act for")
     if role != "agent" and agents:
@@ -23,7 +24,8 @@ def create(app: App, *, actor: str, name: str, role: str, agents: list[str],
     token = new_token()
     with app.sessions() as s:
         row = store.create_token(session=s, name=name, role=role, agents=agents, token=token, now=now,
-                                 actor=actor, expires_at=now + expires_in if expires_in is not None else None)
+                                 actor=actor, expires_at=now + expires_in if expires_in is not None else None,
+                                 person=person_of(name, person))
         s.commit()
         return {**store.token_public(row), "token": token}
 
