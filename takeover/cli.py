@@ -254,9 +254,12 @@ def token_create(
         for one in agent or []:
             check_agent(one)  # `*` too: a token for every agent is an operator's
         check_text(name or "", max_length=MAX_NAME, blank_ok=name is None)
+    except ValueError as exc:
+        _fail(f"--agent/--name: {exc}")
+    try:
         check_text(person or "", max_length=MAX_NAME, blank_ok=True)
     except ValueError as exc:
-        _fail(f"--agent/--name/--person: {exc}")
+        _fail(f"--person: {exc}")
     try:
         ttl = parse_duration(expires_in) if expires_in else None
     except ValueError as exc:

@@ -156,7 +156,9 @@ def args_diff(proposed: Mapping[str, Any], edits: Mapping[str, Any] | None) -> l
 
 # what a page shows, by the audit action that changes it (an action's first word)
 TOPICS = {"approval": ("approvals", "agents"), "mode": ("agents",), "agent": ("agents",), "release": ("agents",),
-          "action": ("agents",), "alert": ("alerts",), "silence": ("alerts",), "rules": ("rules",)}
+          "action": ("agents",), "alert": ("alerts",), "silence": ("alerts",), "rules": ("rules",),
+          # a sign-out or a revoked token: each open stream checks that its session still stands
+          "console": ("sessions",), "token": ("sessions",)}
 
 
 @dataclass(frozen=True)

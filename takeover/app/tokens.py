@@ -38,3 +38,25 @@ def revoke(app: App, *, actor: str, token_id: int) -> dict[str, Any]:
         s.commit()
     app.signal(TOKENS_SIGNAL)  # this replica and the others drop their cached lookups
     return store.token_public(row)
+
+
+def throttled(app: App, *, address: str, what: str, wait: int, reason: str = "") -> None:
+    """Audit that `address` has to wait `wait` seconds after too many failed attempts at `what`."""
+    with app.sessions() as s:
+        store.record_audit(session=s, now=app.clock(), actor=f"address:{address}", action="auth.throttled",
+                           subject=f"address:{address}", after={"what": what, "retry_after": wait},
+                           reason=reason or f"too many failed {what}s: back off")
+        s.commit()
+
+
+def refused_sign_in(app: App, *, address: str, why: str, wait: int | None) -> None:
+    """Audit a failed console sign-in (and the wait it started, if any)."""
+    with app.sessions() as s:
+        now = app.clock()
+        store.record_audit(session=s, now=now, actor=f"address:{address}", action="auth.sign_in_refused",
+                           subject=f"address:{address}", reason=why)
+        if wait is not None:
+            store.record_audit(session=s, now=now, actor=f"address:{address}", action="auth.throttled",
+                               subject=f"address:{address}", after={"what": "console sign-in", "retry_after": wait},
+                               reason="too many failed sign-ins: back off")
+        s.commit()
