@@ -235,6 +235,8 @@ def token_create(
     name: Annotated[Optional[str], typer.Option(help="who holds the token (default: the agent name)")] = None,
     agent: Annotated[Optional[list[str]], typer.Option(help="agent name(s) an agent token is bound to")] = None,
     expires_in: Annotated[Optional[str], typer.Option(help="duration, e.g. 90d; default: never")] = None,
+    person: Annotated[Optional[str], typer.Option(help="the person who holds it (default: the name without a "
+                                                       "role prefix); approvals count one vote per person")] = None,
 ) -> None:
     """Print a new bearer token (shown once; only its hash is stored)."""
     from takeover.config.duration import parse_duration
@@ -255,13 +257,18 @@ def token_create(
     except ValueError as exc:
         _fail(f"--agent/--name: {exc}")
     try:
+        check_text(person or "", max_length=MAX_NAME, blank_ok=True)
+    except ValueError as exc:
+        _fail(f"--person: {exc}")
+    try:
         ttl = parse_duration(expires_in) if expires_in else None
     except ValueError as exc:
         _fail(f"--expires-in: {exc}")
     from takeover.app import tokens
 
     created = _operation(lambda: tokens.create(_app(), actor=_cli_actor(), name=name or agent[0],  # type: ignore[index]
-                                               role=role, agents=agent or [], expires_in=ttl or None))
+                                               role=role, agents=agent or [], expires_in=ttl or None,
+                                               person=person or None))
     typer.echo(created["token"])
 
 

@@ -25,9 +25,20 @@ def server_env(tmp: Path, database_url: str) -> dict[str, str]:
             "TAKEOVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"}
 
 
+WIRES = """\
+policies:
+  - name: wires-by-alice
+    action: wire
+    decision: require_approval
+    approvers: [operator:alice]
+"""
+
+
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    srv = start_server(server_env(tmp_path, database_url), log=tmp_path / "serve.log")
+    (tmp_path / "policies.yml").write_text(WIRES)
+    env = {**server_env(tmp_path, database_url), "TAKEOVER_POLICIES": str(tmp_path / "policies.yml")}
+    srv = start_server(env, log=tmp_path / "serve.log")
     yield srv
     stop_server(srv)
 
@@ -112,12 +123,16 @@ def test_approve_with_edits_keeps_proposed_approved_and_effective_apart(server: 
     assert seen["status"] == "approved" and seen["args"]["effective"]["amount"] == 50
 
 
-def test_only_named_responders_may_answer(server: Server) -> None:
+def test_only_the_responders_the_policy_names_may_answer_and_the_agent_names_none(server: Server) -> None:
     agent = server.token("--role", "agent", "--agent", "pay-bot")
     alice = server.token("--role", "operator", "--name", "alice")
     bob = server.token("--role", "operator", "--name", "bob")
+    own = httpx.post(f"{server.url}/v1/approvals", headers=bearer(agent), json={
+        "agent": "pay-bot", "action": "wire", "responders": ["operator:bob"]})
+    assert own.status_code == 422 and "decided by the policies" in own.text and "operator:alice" in own.text
     approval = httpx.post(f"{server.url}/v1/approvals", headers=bearer(agent), json={
-        "agent": "pay-bot", "action": "wire", "responders": ["operator:alice"]}).json()
+        "agent": "pay-bot", "action": "wire"}).json()
+    assert approval["responders"] == ["operator:alice"] and approval["policy"].startswith("wires-by-alice (")
     refused = httpx.post(f"{server.url}/v1/approvals/{approval['id']}/approve", headers=bearer(bob))
     assert refused.status_code == 403 and "operator:alice" in refused.text
     assert httpx.post(f"{server.url}/v1/approvals/{approval['id']}/approve", headers=bearer(alice)).status_code == 200

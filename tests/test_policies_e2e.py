@@ -145,13 +145,13 @@ def test_a_grant_allows_the_action_until_it_ends(server: Server, token: Tokens) 
     granted = httpx.post(f"{server.url}/v1/approvals/{refund['id']}/approve", headers=bearer(op),
                          json={"grant_for": "3s"})
     assert granted.status_code == 200, granted.text
-    later = ask(server, agent, "refund", {"amount": 900}, "r-3")
+    later = ask(server, agent, "refund", {"amount": 400}, "r-3")
     assert later["decision"] == "allow" and later["reason"].startswith("granted: operator:a allowed refund")
     doc = httpx.get(f"{server.url}/v1/agents/pay-bot/control", headers=bearer(agent)).json()
     assert [(s["kind"], s["ref"], s["mode"]) for s in doc["sources"]] == [("grant", "refund", "normal")]
     assert ask(server, agent, "wire_transfer", {"to": "x"}, "w-3")["decision"] == "approval_required"  # only refund
-    poll(lambda: ask(server, agent, "refund", {"amount": 900}, "r-4")["decision"], until=lambda d: d != "allow")
-    assert ask(server, agent, "refund", {"amount": 900}, "r-5")["decision"] == "approval_required"
+    poll(lambda: ask(server, agent, "refund", {"amount": 400}, "r-4")["decision"], until=lambda d: d != "allow")
+    assert ask(server, agent, "refund", {"amount": 400}, "r-5")["decision"] == "approval_required"
 
 
 def test_an_approved_action_runs_only_with_the_approved_arguments(server: Server, token: Tokens) -> None:
@@ -171,15 +171,21 @@ def test_an_approved_action_runs_only_with_the_approved_arguments(server: Server
     assert [r["action"] for r in trail] == ["approval.execution_refused", "approval.executed"]
     assert trail[0]["reason"] == "the arguments differ from the approved ones"
 
-    # the SDK's guard confirms the approved arguments before it runs the tool
+    # the SDK's guard confirms the approved arguments before it runs the tool, once
+    again = ask(server, agent, "refund", {"amount": 500, "order": "A-1"}, "r-7")["approval"]
+    httpx.post(f"{server.url}/v1/approvals/{again['id']}/approve", headers=bearer(op), json={"args": {"amount": 450}})
     with Client(server.url, token=agent, agent="pay-bot", wait=2.0) as client:
         ran = []
-        with client.guard(action="refund", args={"amount": 500, "order": "A-1"}, idempotency_key="r-6") as permit:
+        with client.guard(action="refund", args={"amount": 500, "order": "A-1"}, idempotency_key="r-7") as permit:
             ran.append(dict(permit.args))  # the approver's edit
         assert ran == [{"amount": 450, "order": "A-1"}]
+        with pytest.raises(RequestRejected, match="an approval runs once"):  # no replay of the approval
+            with client.guard(action="refund", args={"amount": 500, "order": "A-1"}, idempotency_key="r-7"):
+                ran.append({})
         with pytest.raises(RequestRejected):  # the same key for other arguments is another action
-            with client.guard(action="refund", args={"amount": 999, "order": "A-1"}, idempotency_key="r-6"):
+            with client.guard(action="refund", args={"amount": 999, "order": "A-1"}, idempotency_key="r-7"):
                 pass
+    assert len(ran) == 1
 
 
 def test_an_unanswered_request_escalates_step_by_step_before_it_expires(tmp_path: Path, fake_slack: FakeSlack) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
-
-from sqlmodel import Session
 
 from takeover import store
 from takeover.app.approvals import open_request
 from takeover.app.context import App
+from takeover.app.decisions import judge_now
 from takeover.config.mode import Mode
-from takeover.control.policy import Policy, Situation, judge
 from takeover.control.principal import Principal
-from takeover.control.sources import Decision, Source, SourceKind, decide, resolve_mode
+from takeover.control.sources import Decision
 
 PAUSE_RETRY_AFTER = 30.0  # seconds an agent is told to wait before retrying a paused write
 
@@ -26,11 +23,8 @@ def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: s
     now = app.clock()
     with app.sessions() as s:
         row = store.ensure_agent(session=s, name=agent, now=now)
-        sources = [src for src in store.active_sources(session=s, now=now) if src.applies(agent, now)]
-        verdict = judge_action(app, s, Situation(
-            agent=agent, action=action, kind=kind, risk=risk, args=args, mode=resolve_mode(sources, agent=agent, now=now),
-            variant=(variant or {}).get("name")), granted=[g for g in sources if g.kind == SourceKind.grant
-                                                            and g.ref == action])
+        verdict = judge_now(app, s, agent=agent, action=action, kind=kind, risk=risk, args=args, now=now,
+                            variant=(variant or {}).get("name"))
         mode, decision, reason = verdict.mode, verdict.decision, verdict.reason
         retry_after = None
         if mode == Mode.pause_writes and decision == Decision.deny:
@@ -60,28 +54,6 @@ def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: s
     if answer["approval"] is not None:
         app.wake("deliver")
     return answer
-
-
-@dataclass(frozen=True)
-class Judged:
-    decision: Decision
-    reason: str
-    mode: Mode
-    policy: Policy | None = None
-    trace: tuple[str, ...] = ()
-
-
-def judge_action(app: App, s: Session, situation: Situation, *, granted: list[Source]) -> Judged:
-    """The policies' verdict (or the mode's decision table without policies) in the agent's
-    live state; an active grant allows the action, never past the mode's own floor."""
-    if any(p.uses_alerts for p in app.policies):
-        situation = replace(situation, alert_firing=store.alert_firing_on(session=s, agent=situation.agent))
-    floor, floor_reason = decide(situation.mode, kind=situation.kind, risk="low")
-    if granted and floor == Decision.allow:
-        grant = granted[0]
-        return Judged(Decision.allow, f"granted: {grant.reason}", situation.mode)
-    verdict = judge(app.policies, situation)
-    return Judged(verdict.decision, verdict.reason, situation.mode, verdict.policy, verdict.trace)
 
 
 def known(app: App, agent: str) -> None:

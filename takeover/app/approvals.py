@@ -9,12 +9,14 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.app.context import App
+from takeover.app.decisions import judge_now
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode
 from takeover.control.approval import Status, check_args, effective_args, may_respond
+from takeover.control.grants import grant_for as grant_scope
 from takeover.control.policy import Approval, Policy
 from takeover.control.principal import Principal
-from takeover.control.sources import Source, SourceKind
+from takeover.control.sources import Decision, Source, SourceKind
 from takeover.store.models import ApprovalRow
 
 
@@ -38,8 +40,8 @@ def open_request(app: App, s: Session, who: Principal, *, agent: str, action: st
     now = app.clock()
     ttl = app.limits.approval_expiry
     need = policy.approval if policy is not None else Approval()
-    if expires_in is None and need.expires_in is not None:
-        expires_in = min(need.expires_in, app.limits.approval_max_expiry)
+    if need.expires_in is not None:  # the policy's expiry; a request may ask for a shorter one, never a longer
+        expires_in = min(need.expires_in, app.limits.approval_max_expiry, expires_in or need.expires_in)
     if expires_in is not None:
         ttl = expires_in
         if ttl > app.limits.approval_max_expiry:
@@ -61,10 +63,32 @@ def open_request(app: App, s: Session, who: Principal, *, agent: str, action: st
     return row
 
 
-def request(app: App, who: Principal, **request: Any) -> dict[str, Any]:
-    """Ask a human to approve an action (idempotent per agent and idempotency key)."""
+def request(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: str, args: dict[str, Any],
+            reason: str, idempotency_key: str | None, expires_in: float | None,
+            responders: list[str] | None = None) -> dict[str, Any]:
+    """Ask a human to approve an action (idempotent per agent and idempotency key), decided as
+    `POST …/actions` decides it: a deny (a policy's or the mode's) is refused (403); otherwise
+    the deciding policy sets the responders, quorum, owner rule and expiry — an agent asks, it
+    does not choose who answers (`responders`, if sent, must be what the decision names: 422
+    otherwise). An action the decision allows outright may still be put to an operator."""
+    now = app.clock()
     with app.sessions() as s:
-        row = open_request(app, s, who, **request)
+        judged = judge_now(app, s, agent=agent, action=action, kind=kind, risk=risk, args=args, now=now)
+        if judged.decision == Decision.deny:
+            store.record_audit(session=s, now=now, actor=who.actor, action="action.deny", subject=f"agent:{agent}",
+                               reason=judged.reason, after={"action": action, "kind": kind, "risk": risk,
+                                                            "mode": judged.mode.name, "args": args, "via": "approvals"})
+            s.commit()
+            raise Refusal(403, f"denied, so no approval can be asked for: {judged.reason}")
+        policy = judged.policy if judged.decision == Decision.approval_required else None
+        decided = list(policy.approval.approvers) if policy is not None else ["role:operator"]
+        if responders is not None and sorted(responders) != sorted(decided):
+            raise Refusal(422, f"responders are decided by the policies, not by the agent: this request goes to "
+                               f"{', '.join(decided)}" + (f" (policy {policy.name}, {policy.where})" if policy else "")
+                               + "; leave responders out")
+        row = open_request(app, s, who, agent=agent, action=action, kind=kind, risk=risk, args=args,
+                           reason=reason, idempotency_key=idempotency_key, expires_in=expires_in,
+                           responders=decided, policy=policy)
         s.commit()
     app.wake("deliver")
     return store.approval_public(row)
@@ -82,12 +106,16 @@ def decide(app: App, *, approval_id: str, status: Status, who: Principal,
         if status in (Status.approved, Status.rejected) and not may_respond(
                 row.responders, role=who.role.value, name=who.name):
             raise Refusal(403, f"{who.actor} may not answer this request (responders: {', '.join(row.responders)})")
-        if status == Status.approved and f"operator:{who.name}" in row.forbidden:
+        if status == Status.approved and ({f"operator:{who.name}", f"operator:{who.person}"} & set(row.forbidden)):
             raise Refusal(403, f"{who.actor} owns agent {row.agent!r} and policy {row.policy} says its owner "
                                "may not approve its requests")
         if grant_for is not None and (status != Status.approved or not 0 < grant_for <= row.grant_max):
             raise Refusal(422, f"a grant needs an approval and at most the policy's grant_max "
                                f"({row.grant_max:.0f}s{'; this policy allows no grants' if not row.grant_max else ''})")
+        if grant_for is not None and store.effective_mode(session=s, agent=row.agent, now=now) != Mode.normal:
+            raise Refusal(409, f"agent {row.agent!r} is held in "
+                               f"{store.effective_mode(session=s, agent=row.agent, now=now).name}: a takeover ends "
+                               "grants, so none is given now; approve without grant_for")
         if status == Status.cancelled and who.is_operator():
             raise Refusal(403, "only the requesting agent cancels its request; operators reject it (with a comment)")
         if status == Status.rejected and not (comment or "").strip():
@@ -104,7 +132,7 @@ def decide(app: App, *, approval_id: str, status: Status, who: Principal,
     with app.sessions() as s:
         try:
             done = store.decide_approval(session=s, approval_id=approval_id, status=status,
-                                         actor=who.actor, now=now, comment=comment, args=args)
+                                         actor=who.actor, now=now, comment=comment, args=args, person=who.person)
         except store.VoteRefused as exc:
             raise Refusal(409, str(exc)) from None
         if not done:
@@ -118,10 +146,14 @@ def decide(app: App, *, approval_id: str, status: Status, who: Principal,
         app.messages.approval(s, row, now=now)
         changed = []
         if grant_for is not None and row.status == Status.approved.value:
+            effective = effective_args(row.args_proposed, row.args_approved)
+            grant = grant_scope(policy=row.policy.rsplit(" (", 1)[0], approval=row.id, args=effective)
+            bounds = ", ".join(f"{k} ≤ {v:g}" for k, v in grant.bounds)
             change = store.add_source(session=s, now=now, source=Source(
                 agent=row.agent, mode=Mode.normal, kind=SourceKind.grant, ref=row.action,
-                reason=f"{who.actor} allowed {row.action} for {grant_for:.0f}s (approval {row.id})",
-                actor=who.actor, since=now, expires_at=now + grant_for))
+                reason=f"{who.actor} allowed {row.action} for {grant_for:.0f}s (approval {row.id}"
+                       + (f"; {bounds}" if bounds else "") + ")",
+                actor=who.actor, since=now, expires_at=now + grant_for, covers=grant.to_json()))
             changed = list(change.agents)
         s.commit()
     if changed:
@@ -145,8 +177,14 @@ def execute(app: App, who: Principal, *, approval_id: str, args: dict[str, Any])
         public = store.approval_public(row)
     if not ok:
         effective = effective_args(row.args_proposed, row.args_approved) if row.status == "approved" else None
-        raise Refusal(409, {"message": f"not run: the approval covers {effective!r}" if effective is not None
-                            else f"not run: the request is {row.status}", "approval": public})
+        if row.executed_at is not None:
+            message = f"not run: {store.execution_refusal(row, '')}"
+        elif effective is not None:
+            message = f"not run: the approval covers {effective!r}"
+        else:
+            message = f"not run: the request is {row.status}"
+        raise Refusal(409, {"message": message, "executed_at": row.executed_at, "executed_by": row.executed_by,
+                            "approval": public})
     return public
 
 

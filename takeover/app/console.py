@@ -16,7 +16,7 @@ from takeover.app import approvals
 from takeover.app.context import App
 from takeover.app.errors import Refusal
 from takeover.control.approval import check_args, effective_args
-from takeover.control.principal import Principal, Role
+from takeover.control.principal import Principal, Role, person_of
 from takeover.control.silence import Matcher, Silence, parse_matcher, silenced_by
 from takeover.control.validation import MAX_NAME, check_text
 from takeover.store import console as watch
@@ -44,7 +44,7 @@ def sign_in(app: App, *, token: str, ttl: float = SESSION_SECONDS) -> tuple[str,
         row = store.find_token(session=s, token=token)
         if row is None or not store.token_usable(row, now=now):
             raise Refusal(401, "invalid, expired or revoked token")
-        who = Principal(row.name, Role(row.role))
+        who = Principal(row.name, Role(row.role), person=person_of(row.name, row.person))
         if who.role == Role.agent:
             raise Refusal(403, "an agent's token does not open the console: sign in with an operator, "
                                "admin or viewer token")
@@ -64,9 +64,10 @@ def signed_in(app: App, *, secret: str, take_notice: bool = True) -> SignedIn | 
         if found is None:
             return None
         row, token = found
+        who = Principal(token.name, Role(token.role), person=person_of(token.name, token.person))
         if not take_notice:
-            return SignedIn(Principal(token.name, Role(token.role)), row.expires_at)
-        signed = SignedIn(Principal(token.name, Role(token.role)), row.expires_at, row.notice, row.notice_error)
+            return SignedIn(who, row.expires_at)
+        signed = SignedIn(who, row.expires_at, row.notice, row.notice_error)
         if row.notice is not None:
             row.notice, row.notice_error = None, False
             s.add(row)
@@ -155,7 +156,9 @@ def args_diff(proposed: Mapping[str, Any], edits: Mapping[str, Any] | None) -> l
 
 # what a page shows, by the audit action that changes it (an action's first word)
 TOPICS = {"approval": ("approvals", "agents"), "mode": ("agents",), "agent": ("agents",), "release": ("agents",),
-          "action": ("agents",), "alert": ("alerts",), "silence": ("alerts",), "rules": ("rules",)}
+          "action": ("agents",), "alert": ("alerts",), "silence": ("alerts",), "rules": ("rules",),
+          # a sign-out or a revoked token: each open stream checks that its session still stands
+          "console": ("sessions",), "token": ("sessions",)}
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,28 @@ class Role(str, enum.Enum):
 OPERATOR_ROLES = frozenset({Role.operator, Role.admin})
 
 
+def person_of(name: str, person: str | None = None) -> str:
+    """The person a token (or a Slack user's operator name) stands for: its own `person`, else
+    its name without a role prefix, so `operator:alice`, `admin:alice` and `alice` are one person."""
+    if person:
+        return person
+    role, sep, rest = name.partition(":")
+    return rest if sep and rest and role in Role.__members__ else name
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who asks: the token's name and role, an agent token's agents, and the person behind it
+    (two tokens of one person are one vote)."""
+
     name: str
     role: Role
     agents: tuple[str, ...] = ()
+    person: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.person:
+            object.__setattr__(self, "person", person_of(self.name))
 
     def is_operator(self) -> bool:
         return self.role in OPERATOR_ROLES

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from takeover.config.mode import ALL_AGENTS, Mode
 
@@ -29,6 +30,7 @@ class Source:
     since: float
     expires_at: float | None = None
     id: int = 0
+    covers: Mapping[str, Any] | None = None  # a grant's scope: its policy and argument bounds (control.grants)
 
     def applies(self, agent: str, now: float) -> bool:
         return self.agent in (agent, ALL_AGENTS) and (self.expires_at is None or now < self.expires_at)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 
 from takeover import store
-from takeover.control.principal import Principal, Role
+from takeover.control.principal import Principal, Role, person_of
 
 # How long a looked-up token is trusted before the database is asked again. Long, because a
 # miss costs a database round trip on the hot path (measured: every poll after a 30 s long-poll
@@ -79,7 +79,7 @@ class TokenCache:
         now = time.time()
         principal, trust = None, UNKNOWN_SECONDS
         if row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now):
-            principal = Principal(row.name, Role(row.role), tuple(row.agents))
+            principal = Principal(row.name, Role(row.role), tuple(row.agents), person_of(row.name, row.person))
             # never trusted past its own expiry
             trust = CACHE_SECONDS if row.expires_at is None else min(CACHE_SECONDS, row.expires_at - now)
         if len(self._known) > 10_000:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -20,8 +21,19 @@ from takeover.control.validation import request_id
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
-# the header's value → why it is refused (None: a valid token)
-CheckToken = Callable[[str | None], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why the edge answers a request itself: 401 for a bad token, 429 while its address waits."""
+
+    status: int
+    detail: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# (the Authorization header's value, the client's address) → why it is refused (None: a valid token)
+CheckToken = Callable[[str | None, str], Awaitable[Refused | None]]
 
 
 class BodyTooLarge(HTTPException):
@@ -29,6 +41,12 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body larger than {limit} bytes (TAKEOVER_MAX_BODY_BYTES)")
+
+
+def client_address(scope: Scope) -> str:
+    """The source address (the proxy's client when uvicorn trusts its forwarded headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 class Edge:
@@ -50,10 +68,11 @@ class Edge:
 
         if scope.get("path", "").startswith(self.protected):
             refusal = await self.check_token(
-                headers[b"authorization"].decode("latin-1") if b"authorization" in headers else None)
+                headers[b"authorization"].decode("latin-1") if b"authorization" in headers else None,
+                client_address(scope))
             if refusal is not None:
-                return await self._answer(scope, receive, send_with_id, 401, refusal,
-                                          {"WWW-Authenticate": "Bearer"})
+                return await self._answer(scope, receive, send_with_id, refusal.status, refusal.detail,
+                                          refusal.headers)
         length = headers.get(b"content-length", b"")
         if length and (not length.isdigit() or int(length) > self.limit):
             return await self._answer(scope, receive, send_with_id, 413, BodyTooLarge(self.limit).detail)

@@ -27,7 +27,7 @@ def _source_from_row(row: SourceRow) -> Source:
     return Source(
         agent=row.agent, mode=Mode[row.mode], kind=SourceKind(row.kind), ref=row.ref,
         reason=row.reason, actor=row.actor, since=row.since, expires_at=row.expires_at,
-        id=row.id or 0,
+        id=row.id or 0, covers=row.covers,
     )
 
 
@@ -66,13 +66,18 @@ def effective_mode(*, session: Session, agent: str, now: float) -> Mode:
 
 
 def add_source(*, session: Session, source: Source, now: float) -> ModeChange:
-    """Hold `source.agent` in a mode; audited with before/after."""
+    """Hold `source.agent` in a mode; audited with before/after. A hold stricter than normal,
+    whatever its kind (an override, an alert, the fail-safe, a release), is a takeover: it ends
+    the grants of the agent (of every agent for `*`)."""
     if source.agent != ALL_AGENTS:
         ensure_agent(session=session, name=source.agent, now=now)
     before = effective_mode(session=session, agent=source.agent, now=now)
+    if source.mode != Mode.normal:
+        end_grants(session=session, agent=source.agent, actor=source.actor, now=now,
+                   reason=f"a takeover ends grants: {source.kind.value} {source.mode.name} ({source.reason})")
     row = SourceRow(agent=source.agent, mode=source.mode.name, kind=source.kind.value,
                     ref=source.ref, reason=source.reason, actor=source.actor, since=source.since,
-                    expires_at=source.expires_at)
+                    expires_at=source.expires_at, covers=dict(source.covers) if source.covers is not None else None)
     session.add(row)
     session.flush()
     after = effective_mode(session=session, agent=source.agent, now=now)
@@ -81,6 +86,23 @@ def add_source(*, session: Session, source: Source, now: float) -> ModeChange:
                  reason=source.reason)
     return ModeChange(source.agent, before, after, source.actor, source.reason,
                       tuple(_bump(session=session, agent=source.agent)))
+
+
+def end_grants(*, session: Session, agent: str, actor: str, now: float, reason: str) -> list[int]:
+    """Release the active grants of `agent` (every agent's for `*`), each audited; their ids."""
+    query = select(SourceRow).where(SourceRow.kind == SourceKind.grant.value, col(SourceRow.released_at).is_(None))
+    if agent != ALL_AGENTS:
+        query = query.where(SourceRow.agent == agent)
+    ended = []
+    for row in session.exec(query):
+        row.released_at, row.released_by = now, actor
+        session.add(row)
+        record_audit(session=session, now=now, actor=actor, action="mode.grant_ended", subject=f"agent:{row.agent}",
+                     before={"grant": row.id, "action": row.ref, "covers": row.covers}, reason=reason)
+        ended.append(row.id or 0)
+    if ended:
+        session.flush()
+    return ended
 
 
 def release_sources(

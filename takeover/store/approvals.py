@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from takeover.control.approval import Status, effective_args
+from takeover.control.principal import person_of
 from takeover.store.agents import ensure_agent
 from takeover.store.audit import record_audit
 from takeover.store.models import (
@@ -40,7 +41,8 @@ def approval_public(row: ApprovalRow) -> dict[str, Any]:
         "responders": row.responders, "decided_at": row.decided_at, "decided_by": row.decided_by,
         "comment": row.comment, "idempotency_key": row.idempotency_key, "policy": row.policy or None,
         "quorum": row.quorum, "approvals": [{"by": v["by"], "at": v["at"]} for v in row.approvals],
-        "args_digest": row.args_digest, "executed_at": row.executed_at, "grant_max": row.grant_max or None,
+        "args_digest": row.args_digest, "executed_at": row.executed_at, "executed_by": row.executed_by,
+        "grant_max": row.grant_max or None,
         "args": {"proposed": row.args_proposed, "approved": row.args_approved,
                  "effective": effective_args(row.args_proposed, row.args_approved)
                  if row.status == Status.approved else None},
@@ -95,14 +97,16 @@ def get_approval(*, session: Session, approval_id: str) -> ApprovalRow | None:
 
 
 def decide_approval(*, session: Session, approval_id: str, status: Status, actor: str, now: float,
-                    comment: str | None = None, args: dict[str, Any] | None = None) -> bool:
+                    comment: str | None = None, args: dict[str, Any] | None = None, person: str | None = None) -> bool:
     """Move a pending, unexpired request to `status`: one conditional UPDATE, so exactly one
     of any number of concurrent deciders wins (on SQLite and PostgreSQL alike). With a quorum,
     an approval is a vote (compare-and-set on `revision`) and the N-th distinct vote decides;
     a reject decides at once, whatever votes came before. False when it was decided already;
-    VoteRefused for a second vote by the same person or a vote for other arguments."""
+    VoteRefused for a second vote by the same person (`person`, else the actor's: two tokens of
+    one person are one vote) or a vote for other arguments."""
     if status == Status.approved:
-        decided = _vote(session=session, approval_id=approval_id, actor=actor, now=now, comment=comment, args=args)
+        decided = _vote(session=session, approval_id=approval_id, actor=actor, now=now, comment=comment, args=args,
+                        person=person or person_of(actor))
         if decided is not True:
             return decided is None
     else:
@@ -128,8 +132,13 @@ def decide_approval(*, session: Session, approval_id: str, status: Status, actor
     return True
 
 
+def voter(vote: dict[str, Any]) -> str:
+    """The person who cast a vote (votes before persons were recorded: the actor's name)."""
+    return str(vote.get("person") or person_of(str(vote["by"])))
+
+
 def _vote(*, session: Session, approval_id: str, actor: str, now: float, comment: str | None,
-          args: dict[str, Any] | None) -> bool | None:
+          args: dict[str, Any] | None, person: str) -> bool | None:
     """One approval vote: True when it decided the request, None when it counted and the
     request waits for more, False when the request was decided (or expired) already."""
     for _ in range(50):  # a lost compare-and-set means another vote landed first: read again
@@ -139,13 +148,15 @@ def _vote(*, session: Session, approval_id: str, actor: str, now: float, comment
         session.refresh(row)
         if row.status != Status.pending.value or row.expires_at <= now:
             return False
-        if any(v["by"] == actor for v in row.approvals):
-            raise VoteRefused(f"{actor} approved already ({len(row.approvals)} of {row.quorum}); "
-                              "another approver must add theirs")
+        same = next((v["by"] for v in row.approvals if voter(v) == person), None)
+        if same is not None:
+            who = actor if same == actor else f"{person} (as {same})"
+            raise VoteRefused(f"{who} approved already ({len(row.approvals)} of {row.quorum}): one person is one "
+                              "vote, whatever token they use; another approver must add theirs")
         edits = next((v["args"] for v in row.approvals if v.get("args") is not None), None)
         if args is not None and edits is not None and args != edits:
             raise VoteRefused(f"{row.approvals[0]['by']} approved other arguments: approve those, or reject")
-        votes = [*row.approvals, {"by": actor, "at": now, "args": args}]
+        votes = [*row.approvals, {"by": actor, "person": person, "at": now, "args": args}]
         final = len(votes) >= row.quorum
         values: dict[str, Any] = {"approvals": votes, "revision": row.revision + 1}
         if final:
@@ -170,24 +181,36 @@ def _vote(*, session: Session, approval_id: str, actor: str, now: float, comment
 
 
 def execute_approval(*, session: Session, row: ApprovalRow, args: dict[str, Any], actor: str, now: float) -> bool:
-    """The agent runs an approved action: with exactly the arguments the decision covers (its
-    first run is recorded), or it is refused and the attempt audited."""
+    """The agent runs an approved action, once, with exactly the arguments the decision covers:
+    the first call consumes the approval (a conditional UPDATE, so of any number of concurrent
+    calls one wins); any other call is refused and audited. `row` is refreshed either way."""
     digest = args_digest(args)
-    if row.status != Status.approved.value or digest != row.args_digest:
-        why = (f"the request is {row.status}" if row.status != Status.approved.value
-               else "the arguments differ from the approved ones")
-        record_audit(session=session, now=now, actor=actor, action="approval.execution_refused",
-                     subject=f"agent:{row.agent}", reason=why,
-                     after={"approval": row.id, "action": row.action, "args": args, "args_digest": digest,
-                            "approved_digest": row.args_digest})
-        return False
-    if row.executed_at is None:
-        row.executed_at = now
-        session.add(row)
+    result = session.execute(
+        update(ApprovalRow)
+        .where(col(ApprovalRow.id) == row.id, col(ApprovalRow.status) == Status.approved.value,
+               col(ApprovalRow.args_digest) == digest, col(ApprovalRow.executed_at).is_(None))
+        .values(executed_at=now, executed_by=actor).execution_options(synchronize_session=False))
+    session.refresh(row)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
         record_audit(session=session, now=now, actor=actor, action="approval.executed",
                      subject=f"agent:{row.agent}", after={"approval": row.id, "action": row.action,
                                                           "args_digest": digest})
-    return True
+        return True
+    record_audit(session=session, now=now, actor=actor, action="approval.execution_refused",
+                 subject=f"agent:{row.agent}", reason=execution_refusal(row, digest),
+                 after={"approval": row.id, "action": row.action, "args": args, "args_digest": digest,
+                        "approved_digest": row.args_digest})
+    return False
+
+
+def execution_refusal(row: ApprovalRow, digest: str) -> str:
+    """Why a run of the approved action is refused: it ran already, it is not approved, or
+    other arguments."""
+    if row.executed_at is not None:
+        return f"it ran already, at {row.executed_at:.3f} by {row.executed_by or 'the agent'}: an approval runs once"
+    if row.status != Status.approved.value:
+        return f"the request is {row.status}"
+    return "the arguments differ from the approved ones" if digest != row.args_digest else "refused"
 
 
 def pending_escalations(*, session: Session, now: float) -> list[tuple[ApprovalRow, dict[str, Any]]]:

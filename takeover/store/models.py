@@ -92,6 +92,8 @@ class SourceRow(SQLModel, table=True):
     expires_at: float | None = None
     released_at: float | None = Field(default=None, index=True)
     released_by: str | None = None
+    # a grant's scope: {"policy", "approval", "bounds": {path: upper bound}} (control.grants)
+    covers: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class OutboxRow(SQLModel, table=True):
@@ -166,6 +168,7 @@ class TokenRow(SQLModel, table=True):
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+    person: str | None = None  # who holds it (one person, one vote); None: derived from the name
 
 
 class AuditRow(SQLModel, table=True):
@@ -218,6 +221,7 @@ class ApprovalRow(SQLModel, table=True):
     grant_max: float = 0.0
     args_digest: str | None = None  # sha256 of the effective arguments the decision covers
     executed_at: float | None = None
+    executed_by: str | None = None  # who ran it: an approval runs once
 
 
 class NotifyGroupRow(SQLModel, table=True):

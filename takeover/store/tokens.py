@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from takeover.control.principal import person_of
 from takeover.store.audit import record_audit
 from takeover.store.models import (
     TokenRow,
@@ -19,10 +20,10 @@ def hash_token(token: str) -> str:
 
 
 def create_token(*, session: Session, name: str, role: str, agents: Iterable[str], token: str,
-                 now: float, actor: str, expires_at: float | None = None) -> TokenRow:
+                 now: float, actor: str, expires_at: float | None = None, person: str | None = None) -> TokenRow:
     """Store a token's hash (never the token) and audit who created it."""
     row = TokenRow(name=name, role=role, agents=list(agents), token_hash=hash_token(token),
-                   created_at=now, expires_at=expires_at)
+                   created_at=now, expires_at=expires_at, person=person)
     session.add(row)
     session.flush()
     record_audit(session=session, now=now, actor=actor, action="token.create",
@@ -32,6 +33,7 @@ def create_token(*, session: Session, name: str, role: str, agents: Iterable[str
 
 def token_public(row: TokenRow) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "role": row.role, "agents": row.agents,
+            "person": person_of(row.name, row.person),
             "created_at": row.created_at, "expires_at": row.expires_at, "revoked_at": row.revoked_at}
 
 

@@ -23,6 +23,7 @@ from takeover.server.edge import Edge
 from takeover.server.interactions import SlackInteractions
 from takeover.server.lastseen import FLUSH_SECONDS, LastSeen
 from takeover.server.service import Service
+from takeover.server.throttle import Throttle
 
 log = logging.getLogger(__name__)
 # one router per resource, in the order of the OpenAPI document
@@ -74,8 +75,10 @@ def create_app(service: Service) -> FastAPI:
     for router in RESOURCES:
         v1.include_router(router)
     app.include_router(v1)
-    app.mount("/ui", create_console(service))  # the browser console: session cookie, not in the OpenAPI document
-    app.add_middleware(Edge, check_token=token_check(cache), max_body_bytes=service.settings.max_body_bytes)
+    throttle = Throttle()  # bad tokens and failed sign-ins, per source address: one count for both doors
+    app.mount("/ui", create_console(service, throttle=throttle))  # session cookie, not in the OpenAPI document
+    app.add_middleware(Edge, check_token=token_check(cache, throttle, service.app),
+                       max_body_bytes=service.settings.max_body_bytes)
     return app
 
 

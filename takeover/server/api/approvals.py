@@ -39,9 +39,10 @@ class ApprovalCreate(BaseModel):
     reason: OptionalText = ""
     idempotency_key: Name | None = None
     expires_in: Duration | None = Field(None, description="duration, e.g. 10m; default TAKEOVER_APPROVAL_EXPIRY")
-    responders: list[Responder] = Field(
-        default_factory=lambda: ["role:operator"], min_length=1, max_length=20,
-        description='who may answer: "role:operator", "role:admin" or "operator:NAME" (at least one)')
+    responders: list[Responder] | None = Field(
+        None, min_length=1, max_length=20,
+        description="who may answer is decided by the policies (the deciding policy's approvers, else "
+                    '"role:operator"); if sent, it must name exactly those (422 otherwise)')
 
 
 class ApprovalDecision(BaseModel):
@@ -87,7 +88,8 @@ class Approval(BaseModel):
     quorum: int = Field(1, description="distinct approvals needed")
     approvals: list[Vote] = Field(default_factory=list, description="who approved so far")
     args_digest: str | None = Field(None, description="SHA-256 of the arguments the approval covers")
-    executed_at: float | None = None
+    executed_at: float | None = Field(None, description="when the approved action ran (it runs once)")
+    executed_by: str | None = Field(None, description="who ran it")
     grant_max: float | None = Field(None, description="longest grant an approver may give (seconds)")
 
 
@@ -96,7 +98,9 @@ router = APIRouter()
 
 @router.post("/approvals", status_code=201, response_model=Approval)
 def create_approval(body: ApprovalCreate, who: PrincipalDep, service: ServiceDep) -> Any:
-    """Ask a human to approve an action (idempotent per agent and idempotency_key). Agent tokens only."""
+    """Ask a human to approve an action (idempotent per agent and idempotency_key). Agent tokens only.
+    Decided as `POST /v1/agents/{agent}/actions` decides it: a denied action is refused (403), and
+    the deciding policy sets who answers, the quorum and the owner rule."""
     may_act_for(who, body.agent)
     return approvals.request(service.app, who, agent=body.agent, action=body.action, kind=body.kind,
                              risk=body.risk, args=body.args, reason=body.reason,
@@ -176,8 +180,9 @@ def reject(approval_id: ApprovalId, body: ApprovalDecision, who: OperatorDep, se
 
 @router.post("/approvals/{approval_id}/execute", response_model=Approval)
 def execute(approval_id: ApprovalId, body: Execution, who: PrincipalDep, service: ServiceDep) -> Any:
-    """The requesting agent runs the approved action: only with the arguments the approval
-    covers (409 otherwise, and the attempt is audited). Agent tokens only."""
+    """The requesting agent runs the approved action, once: the first call with the arguments the
+    approval covers consumes it; any other call answers 409 (saying when and by whom it ran) and
+    is audited. Agent tokens only."""
     return approvals.execute(service.app, who, approval_id=approval_id, args=body.args)
 
 

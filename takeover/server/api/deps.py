@@ -5,6 +5,7 @@ They read the `ApiState` that `create_app` puts on `app.state.api`, so the route
 module-level `APIRouter`s and one process may run several apps (the tests do).
 """
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,13 +15,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 from sqlmodel import Session
 
+from takeover import store
+from takeover.app import tokens as token_ops
+from takeover.app.context import App
 from takeover.control.principal import Principal, Role
 from takeover.control.validation import AGENT_RULE, APPROVAL_ID_PATTERN, MAX_ID, AgentName, AgentScope
 from takeover.server.auth import BAD_TOKEN, MISSING_TOKEN, TokenCache, bearer_token
-from takeover.server.edge import CheckToken
+from takeover.server.edge import CheckToken, Refused
 from takeover.server.interactions import SlackInteractions
 from takeover.server.lastseen import LastSeen
 from takeover.server.service import Service
+from takeover.server.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -104,14 +109,28 @@ def may_act_for(who: Principal, agent: str) -> None:
         raise HTTPException(403, f"{who.actor} may not act for agent {agent!r}")
 
 
-def token_check(tokens: TokenCache) -> CheckToken:
-    """The edge's check, before the body is read: why the token is refused, or None."""
+def token_check(tokens: TokenCache, throttle: Throttle, app: App) -> CheckToken:
+    """The edge's check, before the body is read: why the token is refused, or None. An address
+    that sent too many bad tokens waits (429, `Retry-After`; audited when the wait starts); a
+    token already known to be good still passes, so an agent's polls go on."""
+    challenge = {"WWW-Authenticate": "Bearer"}
 
-    async def check_token(authorization: str | None) -> str | None:
+    async def check_token(authorization: str | None, address: str) -> Refused | None:
         token = bearer_token(authorization)
         if token is None:
-            return MISSING_TOKEN
-        found = tokens.cached(token) or await run_in_threadpool(tokens.principal, token)
-        return None if found else BAD_TOKEN
+            return Refused(401, MISSING_TOKEN, challenge)
+        if tokens.cached(token):
+            return None
+        wait = throttle.retry_after(address)
+        if wait is not None:
+            return Refused(429, f"too many invalid tokens from {address}: retry after {wait}s",
+                           {"Retry-After": str(wait)})
+        if await run_in_threadpool(tokens.principal, token):
+            return None
+        started = throttle.failed(address, store.hash_token(token))
+        if started is not None:
+            await run_in_threadpool(functools.partial(token_ops.throttled, app, address=address, what="bearer token",
+                                                      wait=started))
+        return Refused(401, BAD_TOKEN, challenge)
 
     return check_token

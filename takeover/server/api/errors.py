@@ -30,6 +30,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         400: "the body is not UTF-8 JSON", 401: "no valid bearer token", 403: "the token's role or agents do not allow this",
         404: "no such resource", 409: "already decided, or an idempotency key reused",
         413: "request body larger than TAKEOVER_MAX_BODY_BYTES", 422: "invalid input",
+        429: "too many invalid tokens from this address: retry after Retry-After seconds",
     }.items()
 }
 

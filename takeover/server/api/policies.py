@@ -7,11 +7,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from takeover import store
-from takeover.app.agents import judge_action
+from takeover.app.decisions import active_grants, judge_action
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode, ModeName
 from takeover.control.policy import Situation
-from takeover.control.sources import SourceKind, resolve_mode
+from takeover.control.sources import resolve_mode
 from takeover.control.validation import AgentName, Name, check_args
 from takeover.server.api.deps import OperatorDep, ServiceDep
 
@@ -48,7 +48,7 @@ def explain(who: OperatorDep, service: ServiceDep, agent: Annotated[AgentName, Q
         current = Mode[mode] if mode else resolve_mode(sources, agent=agent, now=now)
         judged = judge_action(service.app, s, Situation(agent=agent, action=action, kind=kind, risk=risk, args=parsed,
                                                         mode=current, variant=variant),
-                              granted=[g for g in sources if g.kind == SourceKind.grant and g.ref == action])
+                              granted=active_grants(sources, action=action))
     policy = judged.policy
     return {"decision": judged.decision.value, "reason": judged.reason, "mode": judged.mode.name,
             "policy": f"{policy.name} ({policy.where})" if policy else None,

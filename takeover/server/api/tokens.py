@@ -17,6 +17,8 @@ class TokenCreate(BaseModel):
     agents: list[AgentName] = Field(default_factory=list, max_length=100,
                                     description="agent tokens: the agents it may act for (never *)")
     expires_in: Duration | None = None
+    person: Name | None = Field(None, description="who holds it (default: the name without a role prefix, so "
+                                                  "operator:alice and admin:alice are alice): one person, one vote")
 
 
 class Token(BaseModel):
@@ -24,6 +26,7 @@ class Token(BaseModel):
     name: str
     role: str
     agents: list[str]
+    person: str = Field(description="who holds it: approvals count one vote per person")
     created_at: float
     expires_at: float | None
     revoked_at: float | None
@@ -40,7 +43,8 @@ router = APIRouter()
 def create_token(body: TokenCreate, who: AdminDep, service: ServiceDep) -> Any:
     """A new token, shown once in this answer; only its hash is stored."""
     return token_ops.create(service.app, actor=who.actor, name=body.name, role=body.role, agents=body.agents,
-                            expires_in=duration(body.expires_in) if body.expires_in is not None else None)
+                            expires_in=duration(body.expires_in) if body.expires_in is not None else None,
+                            person=body.person)
 
 
 @router.get("/tokens", response_model=list[Token])

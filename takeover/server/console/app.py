@@ -17,6 +17,7 @@ from takeover.server.console.live import Pulse
 from takeover.server.console.pages import router as pages
 from takeover.server.console.view import render, templates
 from takeover.server.service import Service
+from takeover.server.throttle import Throttle
 
 HERE = Path(__file__).parent
 
@@ -50,10 +51,12 @@ async def invalid(request: Request, exc: Exception) -> Response:
     return render(request, "refused.html", {"status": 422, "message": where[:500], "visit": who}, status=422)
 
 
-def create_console(service: Service) -> FastAPI:
-    """The console over one running `Service`, to be mounted at /ui."""
+def create_console(service: Service, *, throttle: Throttle | None = None) -> FastAPI:
+    """The console over one running `Service`, to be mounted at /ui; `throttle` counts failed
+    sign-ins per source address (shared with the API's bad tokens)."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.service = service
+    app.state.throttle = throttle or Throttle()
     app.state.templates = templates()
     app.state.pulse = Pulse(service)
     if service.settings.public_url:  # Slack messages link to the console's pages (templates: console_url)

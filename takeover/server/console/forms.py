@@ -4,6 +4,8 @@ sends the browser back to the page with a notice of what happened (or why it was
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from takeover.app import approvals, console, dispatch, modes, releases, silences
+from takeover.app import approvals, console, dispatch, modes, releases, silences, tokens
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode
 from takeover.control.approval import Status
@@ -34,6 +36,7 @@ from takeover.server.console.door import (
     set_cookie,
 )
 from takeover.server.console.view import render
+from takeover.server.throttle import Throttle
 
 router = APIRouter()
 ReleaseAction = Annotated[str, Path(pattern="^(pause|resume|promote|abort)$")]
@@ -69,9 +72,22 @@ async def sign_in(request: Request, fields: FormDep) -> Response:
         raise Refused(403, "the sign-in form's CSRF token is missing or wrong: reload the sign-in page")
     service = service_of(request)
     target = safe_next(fields.get("next"))
+    throttle: Throttle = request.app.state.throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        page = render(request, "login.html", {"visit": None, "csrf": expected, "next": target,
+                                              "error": f"too many failed sign-ins from {address}: try again in "
+                                                       f"{wait}s"}, status=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     try:
         secret, _ = await run_in_threadpool(console.sign_in, service.app, token=fields.get("token", "").strip())
     except Refusal as exc:
+        started = throttle.failed(address, hashlib.sha256(fields.get("token", "").encode()).hexdigest()) \
+            if exc.status == 401 else None
+        await run_in_threadpool(functools.partial(tokens.refused_sign_in, service.app, address=address,
+                                                  why=str(exc.detail), wait=started))
         return render(request, "login.html", {"visit": None, "csrf": expected, "next": target,
                                               "error": str(exc.detail)}, status=exc.status)
     response = RedirectResponse(target, status_code=303)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -17,6 +17,7 @@ from takeover.server.service import Service
 
 WATCH_EVERY = 1.0  # seconds between the process's looks at the database while a page listens
 KEEPALIVE = 15.0  # seconds between comments that keep proxies from closing an idle stream
+SESSIONS = "sessions"  # the topic of sign-outs and revocations: never sent to the page
 
 
 class Pulse:
@@ -47,8 +48,10 @@ class Pulse:
                 if topics:
                     self._put(frozenset(topics))
 
-    async def stream(self, *, until: float) -> AsyncIterator[str]:
-        """The events of one stream, until the session's end (wall clock `until`)."""
+    async def stream(self, *, until: float, signed_in: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[str]:
+        """The events of one stream, until the session's end (wall clock `until`), its sign-out
+        or its token's revocation: `signed_in` is asked again whenever a session or token
+        changed anywhere (the audit trail says so) and at each keepalive."""
         self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[frozenset[str]] = asyncio.Queue()
         self._queues.add(queue)
@@ -64,11 +67,15 @@ class Pulse:
                 try:
                     topics = set(await asyncio.wait_for(queue.get(), min(KEEPALIVE, left)))
                 except asyncio.TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
+                    topics = {SESSIONS}
                 while not queue.empty():  # a burst of changes is one ping
                     topics |= queue.get_nowait()
-                yield f"event: change\ndata: {' '.join(sorted(topics))}\n\n"
+                if SESSIONS in topics:
+                    topics.discard(SESSIONS)
+                    if signed_in is not None and not await signed_in():
+                        yield "event: ended\ndata: sign in again\n\n"
+                        return
+                yield f"event: change\ndata: {' '.join(sorted(topics))}\n\n" if topics else ": keepalive\n\n"
         finally:
             self._queues.discard(queue)
 

@@ -3,11 +3,13 @@ queue, the audit trail, and the sign-in form (the one page without a session).""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -80,7 +82,14 @@ def sign_in_page(request: Request, next: Annotated[str, Query(max_length=2000)] 
 def live(request: Request, visit: VisitDep) -> Response:
     """Server-sent events: `change` with the topics that changed, until the session ends."""
     pulse: Pulse = request.app.state.pulse
-    return StreamingResponse(pulse.stream(until=visit.expires_at), media_type="text/event-stream",
+    app = service_of(request).app
+
+    async def still_signed_in() -> bool:
+        found = await run_in_threadpool(functools.partial(console.signed_in, app, secret=visit.secret, take_notice=False))
+        return found is not None
+
+    return StreamingResponse(pulse.stream(until=visit.expires_at, signed_in=still_signed_in),
+                             media_type="text/event-stream",
                              headers={**HEADERS, "X-Accel-Buffering": "no"})
 
 
