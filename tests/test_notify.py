@@ -32,12 +32,12 @@ def test_broken_templates_are_reported_with_file_and_line(tmp_path: Path) -> Non
     shutil.copytree(ROOT / "templates", tmp_path, dirs_exist_ok=True)
     firing = tmp_path / "alert_firing.json.j2"
     lines = firing.read_text().splitlines()
-    lines[12] = lines[12] + "{{ group.no_such_field.deeper }}"
+    lines[15] = lines[15] + "{{ group.no_such_field.deeper }}"
     firing.write_text("\n".join(lines))
     (tmp_path / "mode_changed.json.j2").write_text("{{ {'text': 'x' }\n")
     (tmp_path / "escalation.json.j2").unlink()
     problems = check_templates(tmp_path)
-    assert any(p.startswith(f"{firing}:13: UndefinedError") for p in problems), problems
+    assert any(p.startswith(f"{firing}:16: UndefinedError") for p in problems), problems
     assert any(p.startswith(f"{tmp_path / 'mode_changed.json.j2'}:1: ") for p in problems), problems
     assert f"{tmp_path / 'escalation.json.j2'}:1: missing (takeover sends escalation messages)" in problems
 

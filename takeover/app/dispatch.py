@@ -21,7 +21,7 @@ from takeover.control.silence import silenced_by
 from takeover.control.sources import SourceKind
 from takeover.notify.grouping import GroupState, escalation_due, needs_flush
 from takeover.notify.routing import Destination, Routing, mention_text
-from takeover.notify.templates import Message
+from takeover.notify.templates import Message, slack_escape
 from takeover.rules.evaluate import State
 from takeover.store.models import AlertRow, NotifyGroupRow
 
@@ -115,7 +115,7 @@ class Dispatcher:
 
     def _changes(self, rows: list[AlertRow], state: GroupState, firing: frozenset[str],
                  resolved: frozenset[str], held: frozenset[str]) -> str:
-        names = {r.fingerprint: _alert_name(r.labels) for r in rows}
+        names = {r.fingerprint: slack_escape(_alert_name(r.labels)) for r in rows}
         parts = [f"🔥 firing: {names[f]}" for f in sorted(firing - state.sent_firing)]
         parts += [f"✅ resolved: {names[f]}" for f in sorted(resolved - state.sent_resolved)]
         for row in rows:
@@ -149,7 +149,7 @@ class Dispatcher:
                 if rows and group.last_flush is not None:
                     self._read_holds(session, now)
                     self.update_message(session, group, rows=rows, dest=dest, now=now)
-                    self._note(session, group, f"👀 Acknowledged by {actor}", now)
+                    self._note(session, group, f"👀 Acknowledged by {slack_escape(actor)}", now)
             session.commit()
             return group
 
@@ -179,11 +179,11 @@ class Dispatcher:
 
 def _scope(effect: dict[str, Any] | None) -> str:
     agent = (effect or {}).get("agent", "")
-    return "all agents" if agent == "*" else f"`{agent}`"
+    return "all agents" if agent == "*" else f"`{slack_escape(agent)}`"
 
 
 def _takeover_note(effect: dict[str, Any]) -> str:
-    return (f"🛑 {_scope(effect)}: {effect['before']} → {effect['after']} by {effect['actor']} "
+    return (f"🛑 {_scope(effect)}: {effect['before']} → {effect['after']} by {slack_escape(effect['actor'])} "
             "(held until someone releases it)")
 
 

@@ -35,6 +35,7 @@ from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
 from takeover.notify.delivery import IDENTITY, Delivery
+from takeover.notify.retry import Backoff, RateLimits
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
 from takeover.notify.templates import template_env
@@ -106,6 +107,8 @@ class Service:
         self._revocations: tuple[int, float | None] | None = None
         self._reconciled_wall = clock()
         self._deliver_lock = threading.Lock()
+        self._rate_limits = RateLimits()  # Slack's Retry-After, for every delivery pass of this process
+        self._backoff = Backoff(cap=settings.slack_retry_max)
         self._reload_lock = threading.Lock()
         self.blind_since: float | None = None  # first failed query since the last success
         self.queried = False  # whether this process has asked Prometheus anything yet
@@ -312,7 +315,10 @@ class Service:
                 return 0
             with self._deliver_lock:
                 sent, failed = Delivery(sessions=self.sessions, notifier=self.notifier, term=term,
-                                        settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool).run()
+                                        settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool,
+                                        default_channel=self.routing.default_channel,
+                                        public_url=self.settings.public_url, backoff=self._backoff,
+                                        limits=self._rate_limits).run()
             self.metrics.notifications_sent.inc(sent)
             self.metrics.notifications_failed.inc(failed)
             return sent
