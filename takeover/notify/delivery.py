@@ -37,7 +37,7 @@ from takeover.notify.failures import DeliveryError, Failure, Kind, from_exceptio
 from takeover.notify.fit import fit
 from takeover.notify.retry import Backoff, RateLimits
 from takeover.notify.slack import MARKER, Notifier
-from takeover.notify.templates import Message
+from takeover.notify.templates import Message, slack_escape
 from takeover.store.models import MessageRow, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ SUPERSEDED: Message = {
                 "updated and its buttons are gone. Follow the newer message._"}}],
 }
 def marked(message: Message, key: str) -> Message:
-    """The message with its outbox key as Slack metadata, so it can be found after a crash."""
-    return {**message, "metadata": {"event_type": MARKER, "event_payload": {"key": key}}}
+    """The message with its outbox key as Slack metadata, so it can be found after a crash (the
+    key, escaped: it may hold an actor's or an agent's text)."""
+    return {**message, "metadata": {"event_type": MARKER, "event_payload": {"key": slack_escape(key)}}}
 
 
 IDENTITY = f"{socket.gethostname()}:{os.getpid()}"

@@ -10,7 +10,6 @@ linked to the console when its address is known. Pure: no I/O.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 Message = dict[str, Any]  # chat.postMessage arguments (as templates.Message)
@@ -24,7 +23,6 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_ACTIONS = 25
 MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_URL = 75, 2_000, 3_000
 MAX_ID = 255  # action_id, block_id
-_ENTITY = re.compile(r"&(amp|lt|gt);?$")
 
 
 def more_text(dropped: int, link: str | None) -> str:
@@ -55,9 +53,9 @@ def _safe_end(head: str) -> str:
     opened = head.rfind("<")
     if opened > head.rfind(">"):
         head = head[:opened]
-    match = _ENTITY.search(head[-5:]) if "&" in head[-5:] else None
-    if match is None and "&" in head[-4:]:
-        head = head[:head.rindex("&")]
+    amp = head.rfind("&")
+    if amp != -1 and len(head) - amp <= 4 and ";" not in head[amp:]:
+        head = head[:amp]  # `&am` of an `&amp;` cut in two
     return head
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from takeover.notify.failures import DeliveryError, from_exception
-from takeover.notify.templates import Message
+from takeover.notify.templates import Message, slack_escape
 
 MARKER = "takeover_message"  # Slack metadata event type carrying a post's outbox key
 
@@ -103,7 +103,7 @@ class SlackNotifier:
                                   ts=thread_ts, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
         return [(channel, str(m["ts"])) for m in response.get("messages") or []
                 if (m.get("metadata") or {}).get("event_type") == MARKER
-                and (m.get("metadata") or {}).get("event_payload", {}).get("key") == key]
+                and (m.get("metadata") or {}).get("event_payload", {}).get("key") in (key, slack_escape(key))]
 
     def open_modal(self, *, trigger_id: str, view: dict[str, Any]) -> None:
         self._call("views.open", self.client.views_open, trigger_id=trigger_id, view=view)

@@ -437,7 +437,20 @@ class Service:
             checks["prometheus"] = (True, "the leader's queries succeed")
         stale = self.hub.stale
         checks["current"] = (stale is None, stale or "served documents match the database")
+        checks["notifications"] = self._notifications_check()
         return checks
+
+    def _notifications_check(self) -> tuple[bool, str]:
+        """Advisory (/readyz stays ready: agents must still poll): messages Slack refused every way."""
+        try:
+            with self.sessions() as session:
+                lost = store.undeliverable(session=session, limit=1)
+                count = store.snapshot_counts(session=session)["undeliverable"] if lost else 0
+        except SQLAlchemyError:
+            return True, "unknown (database unreachable)"
+        if not lost:
+            return True, "every notification delivered or on its way"
+        return False, f"{count} notification(s) undeliverable; the last: {lost[0].last_error}"
 
     def _outage_since(self) -> float | None:
         """Since when Prometheus queries fail: the leader knows; a follower asks the database."""
