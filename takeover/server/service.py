@@ -27,7 +27,6 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
 from takeover.app.context import App, Limits
-from takeover.app.dispatch import Dispatcher
 from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import Mode
@@ -35,6 +34,7 @@ from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
 from takeover.notify.delivery import IDENTITY, Delivery
+from takeover.notify.dispatch import Dispatcher
 from takeover.notify.retry import Backoff, RateLimits
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
