@@ -4,6 +4,12 @@ It records every request, keeps the messages it was sent (so `chat.update` is ch
 real `ts`, and `conversations.history` / `conversations.replies` answer with them and their
 metadata), and can be told to answer the next requests with 429 + Retry-After, 500, to hang, or
 to take `delay` seconds over every request (a slow Slack).
+
+Like the real Slack it refuses what breaks Block Kit's published limits (`invalid_blocks`, and
+`msg_too_long` for a top-level text over 40,000 characters) — checked here on its own, not with
+takeover's code — answers a permanent error per channel (`refuse`) or for every call (`refuse_all`,
+e.g. `invalid_auth`), and can rate-limit every call for a period (`rate_limit`: HTTP 429 with
+Retry-After, counted from each 429 answered).
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ class FakeSlack:
     delay: float = 0.0  # seconds every request takes (after it is recorded and applied)
     blocked: str | None = None  # posts to this channel wait until `unblock` is set
     unblock: threading.Event = field(default_factory=threading.Event)
+    refused: dict[str, str] = field(default_factory=dict)  # channel → the error every call there gets
+    refuse_all: str | None = None  # an error every call gets (invalid_auth, token_revoked)
+    storm: tuple[float, float] | None = None  # (until, Retry-After): every call before `until` gets 429
+    limited: list[tuple[str, str, float, float]] = field(default_factory=list)  # (method, channel, at, until) per 429
+
+    def rate_limit(self, *, seconds: float, retry_after: float) -> None:
+        """Answer every call with 429 and `Retry-After: retry_after` for the next `seconds`."""
+        with self._lock:
+            self.storm = (time.time() + seconds, retry_after)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -92,8 +107,11 @@ class FakeSlack:
             self.unblock.wait(60)
         with self._changed:
             self.calls.append(Call(method, params, headers))
-            fault = self.faults.pop(0) if self.faults else None
             self._changed.notify_all()
+            refusal = self._refusal(method, params)
+            if refusal is not None:
+                return refusal
+            fault = self.faults.pop(0) if self.faults else None
             if fault is None:
                 answer = self._ok(method, params)
         if fault is None:
@@ -112,6 +130,26 @@ class FakeSlack:
             return 500, {}, {"ok": False, "error": "fatal_error"}
         extra = {"Retry-After": str(int(arg))} if status == 429 else {}
         return status, extra, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]] | None:
+        """What Slack answers without applying the call (called with the lock held)."""
+        now = time.time()
+        if self.storm is not None and now < self.storm[0]:
+            wait = self.storm[1]
+            self.limited.append((method, str(params.get("channel", "")), now, now + wait))
+            return 429, {"Retry-After": f"{wait:g}"}, {"ok": False, "error": "ratelimited"}
+        if self.refuse_all is not None:
+            return 200, {}, {"ok": False, "error": self.refuse_all}
+        channel = str(params.get("channel", ""))
+        if channel in self.refused and method.startswith("chat."):
+            return 200, {}, {"ok": False, "error": self.refused[channel]}
+        if method in ("chat.postMessage", "chat.update"):
+            if len(str(params.get("text") or "")) > 40_000:
+                return 200, {}, {"ok": False, "error": "msg_too_long"}
+            broken = block_kit_problems(params.get("blocks") or [])
+            if broken:
+                return 200, {}, {"ok": False, "error": "invalid_blocks", "errors": broken}
+        return None
 
     def _ok(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         # called with the lock held
@@ -146,6 +184,46 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "messages": sorted(found, key=lambda m: m["ts"], reverse=True)}
         return {"ok": True}
+
+
+def block_kit_problems(blocks: list[dict[str, Any]]) -> list[str]:
+    """Where `blocks` break Block Kit's published limits (api.slack.com/reference/block-kit)."""
+    found: list[str] = []
+
+    def over(value: Any, limit: int, where: str) -> None:
+        if isinstance(value, str) and len(value) > limit:
+            found.append(f"{where}: {len(value)} > {limit}")
+
+    if len(blocks) > 50:
+        found.append(f"{len(blocks)} blocks > 50")
+    for i, block in enumerate(blocks):
+        over(block.get("block_id"), 255, f"[{i}].block_id")
+        text = (block.get("text") or {}).get("text")
+        if block.get("type") == "header":
+            over(text, 150, f"[{i}].text")
+        elif block.get("type") == "section":
+            over(text, 3000, f"[{i}].text")
+            fields = block.get("fields") or []
+            if len(fields) > 10:
+                found.append(f"[{i}].fields: {len(fields)} > 10")
+            for j, item in enumerate(fields):
+                over(item.get("text"), 2000, f"[{i}].fields[{j}]")
+        elif block.get("type") == "context":
+            elements = block.get("elements") or []
+            if len(elements) > 10:
+                found.append(f"[{i}].elements: {len(elements)} > 10")
+            for j, item in enumerate(elements):
+                over(item.get("text"), 3000, f"[{i}].elements[{j}]")
+        elif block.get("type") == "actions":
+            elements = block.get("elements") or []
+            if len(elements) > 25:
+                found.append(f"[{i}].elements: {len(elements)} > 25")
+            for j, item in enumerate(elements):
+                over(item.get("action_id"), 255, f"[{i}].elements[{j}].action_id")
+                over((item.get("text") or {}).get("text"), 75, f"[{i}].elements[{j}].text")
+                over(item.get("value"), 2000, f"[{i}].elements[{j}].value")
+                over(item.get("url"), 3000, f"[{i}].elements[{j}].url")
+    return found
 
 
 def start_fake_slack() -> tuple[FakeSlack, ThreadingHTTPServer]:

@@ -137,7 +137,7 @@ def test_bad_defaults_in_the_routing_file_are_named_with_their_place(tmp_path: P
 
 def test_takeover_check_lists_each_default_a_rule_took_and_each_recording_rule_skipped(adopted: Path) -> None:
     env = {"PATH": os.environ["PATH"], "TAKEOVER_TEMPLATES": str(ROOT / "templates"),
-           "TAKEOVER_ROUTING": str(adopted / "routing.yml")}
+           "TAKEOVER_ROUTING": str(adopted / "routing.yml"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     result = subprocess.run([sys.executable, "-m", "takeover", "check", str(adopted / "rules")],
                             capture_output=True, text=True, cwd=adopted, env=env)
     assert result.returncode == 0, result.stderr

@@ -101,7 +101,7 @@ def service(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[tuple[Service, Cl
     assert errors == []
     svc = Service(Settings(database_url=f"sqlite:///{tmp_path / 'd.db'}", templates=str(ROOT / "templates")),
                   groups=groups, query=static_query(results), clock=clock, routing=ROUTING,
-                  notifier=SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=2, retries=0))
+                  notifier=SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=2))
     yield svc, clock, results
     svc.stop()
 
@@ -162,8 +162,11 @@ def test_ten_minutes_of_slack_errors_then_every_message_exactly_once(
     advance(svc, clock, 300)  # resolved during the outage
     with svc.sessions() as s:
         queued = store.undelivered(session=s)
-    assert len(queued) >= 2 and queued[0].attempts >= 30  # retried on every pass, held in order
+    # retried with an exponential back-off (not on every pass), later rows held behind it in order
+    assert len(queued) >= 2 and 5 <= queued[0].attempts <= 15 and queued[1].attempts == 0
+    assert len(fake_slack.calls) == queued[0].attempts  # no lookups: a 500 is an answer, nothing in doubt
     fake_slack.faults.clear()
+    clock.now += svc.settings.slack_retry_max  # the longest back-off
     assert svc.deliver() == len(queued)
     assert svc.deliver() == 0
     ok_posts = [k for k, p in fake_slack.messages.items() if "thread_ts" not in p]
@@ -191,7 +194,7 @@ def test_a_hanging_slack_times_out_and_the_message_is_delivered_later(
     groups, _ = parse_rule_file(RULES, filename="d.yml")
     svc = Service(Settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", templates=str(ROOT / "templates")),
                   groups=groups, query=static_query(results), clock=clock, routing=ROUTING,
-                  notifier=SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1, retries=0))
+                  notifier=SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1))
     try:
         fake_slack.hang_next(1, seconds=3)
         advance(svc, clock, 40, deliver=False)
@@ -199,6 +202,7 @@ def test_a_hanging_slack_times_out_and_the_message_is_delivered_later(
         with svc.sessions() as s:
             (row,) = store.undelivered(session=s)
             assert "timed out" in (row.last_error or "").lower() or "timeout" in (row.last_error or "").lower()
+        clock.now += 1  # its back-off after a first failure: 0.5 to 1 s
         assert svc.deliver() == 1
         assert [p["text"][:8] for p in fake_slack.messages.values()] == ["[FIRING]"]
     finally:

@@ -255,7 +255,7 @@ def in_process(tmp_path: Path, notifier: Any, clock: list[float]) -> Service:
 def impatient(tmp_path: Path, fake_slack: FakeSlack) -> tuple[Service, SlackNotifier, list[float]]:
     """A service on a clock the test moves, whose Slack client gives up after 1 s, no retries."""
     clock = [1_700_000_000.0]
-    slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1, retries=0)
+    slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=1)
     return in_process(tmp_path, slack, clock), slack, clock
 
 
@@ -268,6 +268,7 @@ def test_a_post_that_landed_after_its_timeout_is_found_and_its_orphan_loses_its_
         s.commit()
     fake_slack.late_next(1, seconds=2.5)  # the post lands after the client gave up
     assert service.deliver() == 0
+    clock[0] += 1  # its back-off after a first failure
     assert service.deliver() == 1  # in doubt, not found yet: posted again
     fake_slack.wait_for(lambda f: len(f.messages) == 2)  # the late copy arrived: an orphan
     clock[0] += slack.settle + 1
@@ -290,6 +291,7 @@ def test_an_in_doubt_post_found_in_the_channel_is_adopted_not_posted_again(
     fake_slack.late_next(1, seconds=1.2)
     assert service.deliver() == 0  # timed out; the post lands a moment later
     fake_slack.wait_for(lambda f: len(f.messages) == 1)
+    clock[0] += 1  # its back-off after a first failure
     assert service.deliver() == 2  # adopted, then updated in place
     assert len(fake_slack.of("chat.postMessage")) == 1
     (update,) = fake_slack.of("chat.update")
@@ -299,7 +301,7 @@ def test_an_in_doubt_post_found_in_the_channel_is_adopted_not_posted_again(
 
 def test_one_message_that_slack_holds_up_does_not_hold_up_the_others(tmp_path: Path, fake_slack: FakeSlack) -> None:
     clock = [1_700_000_000.0]
-    slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=30, retries=0)
+    slack = SlackNotifier(token="xoxb-t", base_url=fake_slack.url, timeout=30)
     service = in_process(tmp_path, slack, clock)
     with service.sessions() as s:
         store.enqueue(session=s, message_key="stuck", channel="#stuck", now=clock[0], payload={"text": "stuck"})

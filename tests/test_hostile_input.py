@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 BIG = str(2**63)  # one past the largest database id
 LONG = "9" * 400 + "s"  # a duration of 400 digits
 NOT_AGENT = "is not an agent name"
+NOT_ACTION = "is not an action name"
 BLANK = "must not be empty or only whitespace"
 UNICODE = "unable to parse raw data as a unicode string"  # pydantic's word for a lone surrogate in a str field
 
@@ -98,7 +99,11 @@ REFUSED = [
      {"action": "refund", "kind": "write", "args": {"x": [float("inf")]}}, 422, "finite"),
     ("NUL in args", "agent", "POST", "/v1/approvals", approval(args={"k": "a\x00b"}), 422, "NUL"),
     ("a lone surrogate in an action name", "agent", "POST", "/v1/agents/bot-a/actions",
-     {"action": "re\udc00fund", "kind": "write"}, 422, UNICODE),
+     {"action": "re\udc00fund", "kind": "write"}, 422, NOT_ACTION),
+    ("markup in an action name", "agent", "POST", "/v1/approvals", approval(action="refund <!channel>"), 422,
+     NOT_ACTION),
+    ("a link in an action name", "agent", "POST", "/v1/agents/bot-a/actions",
+     {"action": "<https://evil.example|Approve>", "kind": "write"}, 422, NOT_ACTION),
     ("a newline in an approval reason", "agent", "POST", "/v1/approvals",
      approval(reason='x\n{"level": "info", "message": "approved by admin"}'), 422, "one line"),
     ("a lone surrogate in a silence comment", "operator", "POST", "/v1/silences",

@@ -170,19 +170,23 @@ def test_slack_failures_keep_the_notification_until_it_is_delivered_once(
     results[EXPR] = [Sample({"agent": "bot-1", "job": "bot"}, 5)]
     step(service, clock, 10)
     step(service, clock, 20)
-    fake_slack.fail_next(3, status=500)  # the client's own retries (2 per message) are not enough
+    fake_slack.fail_next(1, status=500)  # one attempt per call: the retry stage decides when again
     assert service.deliver() == 0
     with service.sessions() as s:
         page, note = store.undelivered(session=s)  # the page, and the takeover note in its thread
         assert page.attempts == 1 and "fatal_error" in (page.last_error or "")
         assert note.payload["thread_of"] == page.message_key and note.attempts == 0  # waits for its page
+    assert service.deliver() == 0  # backing off (0.5 to 1 s after a first failure), not at once
+    clock.now += 1
     assert service.deliver() == 2
     assert service.deliver() == 0
-    assert len(fake_slack.of("chat.postMessage")) == 5 and len(fake_slack.messages) == 2  # 3 refused, 2 kept
+    assert len(fake_slack.of("chat.postMessage")) == 3 and len(fake_slack.messages) == 2  # 1 refused, 2 kept
     fake_slack.fail_next(1, status=429, retry_after=0)
     results[EXPR] = []
     step(service, clock, 10)
-    assert service.deliver() == 2  # the 429 is retried by the client, honouring Retry-After
+    assert service.deliver() == 0  # 429: the channel's messages wait their Retry-After and a back-off
+    clock.now += 1
+    assert service.deliver() == 2
     note, retried, update = fake_slack.calls[-3:]
     assert (note.method, retried.method, update.method) == ("chat.postMessage", "chat.postMessage", "chat.update")
     ((channel, ts),) = [k for k, p in fake_slack.messages.items() if p["text"].startswith("[RESOLVED]")]

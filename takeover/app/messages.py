@@ -14,7 +14,7 @@ from takeover.config.mode import ALL_AGENTS
 from takeover.control.approval import Status
 from takeover.control.sources import ModeChange
 from takeover.notify.routing import Destination, Routing, mention_text
-from takeover.notify.templates import Message, render_message
+from takeover.notify.templates import Message, render_message, slack_escape
 from takeover.store.models import ApprovalRow, ReleaseRow
 
 
@@ -75,7 +75,7 @@ class Messages:
             fallback_text=f"[RELEASE {row.state}] {row.agent}: {row.stable['version']} → {row.canary['version']} "
                           f"at {row.weight_bp / 100:g} %"))
         store.enqueue(session=session, channel=dest.channel, now=now, message_key=f"{key}:note:{now}:{row.state}",
-                      payload={"text": note, "thread_of": key})
+                      payload={"text": slack_escape(note), "thread_of": key})  # a text-only post: all of it shows
 
     def _route(self, agent: str) -> tuple[str, Destination]:
         owner, dest = self.routing.agent_destination(agent)

@@ -30,11 +30,17 @@ MAX_DURATION = 10 * 365 * 86400.0  # ten years: longer is a typo, not a plan
 AGENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 AGENT_RULE = ("an agent name is 1-200 characters of letters, digits, '_', '.', ':' and '-', "
               "starting with a letter or digit")
+# action (tool) names reach Slack messages and their notification text: the same safe set as
+# agent names plus '/' (MCP and framework tool names), so no markup, space or quote ever comes in
+ACTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$"
+ACTION_RULE = ("an action name is 1-200 characters of letters, digits, '_', '.', ':', '/' and '-', "
+               "starting with a letter or digit")
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # no ':': internal ids are `slack:U…`, `system:…`
 APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ROLES_THAT_ANSWER = ("operator", "admin")
 
 _AGENT_RE = re.compile(AGENT_PATTERN)
+_ACTION_RE = re.compile(ACTION_PATTERN)
 _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
 _APPROVAL_ID_RE = re.compile(APPROVAL_ID_PATTERN)
 # bidi embeddings, overrides and isolates: they make text read differently than it is stored
@@ -60,6 +66,13 @@ def check_agent(value: str) -> str:
     """`value` if it is an agent name (never `*`)."""
     if _AGENT_RE.fullmatch(value) is None:
         raise ValueError(f"{value[:60]!r} is not an agent name: {AGENT_RULE}")
+    return value
+
+
+def check_action(value: str) -> str:
+    """`value` if it is an action name."""
+    if _ACTION_RE.fullmatch(value) is None:
+        raise ValueError(f"{value[:60]!r} is not an action name: {ACTION_RULE}")
     return value
 
 
@@ -182,6 +195,9 @@ def _text(max_length: int, *, blank_ok: bool = False) -> AfterValidator:
 AgentName = Annotated[str, _validator(check_agent),
                       WithJsonSchema({"type": "string", "pattern": AGENT_PATTERN, "maxLength": MAX_NAME,
                                       "description": AGENT_RULE})]
+ActionName = Annotated[str, _validator(check_action),
+                       WithJsonSchema({"type": "string", "pattern": ACTION_PATTERN, "maxLength": MAX_NAME,
+                                       "description": ACTION_RULE})]
 AgentScope = Annotated[str, _validator(check_agent_scope),
                        WithJsonSchema({"type": "string", "pattern": rf"^(\*|{AGENT_PATTERN[1:-1]})$",
                                        "maxLength": MAX_NAME,

@@ -28,6 +28,7 @@ from takeover.control import validation
 from takeover.control.approval import Status
 from takeover.control.principal import Principal, Role
 from takeover.control.validation import MAX_REASON
+from takeover.notify.failures import DeliveryError
 from takeover.server.service import Service
 from takeover.store.models import NotifyGroupRow
 
@@ -164,7 +165,7 @@ class SlackInteractions:
         except Refusal as exc:
             detail = exc.detail["message"] if isinstance(exc.detail, dict) else exc.detail
             self._tell(interaction, f"Nothing changed: {detail}")
-        except (SlackClientError, OSError) as exc:
+        except (DeliveryError, SlackClientError, OSError) as exc:
             log.warning("slack interaction %s failed: %s", interaction.action_id, exc)
 
     def _do(self, s: Any, i: Interaction, who: Principal) -> None:
@@ -203,5 +204,5 @@ class SlackInteractions:
             return
         try:
             self.service.notifier.ephemeral(channel=i.channel, user=i.user_id, text=text)
-        except (SlackClientError, OSError) as exc:
+        except (DeliveryError, SlackClientError, OSError) as exc:
             log.warning("could not tell slack user %s: %s", i.user_id, exc)

@@ -65,6 +65,8 @@ class _Snapshot(Collector):
         yield GaugeMetricFamily("takeover_rule_groups_evaluated_here", "Rule groups this replica evaluates",
                                 value=sum(1 for r in s["evaluators"].values() if r == s["replica"]))
         yield GaugeMetricFamily("takeover_notifications_queued", "Undelivered outbox rows", value=s["queued"])
+        yield GaugeMetricFamily("takeover_notifications_undeliverable", "Notifications Slack refused every way "
+                                "takeover tried (kept in the outbox, shown in the console)", value=s["undeliverable"])
         yield GaugeMetricFamily("takeover_outbox_oldest_age_seconds", "Age of the oldest undelivered notification",
                                 value=(time.time() - s["oldest"]) if s["oldest"] else 0.0)
         yield GaugeMetricFamily("takeover_approvals_pending", "Approval requests waiting for a human", value=s["pending"])

@@ -60,7 +60,7 @@ def load_routing_file(settings: Settings) -> Routing:
 def check_template_dir(settings: Settings) -> None:
     if not Path(settings.templates).is_dir():
         raise NotStarted(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
-    problems = check_templates(settings.templates)
+    problems = check_templates(settings.templates, limits=False)  # a message too long is cut when sent
     if problems:
         raise NotStarted(f"takeover: {len(problems)} problem(s) in the message templates; nothing started", problems)
 

@@ -27,7 +27,6 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
 from takeover.app.context import App, Limits
-from takeover.app.dispatch import Dispatcher
 from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import Mode
@@ -35,6 +34,8 @@ from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
 from takeover.notify.delivery import IDENTITY, Delivery
+from takeover.notify.dispatch import Dispatcher
+from takeover.notify.retry import Backoff, RateLimits
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
 from takeover.notify.templates import template_env
@@ -112,6 +113,8 @@ class Service:
         self._revocations: tuple[int, float | None] | None = None
         self._reconciled_wall = clock()
         self._deliver_lock = threading.Lock()
+        self._rate_limits = RateLimits()  # Slack's Retry-After, for every delivery pass of this process
+        self._backoff = Backoff(cap=settings.slack_retry_max)
         self._reload_lock = threading.Lock()
         self.blind_since: float | None = None  # first failed query since the last success
         self.queried = False  # whether this process has asked Prometheus anything yet
@@ -318,6 +321,9 @@ class Service:
             with self._deliver_lock:
                 sent, failed = Delivery(sessions=self.sessions, notifier=self.notifier, term=term,
                                         settle=self.notifier.settle, clock=self.clock, pool=self._slack_pool,
+                                        default_channel=self.routing.default_channel,
+                                        public_url=self.settings.public_url, backoff=self._backoff,
+                                        limits=self._rate_limits,
                                         leading=lambda: self.leadership.term() == term).run()
             self.metrics.notifications_sent.inc(sent)
             self.metrics.notifications_failed.inc(failed)
@@ -451,11 +457,28 @@ class Service:
         else:
             checks["current"] = (False, f"cannot confirm the served documents are current: last confirmed "
                                         f"{self.hub.age():.0f}s ago, the bound is {self.hub.bound:g}s")
+        checks["notifications"] = self._notifications_check() if checks["database"][0] else (
+            True, "unknown (database unreachable)")
         return checks
 
     def _ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+    def _notifications_check(self) -> tuple[bool, str]:
+        """Advisory (/readyz stays ready: agents must still poll): messages Slack refused every way."""
+        def count() -> tuple[int, str]:
+            with self.sessions() as session:
+                lost = store.undeliverable(session=session, limit=1)
+                return (store.snapshot_counts(session=session)["undeliverable"] if lost else 0,
+                        (lost[0].last_error or "") if lost else "")
+        try:
+            lost, last = self._db_check.submit(count).result(timeout=READINESS_TIMEOUT)
+        except Exception:  # noqa: BLE001 - unknown is not a reason to refuse traffic
+            return True, "unknown (database unreachable)"
+        if not lost:
+            return True, "every notification delivered or on its way"
+        return False, f"{lost} notification(s) undeliverable; the last: {last}"
 
     def _outage_since(self) -> float | None:
         """Since when Prometheus queries fail: the leader knows; a follower asks the database."""

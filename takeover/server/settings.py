@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     meta_alert_owner: str = Field("takeover-admins", description="owner paged by the built-in meta-alert")
     log_format: str = Field("auto", description="auto (text on a terminal, else JSON), json or text")
     deliver_interval: float = Field(1.0, description="seconds between notification delivery passes")
-    slack_timeout: float = Field(10.0, gt=0, description="seconds before a Slack API call fails (retried twice)")
+    slack_timeout: float = Field(10.0, gt=0, description="seconds before a Slack API call fails (tried again after a back-off)")
+    slack_retry_max: float = Field(300.0, gt=0, description="the longest back-off between two attempts at one "
+                                                            "Slack message (a Retry-After from Slack is honoured "
+                                                            "even when longer)")
     silent_after: float = Field(300.0, gt=0, description="seconds without a control poll after which /metrics "
                                                          "counts an agent as silent (takeover_agents_silent)")
     replica_stale_after: float = Field(5.0, gt=0, description="PostgreSQL replicas: the longest a replica answers control polls from memory since the database last confirmed them; past it a poll waits for a confirmation (at most 2 s) or gets 503")

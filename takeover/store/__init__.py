@@ -102,9 +102,11 @@ from takeover.store.outbox import (
     channel_id,
     claim_outbox,
     enqueue,
+    mark_undeliverable,
     orphan_checks_due,
     posted_message,
     record_post,
+    undeliverable,
     undelivered,
 )
 from takeover.store.releases import (
@@ -240,5 +242,7 @@ __all__ = [
     "token_public",
     "token_usable",
     "undelivered",
+    "undeliverable",
+    "mark_undeliverable",
     "verify_audit",
 ]

@@ -41,8 +41,8 @@ def approval_public(row: ApprovalRow) -> dict[str, Any]:
         "responders": row.responders, "decided_at": row.decided_at, "decided_by": row.decided_by,
         "comment": row.comment, "idempotency_key": row.idempotency_key, "policy": row.policy or None,
         "quorum": row.quorum, "approvals": [{"by": v["by"], "at": v["at"]} for v in row.approvals],
-        "args_digest": row.args_digest, "executed_at": row.executed_at, "executed_by": row.executed_by,
-        "grant_max": row.grant_max or None,
+        "args_digest": row.args_digest, "delivery_error": row.delivery_error, "executed_at": row.executed_at,
+        "executed_by": row.executed_by, "grant_max": row.grant_max or None,
         "args": {"proposed": row.args_proposed, "approved": row.args_approved,
                  "effective": effective_args(row.args_proposed, row.args_approved)
                  if row.status == Status.approved else None},

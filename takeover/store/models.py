@@ -113,6 +113,10 @@ class OutboxRow(SQLModel, table=True):
     claim_term: int | None = None
     claimed_at: float | None = None
     claimed_by: str | None = None  # host:pid of the claiming process
+    next_attempt_at: float | None = None  # after a failure that may pass later: not tried before this
+    fallback: str | None = None  # the fallback stage reached after Slack refused the message as it was
+    # every way of delivering it failed: kept (never dropped), counted, shown in the console
+    undeliverable_at: float | None = Field(default=None, index=True)
 
 
 class MessageRow(SQLModel, table=True):
@@ -222,6 +226,7 @@ class ApprovalRow(SQLModel, table=True):
     args_digest: str | None = None  # sha256 of the effective arguments the decision covers
     executed_at: float | None = None
     executed_by: str | None = None  # who ran it: an approval runs once
+    delivery_error: str | None = None  # why its Slack message reached no channel (no human was asked there)
 
 
 class NotifyGroupRow(SQLModel, table=True):

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
+    ApprovalRow,
     MessageRow,
     OutboxRow,
     SlackChannelRow,
@@ -21,8 +22,29 @@ def enqueue(*, session: Session, message_key: str, channel: str, payload: dict[s
 
 
 def undelivered(*, session: Session, limit: int = 100) -> list[OutboxRow]:
+    """Rows still to deliver, oldest first (not those kept as undeliverable)."""
     return list(session.exec(select(OutboxRow).where(col(OutboxRow.sent_at).is_(None))
+                             .where(col(OutboxRow.undeliverable_at).is_(None))
                              .order_by(col(OutboxRow.id)).limit(limit)))
+
+
+def undeliverable(*, session: Session, limit: int = 20) -> list[OutboxRow]:
+    """Rows that every way of delivering failed, newest first (what the console shows)."""
+    return list(session.exec(select(OutboxRow).where(col(OutboxRow.undeliverable_at).is_not(None))
+                             .order_by(col(OutboxRow.id).desc()).limit(limit)))
+
+
+def mark_undeliverable(*, session: Session, row: OutboxRow, reason: str, now: float) -> None:
+    """Keep `row` as undeliverable (never dropped); an approval whose own message it was says
+    so on its record, so the agent can see why nobody answers."""
+    row.undeliverable_at, row.last_error = now, reason[:500]
+    session.add(row)
+    kind, _, rest = row.message_key.partition(":")
+    if kind == "approval" and rest and ":" not in rest:
+        approval = session.get(ApprovalRow, rest)
+        if approval is not None and approval.delivery_error is None:
+            approval.delivery_error = reason[:500]
+            session.add(approval)
 
 
 def posted_message(*, session: Session, key: str) -> MessageRow | None:

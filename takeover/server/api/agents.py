@@ -14,7 +14,7 @@ from takeover import store
 from takeover.app import agents, modes
 from takeover.config.mode import ALL_AGENTS, Mode, ModeName
 from takeover.control.principal import Principal, Role
-from takeover.control.validation import AgentName, Args, Duration, Name, Reason, duration
+from takeover.control.validation import ActionName, AgentName, Args, Duration, Name, Reason, duration
 from takeover.server.api.approvals import Approval, Kind, Risk
 from takeover.server.api.deps import (
     AgentPath,
@@ -56,7 +56,7 @@ class VariantRef(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    action: Name = Field(description="the tool or action name, e.g. refund")
+    action: ActionName = Field(description="the tool or action name, e.g. refund")
     kind: Kind
     risk: Risk = "low"
     args: Args = Field(default_factory=dict)

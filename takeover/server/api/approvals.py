@@ -13,6 +13,7 @@ from takeover.app import approvals
 from takeover.control.approval import Status
 from takeover.control.validation import (
     APPROVAL_ID_PATTERN,
+    ActionName,
     AgentName,
     Args,
     Duration,
@@ -32,7 +33,7 @@ Risk = Literal["low", "high"]
 
 class ApprovalCreate(BaseModel):
     agent: AgentName
-    action: Name
+    action: ActionName
     kind: Kind = "write"
     risk: Risk = "high"
     args: Args = Field(default_factory=dict)
@@ -90,6 +91,8 @@ class Approval(BaseModel):
     args_digest: str | None = Field(None, description="SHA-256 of the arguments the approval covers")
     executed_at: float | None = Field(None, description="when the approved action ran (it runs once)")
     executed_by: str | None = Field(None, description="who ran it")
+    delivery_error: str | None = Field(None, description="why the request's Slack message reached no channel: "
+                                                         "nobody was asked in Slack (answer it in the console)")
     grant_max: float | None = Field(None, description="longest grant an approver may give (seconds)")
 
 

@@ -1,13 +1,13 @@
 """control decisions: a grant's scope (policy, argument bounds), a token's person, who ran an approval
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
