@@ -316,7 +316,7 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
     groups = until(lambda: httpx.get(f"{server.url}/v1/alert-groups", headers=root).json(), lambda g: len(g) == 1)
     fake_slack.wait_for(lambda f: len(f.posts("[FIRING]")) == 1)
     link = 'https://takeover.example.com/ui/alerts?match=alertname%3D%22RefundsFailing%22&amp;match=owner%3D%22team-pay%22'
-    assert link.replace("&amp;", "&") in str(fake_slack.posts("[FIRING]")[0]["blocks"])
+    assert link in str(fake_slack.posts("[FIRING]")[0]["blocks"])  # &amp; inside a mrkdwn link, as Slack asks
 
     with signed_in_page(chromium, server.url, olga["token"], "/ui/alerts") as (browser, page, problems):
         board = page.locator("#board")

@@ -131,8 +131,8 @@ def test_agents_have_owners_whose_route_hears_human_takeovers_and_approval_reque
         op = {"Authorization": f"Bearer {server.token('--role', 'operator', '--name', 'alice')}"}
         bot = {"Authorization": f"Bearer {server.token('--role', 'agent', '--agent', 'refund-bot')}"}
         assert httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=op,
-                         json={"mode": "pause_writes", "reason": "checking refunds"}).status_code == 200
-        asked = httpx.post(f"{server.url}/v1/approvals", headers=bot, json={
+                         json={"mode": "require_approval", "reason": "checking refunds"}).status_code == 200
+        asked = httpx.post(f"{server.url}/v1/approvals", headers=bot, json={  # the mode asks a human
             "agent": "refund-bot", "action": "refund", "args": {"amount": 900}, "reason": "customer asked"})
         assert asked.status_code == 201, asked.text
         assert httpx.put(f"{server.url}/v1/agents/other-bot/control", headers=op,
