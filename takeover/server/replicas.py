@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -38,7 +39,10 @@ class ChangeFeed:
     def __init__(self, database_url: str, *, on_agents: Callable[[list[str] | None], None],
                  on_signal: Callable[[str], None], name: str = "takeover") -> None:
         self._url = conninfo(database_url)
-        self._name = name[:63]  # application_name, as the engine's connections
+        # as the engine's connections: named, and no wait on a peer that stopped answering is unbounded
+        self._bounds: dict[str, Any] = {
+            "application_name": name[:63], "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5,
+            "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 10_000}
         self._on_agents, self._on_signal = on_agents, on_signal
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -73,8 +77,7 @@ class ChangeFeed:
             for attempt in (1, 2):
                 try:
                     if self._sender is None or self._sender.closed:
-                        self._sender = psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                                       application_name=self._name)
+                        self._sender = psycopg.connect(self._url, autocommit=True, **self._bounds)
                         self._channel = self._channel or f"takeover_{_namespace(self._sender)}"
                     self._sender.execute("SELECT pg_notify(%s, %s)", (self._channel, payload))
                     return
@@ -89,8 +92,7 @@ class ChangeFeed:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5,
-                                     application_name=self._name) as conn:
+                with psycopg.connect(self._url, autocommit=True, **self._bounds) as conn:
                     self._channel = f"takeover_{_namespace(conn)}"
                     conn.execute(f'LISTEN "{self._channel}"')
                     if self._ready.is_set():
