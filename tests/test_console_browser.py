@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,32 @@ def signed_in_page(chromium: str, url: str, token: str, to: str) -> Iterator[tup
             yield browser, page, problems
         finally:
             browser.close()
+
+
+@contextmanager
+def link_page(target: str) -> Iterator[str]:
+    """A page on another site (`localhost`, while the console is on 127.0.0.1) linking to `target`,
+    as a Slack message does."""
+    body = f'<!doctype html><title>elsewhere</title><a href="{target}">Open in the console</a>'.encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://localhost:{site.server_address[1]}/"
+    finally:
+        site.shutdown()
+        site.server_close()
 
 
 def restart(server: Server) -> None:
@@ -319,6 +347,13 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
     assert link in str(fake_slack.posts("[FIRING]")[0]["blocks"])  # &amp; inside a mrkdwn link, as Slack asks
 
     with signed_in_page(chromium, server.url, olga["token"], "/ui/alerts") as (browser, page, problems):
+        # the Slack message's link, followed from another site (Slack's), lands signed in
+        with link_page(f"{server.url}/ui/alerts?match=alertname%3D%22RefundsFailing%22") as elsewhere:
+            page.goto(elsewhere)
+            page.get_by_role("link", name="Open in the console").click()
+            page.wait_for_url("**/ui/alerts?match=alertname%3D%22RefundsFailing%22")
+            expect(page.locator("#board").get_by_role("heading", name="team-pay")).to_be_visible()
+        page.goto(f"{server.url}/ui/alerts")
         board = page.locator("#board")
         expect(board.get_by_role("heading", name="team-pay")).to_be_visible()
         expect(board.locator("tbody tr")).to_have_count(2)

@@ -1,5 +1,7 @@
-"""Who is at the console: the session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS),
-the CSRF token every form carries, and form bodies. Pages take `VisitDep`; forms take
+"""Who is at the console: the session cookie (HttpOnly, SameSite=Lax so a link from Slack lands
+signed in, Secure over HTTPS), the CSRF token every form carries (what refuses a cross-site
+form: Lax sends the cookie on a top-level GET from another site, never on its POST), and form
+bodies. Pages take `VisitDep`; forms take
 `ActorDep`, which also checks the CSRF token and that the person may act (not a viewer)."""
 
 from __future__ import annotations
@@ -66,12 +68,12 @@ def service_of(request: Request) -> Service:
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/ui", httponly=True, samesite="strict",
+    response.set_cookie(name, value, max_age=max_age, path="/ui", httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")
 
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:
-    response.delete_cookie(name, path="/ui", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.delete_cookie(name, path="/ui", httponly=True, samesite="lax", secure=request.url.scheme == "https")
 
 
 def visit(request: Request) -> Visit:
