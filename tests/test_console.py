@@ -289,7 +289,8 @@ def test_signing_out_or_revoking_the_token_ends_the_session_on_the_server(server
     assert ("admin:root-console", "console.sign_out") in [(r["actor"], r["action"]) for r in rows]
 
 
-def test_the_audit_page_pages_back_and_names_the_first_broken_row(server: Server) -> None:
+def test_the_audit_page_pages_back_and_names_the_first_broken_row_new_rows_at_once_old_ones_on_a_full_walk(
+        server: Server) -> None:
     operator = token(server, "operator", "auditor-op")
     client = signed_in(server, operator)
     page = client.get("/ui/audit").text
@@ -298,11 +299,23 @@ def test_the_audit_page_pages_back_and_names_the_first_broken_row(server: Server
     if older:
         assert client.get(f"/ui/audit?before_id={older.group(1)}").status_code == 200
     db = sqlite3.connect(server.env["TAKEOVER_DATABASE_URL"].removeprefix("sqlite:///"))
+    (reason,) = db.execute("SELECT reason FROM audit WHERE id = 3").fetchone()
     with db:
         db.execute("UPDATE audit SET reason = 'rewritten' WHERE id = 3")
-    db.close()
-    page = client.get("/ui/audit").text
+    # a view checks only what is new since the last one: the rewritten old row waits for a full walk
+    assert "The hash chain verifies" in client.get("/ui/audit").text
+    page = client.get("/ui/audit?verify=full").text
     assert "The hash chain is broken at row 3" in page
+    assert "The hash chain is broken at row 3" in client.get("/ui/audit").text  # and it stays found
+    with db:
+        db.execute("UPDATE audit SET reason = ? WHERE id = 3", (reason,))  # mended: it holds on the next full walk
+        last = db.execute("SELECT max(id) FROM audit").fetchone()[0]
+    assert "The hash chain verifies" in client.get("/ui/audit?verify=full").text
+    with db:
+        db.execute("UPDATE audit SET reason = 'rewritten' WHERE id = ?", (last,))
+    db.close()
+    page = client.get("/ui/audit").text  # the last verified row rewritten: found on the next view
+    assert "The hash chain is broken at row" in page
 
 
 def test_a_session_ends_at_its_expiry(tmp_path: Path) -> None:

@@ -357,12 +357,13 @@ def moment(text: str, name: str) -> float | None:
     return (at if at.tzinfo else at.replace(tzinfo=datetime.UTC)).timestamp()
 
 
-def audit_page(app: App, query: AuditQuery, *, before_id: int | None, limit: int) -> tuple[list[AuditRow], int, AuditRow | None]:
+def audit_page(app: App, query: AuditQuery, *, before_id: int | None, limit: int,
+               full: bool = False) -> tuple[list[AuditRow], int, AuditRow | None]:
     """A page of matching rows newest first, and the chain's verification: (rows checked, the
-    first broken row or None)."""
+    first broken row or None) — the rows appended since the last view, or (`full`) all of them."""
     with app.sessions() as s:
         rows = watch.find_audit(session=s, before_id=before_id, limit=limit, **query.search())
-        checked, broken = store.verify_audit(session=s)
+        checked, broken = app.audit.verify(s, now=app.clock(), full=full)
     return rows, checked, broken
 
 

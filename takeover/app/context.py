@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
+from takeover.app.auditcheck import AuditCheck
 from takeover.app.messages import Messages
 from takeover.control.policy import Policy
 
@@ -38,3 +39,4 @@ class App:
     wake: Callable[[str], None] = _nothing
     # an approval was decided this many seconds after it was requested
     decided_after: Callable[[float], None] = _nothing
+    audit: AuditCheck = field(default_factory=AuditCheck)  # the chain verified so far

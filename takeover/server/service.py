@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
+from takeover.app.auditcheck import FULL_EVERY
 from takeover.app.context import App, Limits
 from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
@@ -173,6 +174,7 @@ class Service:
             (self.deliver, self.settings.deliver_interval, "deliver", "deliver notifications"),
             (self._expire_if_leader, 1.0, "expire", "expire overrides and apply the fail-safe"),
             (self.analyse_releases, self.settings.release_interval, "releases", "release analysis: step or roll back"),
+            (self.verify_audit, FULL_EVERY, "audit", "walk the whole audit chain"),
         ]
         if not self.embedded:
             jobs.append((self.reconcile, RECONCILE, "reconcile", "compare served documents with the database"))
@@ -348,6 +350,14 @@ class Service:
         """The leader's release analysis pass: checks, rollback alerts, promotion gates."""
         moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query), 0)
         return moved
+
+    def verify_audit(self) -> None:
+        """The scheduled walk of the whole audit chain (a view checks only what is new)."""
+        with self.sessions() as session:
+            checked, broken = self.app.audit.verify(session, now=self.clock(), full=True)
+        if broken is not None:
+            log.error("the audit chain is broken at row %s (%s by %s): %d rows before it verify",
+                      broken.id, broken.action, broken.actor, checked)
 
     # ------------------------------------------------------------ rules
 

@@ -53,12 +53,14 @@ from takeover.store.approvals import (
 )
 from takeover.store.audit import (
     AUDIT_LOCK,
+    AuditMark,
     audit_content,
     audit_hash,
     audit_rows,
     recent_audit_rows,
     record_audit,
     verify_audit,
+    verify_audit_from,
 )
 from takeover.store.cluster import (
     Deposed,
@@ -245,4 +247,6 @@ __all__ = [
     "undeliverable",
     "mark_undeliverable",
     "verify_audit",
+    "verify_audit_from",
+    "AuditMark",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -43,17 +44,40 @@ def record_audit(*, session: Session, now: float, actor: str, action: str, subje
     return row
 
 
-def verify_audit(*, session: Session, batch: int = 1000) -> tuple[int, AuditRow | None]:
-    """Walk the chain: (rows checked, the first row whose hash does not match, or None)."""
-    prev, checked, after_id = "", 0, 0
+@dataclass(frozen=True)
+class AuditMark:
+    """How far the chain is verified: `checked` rows, the last of them `last_id` with `last_hash`."""
+
+    checked: int = 0
+    last_id: int = 0
+    last_hash: str = ""
+
+
+def verify_audit(*, session: Session, batch: int = 1000, since: AuditMark | None = None,
+                 ) -> tuple[int, AuditRow | None]:
+    """Walk the chain (from the start, or on from a verified `since`): (rows checked, the first
+    row whose hash does not match, or None)."""
+    checked, broken, _ = verify_audit_from(session=session, mark=since or AuditMark(), batch=batch)
+    return checked, broken
+
+
+def verify_audit_from(*, session: Session, mark: AuditMark, batch: int = 1000,
+                      ) -> tuple[int, AuditRow | None, AuditMark]:
+    """Verify the rows after `mark` (a prefix already verified, whose last row must still hash
+    as it did): (rows checked in all, the first broken row or None, the new mark)."""
+    if mark.last_id:
+        last = session.get(AuditRow, mark.last_id)
+        if last is None or last.hash != mark.last_hash or audit_hash(last.prev_hash, last) != mark.last_hash:
+            return verify_audit_from(session=session, mark=AuditMark(), batch=batch)  # rewritten: from the start
+    prev, checked, after_id = mark.last_hash, mark.checked, mark.last_id
     while True:
         rows = list(session.exec(select(AuditRow).where(col(AuditRow.id) > after_id)
                                  .order_by(col(AuditRow.id)).limit(batch)))
         if not rows:
-            return checked, None
+            return checked, None, AuditMark(checked, after_id, prev)
         for row in rows:
             if row.prev_hash != prev or row.hash != audit_hash(prev, row):
-                return checked, row
+                return checked, row, AuditMark(checked, after_id, prev)
             prev, checked, after_id = row.hash, checked + 1, row.id or 0
 
 

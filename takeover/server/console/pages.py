@@ -228,15 +228,19 @@ def args_editor(request: Request, approval_id: ApprovalId, visit: VisitDep) -> R
 
 @router.get("/audit")
 def audit_page(request: Request, visit: VisitDep, query: AuditQueryDep,
-               before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:
+               before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+               verify: Annotated[str | None, Query(pattern="^full$")] = None) -> Response:
     """The trail newest first, filtered (actor, action, subject, time), a page at a time, with
-    exports of what matches and whether the hash chain holds (the first broken row)."""
+    exports of what matches and whether the hash chain holds (the first broken row): rows
+    appended since the last check, or the whole chain with `?verify=full`."""
     service = service_of(request)
-    rows, checked, broken = console.audit_page(service.app, query, before_id=before_id, limit=AUDIT_PAGE)
+    rows, checked, broken = console.audit_page(service.app, query, before_id=before_id, limit=AUDIT_PAGE,
+                                               full=verify == "full")
     older = rows[-1].id if len(rows) == AUDIT_PAGE else None
     return render(request, "audit.html", {
         "visit": visit, "now": service.clock(), "rows": rows, "older": older, "before_id": before_id,
-        "checked": checked, "broken": broken, "query": query, "params": query.params(), "page": "audit"})
+        "checked": checked, "broken": broken, "full_at": service.app.audit.full_at, "query": query,
+        "params": query.params(), "page": "audit"})
 
 
 @router.get("/audit/export.{kind}")
