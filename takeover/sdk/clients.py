@@ -80,9 +80,16 @@ class _Facade:
     running = False  # between start() and close()
 
     def __init__(self, base_url: str, *, token: str, agent: str, max_staleness: float = 30.0,
-                 read_policy: ReadPolicy = "allow", wait: float = 25.0, timeout: float = 5.0) -> None:
+                 read_policy: ReadPolicy = "allow", wait: float = 25.0, timeout: float = 5.0,
+                 instance: str | None = None) -> None:
         self.state = ControlState(base_url, token=token, agent=agent, max_staleness=max_staleness,
-                                  read_policy=read_policy, wait=wait, timeout=timeout)
+                                  read_policy=read_policy, wait=wait, timeout=timeout, instance=instance)
+
+    @property
+    def instance(self) -> str:
+        """This process's instance id, sent with each poll: the server counts which instances
+        hold the current document (`GET /v1/agents/{agent}`: `instances`)."""
+        return self.state.instance
 
     @property
     def status(self) -> Status:

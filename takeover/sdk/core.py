@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import replace
@@ -32,6 +34,7 @@ BACKOFF_BASE, BACKOFF_CAP = 0.25, 10.0  # seconds
 IDLE = 1.0  # seconds between polls when a server answers long-polls at once
 APPROVAL_POLL = 30.0  # seconds one long-poll of an approval request may block (the server caps it at 60)
 BASIS_POINTS = 10_000  # the scale of a release's weight_bp: 500 is 5%
+INSTANCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # what the server records as an instance id
 NO_RELEASE = Variant("stable", None, {}, None)
 
 
@@ -107,7 +110,7 @@ class ControlState:
 
     def __init__(self, base_url: str, *, token: str, agent: str, max_staleness: float = 30.0,
                  read_policy: ReadPolicy = "allow", wait: float = 25.0, timeout: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, instance: str | None = None) -> None:
         if read_policy not in ("allow", "deny") or max_staleness <= 0 or timeout <= 0 or wait < 0:
             raise ValueError("read_policy is allow|deny; max_staleness, timeout > 0; wait >= 0")
         self.base_url = base_url.rstrip("/")
@@ -116,7 +119,12 @@ class ControlState:
         self.timeout, self.clock = timeout, clock
         # a long-poll's answer must come before the document goes stale: leave it `timeout`, or half
         self.poll_wait = min(wait, max(max_staleness / 2, max_staleness - timeout))
-        self.headers = {"Authorization": f"Bearer {token}"}
+        # a random id per process (or the caller's, e.g. a pod name): the server tells which
+        # instances hold the current document
+        self.instance = instance or f"i-{uuid.uuid4().hex[:12]}"
+        if not INSTANCE_ID.fullmatch(self.instance):
+            raise ValueError(f"instance {self.instance!r}: 1-64 of A-Z a-z 0-9 . _ : -")
+        self.headers = {"Authorization": f"Bearer {token}", "X-Takeover-Instance": self.instance}
         self.synced: Synced | None = None
         self.failures = 0  # attempts failed in a row since the last sync
         self.last_error = ""

@@ -79,6 +79,9 @@ class ControlHub:
         # agent -> when it last polled this replica (wall clock); a plain dict write on the
         # hot path, written to the database in batches (`takeover.server.lastseen`)
         self.seen: dict[str, float] = {}
+        # (agent, instance id as sent) -> (when, the version it was answered with): whether each
+        # running instance holds the current document; written like `seen`, then cleared
+        self.instances: dict[tuple[str, bytes], tuple[float, int]] = {}
 
     def alarm(self) -> None:
         """Wake every long-poll to vouch again (this replica may have fallen behind); any thread."""

@@ -9,6 +9,7 @@ replica (the latest time wins), and once more when the service stops. The API, t
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,9 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from takeover.server.hub import ControlHub
-from takeover.store.agents import last_polls, record_polls
+from takeover.store.agents import last_polls, record_instances, record_polls, unconfirmed_instances
 
 FLUSH_SECONDS = 5.0  # how stale the database's last_seen_at may be, at most (plus one flush)
+INSTANCE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # what an instance id may be; others are not recorded
+MAX_INSTANCE_MARKS = 10_000  # instance marks written per flush, at most (an agent inventing ids)
 log = logging.getLogger(__name__)
 
 
@@ -33,13 +36,23 @@ class LastSeen:
         self._written: dict[str, float] = {}  # what this replica last wrote for each agent
 
     def flush(self) -> int:
-        """Write the marks made since the last flush (one statement per batch); how many."""
+        """Write the marks made since the last flush (one statement per batch), and the
+        instances' marks; how many agents' marks."""
         marks = {agent: at for agent, at in dict(self._hub.seen).items() if self._written.get(agent) != at}
-        if not marks:
+        taken, self._hub.instances = self._hub.instances, {}
+        instances = {(agent, instance.decode("latin-1")): mark for (agent, instance), mark in
+                     list(taken.items())[:MAX_INSTANCE_MARKS] if INSTANCE_ID.fullmatch(instance)}
+        if not marks and not instances:
             return 0
-        with self._sessions() as session:
-            record_polls(session=session, seen=marks)
-            session.commit()
+        try:
+            with self._sessions() as session:
+                record_polls(session=session, seen=marks)
+                record_instances(session=session, marks=instances, now=self.clock())
+                session.commit()
+        except SQLAlchemyError:
+            for key, mark in taken.items():  # retried whole with the next flush
+                self._hub.instances.setdefault(key, mark)
+            raise
         self._written.update(marks)  # only once written: a failed flush is retried whole
         return len(marks)
 
@@ -63,6 +76,11 @@ class LastSeen:
             polls[agent] = max(mark, polls.get(agent, mark))
         return polls
 
+    def unconfirmed(self) -> dict[str, int]:
+        """Agent -> how many of its instances do not hold its current document (as written)."""
+        with self._sessions() as session:
+            return unconfirmed_instances(session=session)
+
     def collector(self) -> Collector:
         """The /metrics gauges: each agent's last poll, and how many have gone silent."""
         return _Gauges(self)
@@ -82,6 +100,12 @@ class _Gauges(Collector):
         for agent, at in sorted(polls.items()):
             last.add_metric([agent], at)
         yield last
+        unconfirmed = GaugeMetricFamily(
+            "takeover_agent_instances_unconfirmed", "Running instances of the agent (seen in the last hour) "
+            "that have not fetched its current control document", labels=["agent"])
+        for agent, count in sorted(self._seen.unconfirmed().items()):
+            unconfirmed.add_metric([agent], count)
+        yield unconfirmed
         now = self._seen.clock()
         yield GaugeMetricFamily("takeover_agents_silent", "Agents that polled once but not in the last "
                                 "TAKEOVER_SILENT_AFTER seconds", value=sum(1 for at in polls.values()

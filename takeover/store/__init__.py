@@ -9,12 +9,14 @@ from takeover.store.agents import (
     active_sources,
     add_source,
     agent_exists,
+    agent_instances,
     control_document,
     control_documents,
     effective_mode,
     ensure_agent,
     expire_sources,
     list_agents,
+    record_instances,
     release_sources,
 )
 from takeover.store.alerts import (
@@ -247,6 +249,8 @@ __all__ = [
     "undeliverable",
     "mark_undeliverable",
     "verify_audit",
+    "agent_instances",
+    "record_instances",
     "verify_audit_from",
     "AuditMark",
 ]

@@ -8,7 +8,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import delete, func, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import ALL_AGENTS, Mode
@@ -17,6 +19,7 @@ from takeover.control.sources import ModeChange, Source, SourceKind, resolve_mod
 from takeover.store.audit import record_audit
 from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
+    AgentInstanceRow,
     AgentRow,
     SourceRow,
 )
@@ -197,3 +200,42 @@ def last_polls(*, session: Session) -> dict[str, float]:
     """When each agent that ever polled last did, as written by `record_polls`."""
     rows = session.exec(select(AgentRow.name, AgentRow.last_seen_at).where(col(AgentRow.last_seen_at).is_not(None)))
     return {name: at for name, at in rows if at is not None}
+
+
+INSTANCES_KEPT = 3600.0  # seconds an instance is remembered after its last poll
+
+
+def record_instances(*, session: Session, marks: Mapping[tuple[str, str], tuple[float, int]], now: float) -> None:
+    """Write each instance's last poll and the version it then held (the later of what replicas
+    wrote is kept), and forget instances silent for INSTANCES_KEPT."""
+    rows = [{"agent": agent, "instance": instance, "seen_at": at, "version": version}
+            for (agent, instance), (at, version) in marks.items()]
+    if rows:
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        insert = postgresql_insert if postgresql else sqlite_insert
+        later = func.greatest if postgresql else func.max  # SQLite's max(a, b) is the scalar one
+        stmt = insert(AgentInstanceRow)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["agent", "instance"],
+            set_={"seen_at": later(AgentInstanceRow.seen_at, stmt.excluded.seen_at),
+                  "version": later(AgentInstanceRow.version, stmt.excluded.version)}), rows)
+    session.execute(delete(AgentInstanceRow).where(col(AgentInstanceRow.seen_at) < now - INSTANCES_KEPT))
+
+
+def agent_instances(*, session: Session, agents: Iterable[str]) -> dict[str, list[tuple[str, float, int]]]:
+    """Each agent's instances seen in the last INSTANCES_KEPT seconds: (id, last poll, version held)."""
+    found: dict[str, list[tuple[str, float, int]]] = {agent: [] for agent in agents}
+    rows = session.exec(select(AgentInstanceRow).where(col(AgentInstanceRow.agent).in_(list(found)))
+                        .order_by(col(AgentInstanceRow.instance)))
+    for r in rows:
+        found[r.agent].append((r.instance, r.seen_at, r.version))
+    return found
+
+
+def unconfirmed_instances(*, session: Session) -> dict[str, int]:
+    """Agent -> how many of its instances hold an older document version than its current one."""
+    rows = session.exec(select(AgentInstanceRow.agent, func.count())
+                        .join(AgentRow, col(AgentRow.name) == col(AgentInstanceRow.agent))
+                        .where(col(AgentInstanceRow.version) < col(AgentRow.version))
+                        .group_by(col(AgentInstanceRow.agent)))
+    return {agent: int(count) for agent, count in rows}

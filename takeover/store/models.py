@@ -77,6 +77,17 @@ class AgentRow(SQLModel, table=True):
     last_seen_at: float | None = None  # the agent's last control poll (kept within a few seconds)
 
 
+class AgentInstanceRow(SQLModel, table=True):
+    """One running instance of an agent (the SDK's random id): when it last polled and the
+    version of the control document it then held. Kept an hour after its last poll."""
+
+    __tablename__ = "agent_instance"
+    agent: str = Field(primary_key=True)
+    instance: str = Field(primary_key=True)
+    seen_at: float = Field(index=True)
+    version: int = 0
+
+
 class SourceRow(SQLModel, table=True):
     """A reason an agent (or `*`, every agent) is in a mode; released rows are kept for history."""
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app import agents, modes
 from takeover.config.mode import ALL_AGENTS, Mode, ModeName
+from takeover.control.instances import confirmation
 from takeover.control.principal import Principal, Role
 from takeover.control.validation import ActionName, AgentName, Args, Duration, Name, Reason, duration
 from takeover.server.api.approvals import Approval, Kind, Risk
@@ -110,6 +111,21 @@ class AgentSummary(BaseModel):
                                                 "within a few seconds across replicas); null: never")
 
 
+class AgentInstance(BaseModel):
+    id: str = Field(description="the instance id its SDK sends (X-Takeover-Instance)")
+    last_poll: float = Field(description="when it last polled (Unix time)")
+    version: int = Field(description="the document version it held after that poll")
+    confirmed: bool = Field(description="it holds the agent's current document")
+    silent: bool = Field(description="no poll for longer than TAKEOVER_SILENT_AFTER")
+
+
+class AgentDetail(AgentSummary):
+    instances: list[AgentInstance] = Field(description="its running instances seen in the last hour, "
+                                                       "those not holding the current document first")
+    confirmation: str = Field(description='e.g. "confirmed by 2 of 3 instance(s); not yet: i-3 (silent)"; '
+                                          'empty when no instance sends an id')
+
+
 Document = ControlDocument | GlobalSources
 router = APIRouter()
 
@@ -167,6 +183,9 @@ async def get_control(
     status, entry = await answer_control(
         service.hub, entry, agent=agent, if_none_match=request.headers.get("if-none-match"),
         wait=seconds, version=version)
+    instance = request.headers.get("x-takeover-instance")
+    if who.role is Role.agent and instance is not None:  # as the fast path marks it
+        service.hub.instances[(agent, instance.encode("latin-1"))] = (time.time(), entry.version)
     body = entry.body if status == 200 else None
     return Response(body, status_code=status, media_type="application/json" if body else None,
                     headers={"ETag": entry.etag, "Cache-Control": "no-cache"})
@@ -221,13 +240,17 @@ def list_agents(who: OperatorDep, s: SessionDep, service: ServiceDep, seen: Last
             for a in store.list_agents(session=s, now=service.clock())]
 
 
-@router.get("/agents/{agent}", response_model=AgentSummary)
+@router.get("/agents/{agent}", response_model=AgentDetail)
 def get_agent(agent: AgentPath, who: OperatorDep, s: SessionDep, service: ServiceDep, seen: LastSeenDep) -> Any:
-    """One agent's mode, version and last poll."""
+    """One agent's mode, version and last poll, and which of its running instances hold its
+    current document (is a takeover in effect everywhere?)."""
     found = store.list_agents(session=s, now=service.clock(), names=[agent])
     if not found:
         raise HTTPException(404, f"unknown agent {agent!r}")
-    return {**found[0], "last_seen": seen.latest(agent, found[0]["last_seen"])}
+    held = confirmation(store.agent_instances(session=s, agents=[agent])[agent], version=found[0]["version"],
+                        now=service.clock(), silent_after=service.settings.silent_after)
+    return {**found[0], "last_seen": seen.latest(agent, found[0]["last_seen"]),
+            "instances": [vars(i) for i in held.instances], "confirmation": held.summary()}
 
 
 @router.post("/agents", status_code=201, response_model=ControlDocument)

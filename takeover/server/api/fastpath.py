@@ -71,7 +71,8 @@ class ControlFastPath:
                 version = int(query["version"][0]) if "version" in query else None
             except ValueError:
                 return await self.app(scope, receive, send)  # FastAPI explains the bad parameter
-        if who.role is AGENT:  # an operator reading the document is not the agent asking
+        agent_asks = who.role is AGENT  # an operator reading the document is not the agent asking
+        if agent_asks:
             self.hub.seen[agent] = time()
         self.metrics.control_polls += 1
         inm = headers.get(b"if-none-match")
@@ -84,6 +85,8 @@ class ControlFastPath:
                 return await self.app(scope, receive, send)  # FastAPI answers the 503
         else:  # answer_control's last line, without a coroutine per poll
             status = 304 if inm == entry.etag_header else 200
+        if agent_asks and (instance := headers.get(b"x-takeover-instance")) is not None:
+            self.hub.instances[(agent, instance)] = (time(), entry.version)
         if status == 304:
             await send({"type": "http.response.start", "status": 304, "headers": entry.headers_304})
             await send({"type": "http.response.body", "body": b""})

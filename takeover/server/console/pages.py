@@ -17,6 +17,7 @@ from takeover import store
 from takeover.app import approvals, console
 from takeover.app.errors import Refusal
 from takeover.config.mode import ALL_AGENTS, Mode
+from takeover.control.instances import confirmation
 from takeover.control.silence import Matcher
 from takeover.control.validation import MAX_ID
 from takeover.server.console.door import (
@@ -105,12 +106,16 @@ def overview(request: Request, visit: VisitDep) -> Response:
         silent = [a for a in agents if a.get("last_seen") is not None
                   and now - a["last_seen"] > service.settings.silent_after]
         docs = store.control_documents(session=s, agents=held, now=now)
+        instances = store.agent_instances(session=s, agents=held)
         everyone = [src for src in store.active_sources(session=s, now=now) if src.agent == ALL_AGENTS]
         alerts = alerts_by_owner(store.list_alerts(session=s))
         pending = [approval_view(r) for r in store.list_approvals(session=s, status="pending", limit=200)]
         releases = store.active_releases(session=s)
     return render(request, "overview.html", {
-        "visit": visit, "now": now, "held": [hold(docs[a]) for a in held if a in docs], "everyone": everyone,
+        "visit": visit, "now": now, "everyone": everyone,
+        "held": [{**hold(docs[a]), "in_effect": confirmation(instances[a], version=docs[a]["version"], now=now,
+                                                            silent_after=service.settings.silent_after)}
+                 for a in held if a in docs],
         "alerts": alerts, "pending": pending, "releases": releases, "page": "overview",
         "silent": sorted(silent, key=lambda a: a["last_seen"]), "silent_after": service.settings.silent_after})
 
@@ -127,11 +132,13 @@ def agent_page(request: Request, agent: AgentPath, visit: VisitDep) -> Response:
                                "or are created with POST /v1/agents")
         release = store.latest_release(session=s, agent=agent)
         seen = next((a.get("last_seen") for a in store.list_agents(session=s, now=now, names=[agent])), None)
+        in_effect = confirmation(store.agent_instances(session=s, agents=[agent])[agent], version=doc["version"],
+                                 now=now, silent_after=service.settings.silent_after)
         approvals = [approval_view(r) for r in store.list_approvals(session=s, agent=agent, status="pending")]
         record = store.recent_audit_rows(session=s, agent=agent, limit=15)
     return render(request, "agent.html", {
         "visit": visit, "now": now, "doc": doc, "release": release, "approvals": approvals, "record": record,
-        "last_seen": seen,
+        "last_seen": seen, "in_effect": in_effect,
         "modes": MODES, "page": "agents"})
 
 
