@@ -18,6 +18,7 @@ from takeover.store.models import OutboxRow
 META_ALERT = "TakeoverNotificationsUndeliverable"
 RUNBOOK = "https://github.com/takeover/takeover#what-a-person-sees-when-slack-refuses-a-message"
 SHOWN_TEXT = 300  # characters of a message's text the list shows
+REFUSED = "Slack refused it: "  # how delivery begins the reason of a refused row (said once is enough)
 
 
 def notification_public(row: OutboxRow) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def undelivered(app: App) -> Undelivered:
         rows = store.undeliverable(session=s, limit=1)
         count = len(store.undeliverable_keys(session=s)) if rows else 0
     last = rows[0] if rows else None
-    return Undelivered(count, (last.last_error or "") if last else "", last.undeliverable_at if last else None)
+    error = (last.last_error or "").removeprefix(REFUSED) if last else ""
+    return Undelivered(count, error, last.undeliverable_at if last else None)
 
 
 def undeliverable(app: App, *, limit: int = 100) -> list[dict[str, Any]]:
@@ -112,7 +114,7 @@ def meta_alert(s: Session, *, owner: str, now: float) -> str | None:
     firing = alert is not None and alert.state == State.firing.value
     if others and not firing:
         last = store.undeliverable(session=s, limit=1)[0]
-        error = (last.last_error or "").removeprefix("Slack refused it: ")
+        error = (last.last_error or "").removeprefix(REFUSED)
         store.save_meta_alert(session=s, labels=labels, now=now, firing=True, annotations={
             "summary": f"takeover could not deliver {len(others)} notification(s) to Slack: {error}",
             "runbook_url": RUNBOOK,
