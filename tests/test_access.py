@@ -60,6 +60,9 @@ RULES = {
     ("POST", "/v1/silences/{silence_id}/expire"): "operator",
     ("GET", "/v1/alert-groups"): "operator",
     ("POST", "/v1/alert-groups/{group_id}/ack"): "operator",
+    ("GET", "/v1/notifications/undeliverable"): "operator",
+    ("POST", "/v1/notifications/{notification_id}/retry"): "operator",
+    ("POST", "/v1/notifications/{notification_id}/dismiss"): "operator",
     ("POST", "/slack/interactions"): "slack",
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
@@ -98,6 +101,8 @@ CONSOLE_RULES = {
     ("POST", "/ui/alerts/groups/{group_id}/ack"): "session",
     ("POST", "/ui/silences"): "session",
     ("POST", "/ui/silences/{silence_id}/expire"): "session",
+    ("GET", "/ui/notifications"): "session",
+    ("POST", "/ui/notifications/{notification_id}/{action}"): "session",
 }
 BODY = {"mode": "read_only", "reason": "acl", "action": "x", "kind": "read", "name": "acl-bot",
         "agent": "acl-bot", "comment": "no", "role": "operator", "matchers": ["alertname=acl"]}
@@ -173,7 +178,8 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
     for method, path in app_routes(tmp_path):
         rule = RULES[(method, path)]
         url = path.format(agent="acl-bot", approval_id=approval, source_id=999999, token_id=999999,
-                          silence_id=999999, group_id=999999, action="pause", audit_id=999999)
+                          silence_id=999999, group_id=999999, action="pause", audit_id=999999,
+                          notification_id=999999)
         for who, token in tokens.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             status = httpx.request(method, f"{server.url}{url}", headers=headers,
@@ -207,7 +213,7 @@ def test_no_bearer_token_opens_a_console_route_without_a_session(server: Server,
     for method, path in console_routes(tmp_path):
         rule = CONSOLE_RULES[(method, path)]
         url = path.format(agent="ui-bot", action="pause", approval_id="a1", verdict="approve", alert_id=1,
-                          group_id=1, silence_id=1, kind="csv")
+                          group_id=1, silence_id=1, kind="csv", notification_id=1)
         url = url + "/htmx.min.js" if url == "/ui/static" else url
         for who, token in tokens.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}

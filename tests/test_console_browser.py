@@ -437,3 +437,48 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
                        shoot={"overview", "approvals", "alerts", "timeline", "silences", "rules", "audit", "agent"})
         assert found == [], "\n".join(found)
     assert problems == [], problems
+
+
+def test_the_banner_appears_live_when_slack_refuses_the_token_and_goes_once_the_messages_are_retried(
+        refusing: Server, chromium: str, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    server = refusing
+    root = bearer(server.token("--role", "admin", "--name", "banner-root"))
+    olga = httpx.post(f"{server.url}/v1/tokens", headers=root, json={"role": "operator", "name": "olga"}).json()
+    with signed_in_page(chromium, server.url, olga["token"], "/ui/alerts") as (browser, page, problems):
+        expect(page.locator("#live-state")).to_have_text("live")
+        banner = page.locator("#undelivered")
+        expect(banner).to_be_empty()
+        httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=root,
+                  json={"mode": "read_only", "reason": "refunds look wrong"})
+        # live: the page is not reloaded; the change and then the meta-alert's page are refused
+        expect(banner).to_contain_text("2 messages could not be delivered to Slack", timeout=20_000)
+        expect(banner).to_contain_text("invalid_auth")
+        found = survey(browser, server.url, page.context.cookies(), {"undelivered": "/ui/notifications",
+                                                                    "banner": "/ui/"},
+                       shots=shots_dir(tmp_path), shoot={"undelivered", "banner"})
+        assert found == [], "\n".join(found)
+        banner.get_by_role("link", name="See them, retry or dismiss").click()
+        page.wait_for_url("**/ui/notifications")
+        fake_slack.refuse_all = None  # the token is fixed
+        for button in page.get_by_role("button", name="Retry message").all()[::-1]:
+            button.click()
+            expect(page.locator(".notice")).to_contain_text("is queued again")
+        expect(page.locator("#undeliverable")).to_contain_text("Every message was delivered or is on its way")
+        expect(banner).to_be_empty()
+    fake_slack.wait_for(lambda f: [str(m["text"])[:6] for m in f.messages.values()].count("[MODE]") == 1)
+    assert problems == [], problems
+
+
+@pytest.fixture
+def refusing(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Server]:
+    """`takeover serve` with a Slack token Slack refuses (`invalid_auth`)."""
+    (tmp_path / "routing.yml").write_text('group_wait: 0s\ngroup_interval: 1s\n')
+    fake_slack.refuse_all = "invalid_auth"
+    srv = start_server({**server_env(tmp_path, f"sqlite:///{tmp_path / 'takeover.db'}"),
+                        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"), "TAKEOVER_SLACK_TOKEN": "xoxb-revoked",
+                        "TAKEOVER_SLACK_API_URL": fake_slack.url, "TAKEOVER_DELIVER_INTERVAL": "0.2",
+                        "TAKEOVER_DISPATCH_INTERVAL": "0.2"}, log=tmp_path / "serve.log")
+    yield srv
+    stop_server(srv)

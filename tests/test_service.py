@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from takeover import store
+from takeover.app import outage
 from takeover.notify.routing import Routing
 from takeover.notify.slack import ConsoleNotifier, SlackNotifier
 from takeover.rules.evaluate import Sample
@@ -155,7 +156,7 @@ def test_failsafe_holds_every_agent_while_prometheus_is_unreachable(database_url
     service.expire()
     assert mode(service) == "normal"
     with service.sessions() as s:
-        assert store.meta_alert(session=s).state == "inactive"  # type: ignore[union-attr]
+        assert store.meta_alert(session=s, name=outage.META_ALERT).state == "inactive"  # type: ignore[union-attr]
     service.stop()
 
 

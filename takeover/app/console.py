@@ -157,21 +157,25 @@ def args_diff(proposed: Mapping[str, Any], edits: Mapping[str, Any] | None) -> l
 # what a page shows, by the audit action that changes it (an action's first word)
 TOPICS = {"approval": ("approvals", "agents"), "mode": ("agents",), "agent": ("agents",), "release": ("agents",),
           "action": ("agents",), "alert": ("alerts",), "silence": ("alerts",), "rules": ("rules",),
+          "notification": ("notifications",),
           # a sign-out or a revoked token: each open stream checks that its session still stands
           "console": ("sessions",), "token": ("sessions",)}
 
 
 @dataclass(frozen=True)
 class Mark:
-    """Where the console's change watch stands: the last audit row seen, the alerts' digest."""
+    """Where the console's change watch stands: the last audit row seen, the alerts' digest,
+    the undeliverable notifications' digest."""
 
     audit_id: int
     alerts: tuple[tuple[Any, ...], ...]
+    undeliverable: tuple[int, int] = (0, 0)
 
 
 def change_mark(app: App) -> Mark:
     with app.sessions() as s:
-        return Mark(watch.last_audit_id(session=s), watch.alerts_mark(session=s))
+        return Mark(watch.last_audit_id(session=s), watch.alerts_mark(session=s),
+                    watch.undeliverable_mark(session=s))
 
 
 def changes_since(app: App, mark: Mark) -> tuple[Mark, set[str]]:
@@ -180,12 +184,15 @@ def changes_since(app: App, mark: Mark) -> tuple[Mark, set[str]]:
     with app.sessions() as s:
         rows = watch.audit_actions_after(session=s, after_id=mark.audit_id)
         alerts = watch.alerts_mark(session=s)
+        lost = watch.undeliverable_mark(session=s)
     topics = {"audit"} if rows else set()
     for _, action in rows:
         topics.update(TOPICS.get(action.split(".", 1)[0], ()))
     if alerts != mark.alerts:
         topics.add("alerts")
-    return Mark(rows[-1][0] if rows else mark.audit_id, alerts), topics
+    if lost != mark.undeliverable:
+        topics.add("notifications")
+    return Mark(rows[-1][0] if rows else mark.audit_id, alerts, lost), topics
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,24 @@
 """When Prometheus cannot be queried: the shared outage clock, the fail-safe mode that holds
 every agent while the outage lasts, the meta-alert that pages about it, and the expiry of
-human overrides — the leader's periodic pass, one fenced transaction."""
+human overrides — the leader's periodic pass, one fenced transaction (which also fires or
+resolves the meta-alert on undeliverable notifications, `app.notifications`)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from takeover import store
+from takeover.app import notifications
 from takeover.app.context import App
 from takeover.app.modes import commit_changes
 from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.sources import ModeChange, Source, SourceKind
 from takeover.rules.evaluate import RESOLVED_RETENTION, State
 
+log = logging.getLogger(__name__)
 META_ALERT = "TakeoverPrometheusUnreachable"
 
 
@@ -51,7 +55,11 @@ def leader_pass(app: App, watch: Watch, *, term: int | None, blind_since: float 
             changes.append(store.release_sources(session=s, agent=ALL_AGENTS, now=now, kind=SourceKind.failsafe,
                                                  actor="system:failsafe", reason="Prometheus reachable again"))
         meta_alert(s, watch, now=now, blind_since=blind_since)
+        undeliverable = notifications.meta_alert(s, owner=watch.meta_alert_owner, now=now)
         commit_changes(app, s, changes, now=now)
+    if undeliverable is not None:
+        log.error("%s", undeliverable)  # once per episode, and where Slack is not needed to see it
+        app.wake("dispatch")
 
 
 def meta_alert(s: Session, watch: Watch, *, now: float, blind_since: float | None) -> None:
@@ -60,7 +68,7 @@ def meta_alert(s: Session, watch: Watch, *, now: float, blind_since: float | Non
     blind_for = now - blind_since if blind_since is not None else 0.0
     firing = blind_for >= watch.meta_alert_after
     labels = {"alertname": META_ALERT, "owner": watch.meta_alert_owner, "severity": "page"}
-    alert = store.meta_alert(session=s)
+    alert = store.meta_alert(session=s, name=META_ALERT)
     if firing and (alert is None or alert.state != State.firing.value):
         store.save_meta_alert(session=s, labels=labels, now=now, firing=True, annotations={
             "summary": f"takeover cannot query Prometheus at {watch.prometheus_url}",

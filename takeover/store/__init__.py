@@ -105,12 +105,16 @@ from takeover.store.groups import (
 from takeover.store.outbox import (
     channel_id,
     claim_outbox,
+    delivered_later,
+    dismiss,
     enqueue,
     mark_undeliverable,
     orphan_checks_due,
     posted_message,
     record_post,
+    requeue,
     undeliverable,
+    undeliverable_keys,
     undelivered,
 )
 from takeover.store.releases import (
@@ -247,7 +251,11 @@ __all__ = [
     "token_usable",
     "undelivered",
     "undeliverable",
+    "undeliverable_keys",
     "mark_undeliverable",
+    "delivered_later",
+    "dismiss",
+    "requeue",
     "verify_audit",
     "agent_instances",
     "record_instances",

@@ -93,14 +93,16 @@ def mark_takeover(*, session: Session, group_key: str, rule_key: str, labels: La
 META_GROUP = "takeover:meta"
 
 
-def meta_alert(*, session: Session) -> AlertRow | None:
-    return session.exec(select(AlertRow).where(AlertRow.group_key == META_GROUP)).first()
+def meta_alert(*, session: Session, name: str) -> AlertRow | None:
+    """Takeover's own alert named `name` (its alertname), if it fired within the retention."""
+    return session.exec(select(AlertRow).where(AlertRow.group_key == META_GROUP)
+                        .where(AlertRow.rule_key == name)).first()
 
 
 def save_meta_alert(*, session: Session, labels: dict[str, str], annotations: dict[str, str],
                     now: float, firing: bool) -> None:
     """Fire or resolve takeover's own alert (it has no rule: the evaluator is what is broken)."""
-    row = meta_alert(session=session)
+    row = meta_alert(session=session, name=labels["alertname"])
     if firing:
         row = row or AlertRow(group_key=META_GROUP, rule_key=labels["alertname"],
                               fingerprint=fingerprint(tuple(sorted(labels.items()))), labels=labels,

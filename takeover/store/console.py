@@ -73,6 +73,15 @@ def alerts_mark(*, session: Session) -> tuple[tuple[Any, ...], ...]:
     return tuple(tuple(r) for r in session.execute(query))
 
 
+def undeliverable_mark(*, session: Session) -> tuple[int, int]:
+    """A digest of the undeliverable rows nobody dismissed (how many, the newest id): it changes
+    when one is kept, retried or dismissed."""
+    count, newest = session.exec(select(func.count(), func.max(OutboxRow.id))
+                                 .where(col(OutboxRow.undeliverable_at).is_not(None))
+                                 .where(col(OutboxRow.dismissed_at).is_(None))).one()
+    return int(count or 0), int(newest or 0)
+
+
 def audit_about(*, session: Session, subjects: list[str], since: float, until: float,
                 limit: int = 500) -> list[AuditRow]:
     """The rows about these subjects (`agent:NAME`, `group:KEY`) in [since, until], oldest first."""

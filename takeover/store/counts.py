@@ -22,7 +22,8 @@ def snapshot_counts(*, session: Session) -> dict[str, Any]:
                                   .where(col(OutboxRow.sent_at).is_(None))
                                   .where(col(OutboxRow.undeliverable_at).is_(None))).one()
     undeliverable = session.exec(select(func.count()).select_from(OutboxRow)
-                                 .where(col(OutboxRow.undeliverable_at).is_not(None))).one()
+                                 .where(col(OutboxRow.undeliverable_at).is_not(None))
+                                 .where(col(OutboxRow.dismissed_at).is_(None))).one()
     pending = session.exec(select(func.count()).select_from(ApprovalRow)
                            .where(col(ApprovalRow.status) == Status.pending.value)).one()
     return {"alerts": alerts, "queued": queued, "oldest": oldest, "pending": pending,

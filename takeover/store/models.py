@@ -128,6 +128,9 @@ class OutboxRow(SQLModel, table=True):
     fallback: str | None = None  # the fallback stage reached after Slack refused the message as it was
     # every way of delivering it failed: kept (never dropped), counted, shown in the console
     undeliverable_at: float | None = Field(default=None, index=True)
+    # a person read it and let it go (the console's or the API's dismiss): no longer counted
+    dismissed_at: float | None = None
+    dismissed_by: str | None = None
 
 
 class MessageRow(SQLModel, table=True):

@@ -29,9 +29,43 @@ def undelivered(*, session: Session, limit: int = 100) -> list[OutboxRow]:
 
 
 def undeliverable(*, session: Session, limit: int = 20) -> list[OutboxRow]:
-    """Rows that every way of delivering failed, newest first (what the console shows)."""
+    """Rows that every way of delivering failed and nobody dismissed, newest first (what the
+    console shows)."""
     return list(session.exec(select(OutboxRow).where(col(OutboxRow.undeliverable_at).is_not(None))
+                             .where(col(OutboxRow.dismissed_at).is_(None))
                              .order_by(col(OutboxRow.id).desc()).limit(limit)))
+
+
+def undeliverable_keys(*, session: Session) -> list[str]:
+    """The message keys of every undeliverable row nobody dismissed (the meta-alert's count)."""
+    return list(session.exec(select(OutboxRow.message_key).where(col(OutboxRow.undeliverable_at).is_not(None))
+                             .where(col(OutboxRow.dismissed_at).is_(None))))
+
+
+def delivered_later(*, session: Session, row: OutboxRow) -> bool:
+    """Whether a later version of `row`'s message was delivered (sending `row` again would
+    overwrite it with older news)."""
+    return session.exec(select(OutboxRow.id).where(OutboxRow.message_key == row.message_key)
+                        .where(col(OutboxRow.id) > row.id).where(col(OutboxRow.sent_at).is_not(None))).first() is not None
+
+
+def requeue(*, session: Session, row: OutboxRow) -> None:
+    """Deliver an undeliverable row again from the start: as it was, in its own channel, with
+    no back-off; its approval no longer says nobody could be asked."""
+    row.undeliverable_at = row.dismissed_at = row.dismissed_by = None
+    row.attempts, row.fallback, row.next_attempt_at, row.last_error = 0, None, None, None
+    row.claim_term = row.claimed_at = row.claimed_by = None
+    session.add(row)
+    approval = _approval_of(session, row)
+    if approval is not None and approval.delivery_error is not None:
+        approval.delivery_error = None
+        session.add(approval)
+
+
+def dismiss(*, session: Session, row: OutboxRow, actor: str, now: float) -> None:
+    """A person let an undeliverable row go: kept, but no longer counted or shown."""
+    row.dismissed_at, row.dismissed_by = now, actor
+    session.add(row)
 
 
 def mark_undeliverable(*, session: Session, row: OutboxRow, reason: str, now: float) -> None:
@@ -39,12 +73,16 @@ def mark_undeliverable(*, session: Session, row: OutboxRow, reason: str, now: fl
     so on its record, so the agent can see why nobody answers."""
     row.undeliverable_at, row.last_error = now, reason[:500]
     session.add(row)
+    approval = _approval_of(session, row)
+    if approval is not None and approval.delivery_error is None:
+        approval.delivery_error = reason[:500]
+        session.add(approval)
+
+
+def _approval_of(session: Session, row: OutboxRow) -> ApprovalRow | None:
+    """The approval whose request message `row` is (not its updates' thread notes)."""
     kind, _, rest = row.message_key.partition(":")
-    if kind == "approval" and rest and ":" not in rest:
-        approval = session.get(ApprovalRow, rest)
-        if approval is not None and approval.delivery_error is None:
-            approval.delivery_error = reason[:500]
-            session.add(approval)
+    return session.get(ApprovalRow, rest) if kind == "approval" and rest and ":" not in rest else None
 
 
 def posted_message(*, session: Session, key: str) -> MessageRow | None:

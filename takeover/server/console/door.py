@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Annotated
 from urllib.parse import parse_qsl, quote
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import Depends, Path, Request
 from starlette.responses import Response
 
-from takeover.app import console
+from takeover.app import console, notifications
 from takeover.control.principal import Principal
 from takeover.control.validation import AGENT_RULE, APPROVAL_ID_PATTERN, MAX_ID, AgentName
 from takeover.server.service import Service
@@ -47,6 +47,7 @@ class Visit:
     expires_at: float
     notice: str | None
     notice_error: bool
+    undelivered: notifications.Undelivered | None = None  # every page's banner (not the live stream's)
 
     @cached_property
     def csrf(self) -> str:
@@ -80,7 +81,11 @@ def visit(request: Request) -> Visit:
     """The live session named by the cookie; SignInNeeded without one. A whole page takes the
     notice a form left; a fragment htmx fetches (not a boosted page) leaves it for that page."""
     whole = request.headers.get("hx-request") != "true" or request.headers.get("hx-boosted") == "true"
-    return session_of(request, take_notice=whole and request.url.path.rstrip("/") != "/ui/live")
+    stream = request.url.path.rstrip("/") == "/ui/live"
+    found = session_of(request, take_notice=whole and not stream)
+    if stream:
+        return found
+    return replace(found, undelivered=notifications.undelivered(service_of(request).app))
 
 
 def session_of(request: Request, *, take_notice: bool) -> Visit:

@@ -1,5 +1,5 @@
 """The console's forms: sign in and out, take over and hand back, release actions, approve and
-reject. Each calls the same `takeover.app` operation as the API, as the signed-in person, then
+reject, retry or dismiss a message Slack refused. Each calls the same `takeover.app` operation as the API, as the signed-in person, then
 sends the browser back to the page with a notice of what happened (or why it was refused)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from takeover.app import approvals, console, dispatch, modes, releases, silences, tokens
+from takeover.app import approvals, console, dispatch, modes, notifications, releases, silences, tokens
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode
 from takeover.control.approval import Status
@@ -40,6 +40,7 @@ from takeover.server.throttle import Throttle
 
 router = APIRouter()
 ReleaseAction = Annotated[str, Path(pattern="^(pause|resume|promote|abort)$")]
+NotificationAction = Annotated[str, Path(pattern="^(retry|dismiss)$")]
 
 
 def back(request: Request, who: Visit, to: str, done: Callable[[], str]) -> Response:
@@ -236,3 +237,19 @@ def expire_silence(request: Request, silence_id: IdPath, who: ActorDep, fields: 
         return f"silence {silence_id} expired"
 
     return back(request, who, "/ui/silences", done)
+
+
+@router.post("/notifications/{notification_id}/{action}")
+def undelivered(request: Request, notification_id: IdPath, action: NotificationAction, who: ActorDep,
+                fields: FormDep) -> Response:
+    """Retry a message Slack refused (from the start) or dismiss it, as the API's …/retry and …/dismiss."""
+    service = service_of(request)
+
+    def done() -> str:
+        if action == "retry":
+            shown = notifications.retry(service.app, notification_id=notification_id, actor=who.who.actor)
+            return f"message {notification_id} is queued again for {shown['channel']}"
+        notifications.dismiss(service.app, notification_id=notification_id, actor=who.who.actor)
+        return f"message {notification_id} dismissed"
+
+    return back(request, who, "/ui/notifications", done)

@@ -1,8 +1,9 @@
 """Live pages: one server-sent-events stream per open page, pinged with the topics that changed
-("agents", "approvals", "alerts", "rules", "audit"); the page then fetches only its fragments
-showing those. Fed by the control hub's change feed (agents, at once, from any replica) and by
+("agents", "approvals", "alerts", "rules", "audit", "notifications"); the page then fetches only
+its fragments showing those. Fed by the control hub's change feed (agents, at once, from any replica) and by
 one watch per process — not per connection — over the shared database's audit trail and alert
-states, for what the feed does not carry (new approval requests, alerts, silences)."""
+states, for what the feed does not carry (new approval requests, alerts, silences, messages
+Slack refused)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from takeover import store
-from takeover.app import approvals, console
+from takeover.app import approvals, console, notifications
 from takeover.app.errors import Refusal
 from takeover.config.mode import ALL_AGENTS, Mode
 from takeover.control.instances import confirmation
@@ -39,6 +39,7 @@ router = APIRouter()
 MODES = [m.name for m in Mode]
 AUDIT_PAGE = 50
 QUEUE = 500  # pending requests the queue shows, oldest first
+UNDELIVERED = 200  # undeliverable messages the list shows, newest first
 MatchQuery = Annotated[list[str] | None, Query(max_length=20, description='label matchers, e.g. owner="payments"')]
 
 
@@ -205,6 +206,15 @@ def rules_page(request: Request, visit: VisitDep) -> Response:
     broken = sum(1 for g in groups for r in g.get("rules", []) if r.get("health") == "err")
     return render(request, "rules.html", {"visit": visit, "now": service.clock(), "groups": groups,
                                           "broken": broken, "page": "rules"})
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, visit: VisitDep) -> Response:
+    """Messages Slack refused every way, newest first, each to retry or dismiss."""
+    service = service_of(request)
+    rows = notifications.undeliverable(service.app, limit=UNDELIVERED + 1)
+    return render(request, "notifications.html", {"visit": visit, "now": service.clock(), "rows": rows[:UNDELIVERED],
+                                                  "cut": len(rows) > UNDELIVERED, "page": "notifications"})
 
 
 def audit_query(actor: Annotated[str, Query(max_length=200)] = "", action: Annotated[str, Query(max_length=200)] = "",

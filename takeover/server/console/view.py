@@ -26,6 +26,7 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+SHARED = {"undelivered": "_undelivered.html"}  # fragments of every page (base.html), by their id
 
 
 def when(at: float | None) -> str:
@@ -71,16 +72,17 @@ def templates() -> Jinja2Templates:
 
 def render(request: Request, name: str, context: dict[str, Any], *, status: int = 200) -> Response:
     """A page with the console's security headers; only the fragment htmx asks for (the block
-    named by its HX-Target) when the live page refreshes one."""
+    named by its HX-Target, or a fragment of every page) when the live page refreshes one."""
     view: Jinja2Templates = request.app.state.templates
     part = request.headers.get("hx-target", "") if request.headers.get("hx-request") == "true" else ""
+    if part in SHARED and context.get("visit"):  # a fragment every page has (base.html's), drawn alone
+        html = view.get_template(SHARED[part]).render({**context, "request": request})
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
     template = view.get_template(name)
     if part and part in template.blocks:
         html = "".join(template.blocks[part](template.new_context({**context, "request": request})))
         return HTMLResponse(html, status_code=status, headers=HEADERS)
     return view.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
-
-
 
 
 AUDIT_COLUMNS = ("id", "at", "time", "actor", "action", "subject", "reason", "before", "after", "request_id",
