@@ -160,6 +160,18 @@ def test_a_takeover_while_waiting_wins_over_the_approval(meanwhile: str, raised:
     assert type(result.error) is raised
 
 
+def test_reading_an_approval_without_executing_it_leaves_it_to_the_run() -> None:
+    """execute=False (a framework's resume step): the approval is read, not confirmed; the tool's
+    own call confirms it later."""
+    bound = approval("approved", approved={"amount": 50}, args_digest="d1")
+    read = run(synced(core()).authorize(REFUND, execute=False), lambda request: needs_approval(request, bound))
+    assert read.value.args == {"order": "A-1", "amount": 50} and len(read.steps) == 1
+    confirmed = run(synced(core()).authorize(REFUND), lambda request: (
+        needs_approval(request, bound) if request.url.path.endswith("/actions") else shown(request, bound)))
+    assert [s.url.path for s in confirmed.steps if isinstance(s, httpx.Request)] == [
+        "/v1/agents/bot/actions", "/v1/approvals/ap-1/execute"]
+
+
 def test_an_idempotency_key_reused_for_other_arguments_is_refused() -> None:
     result = run(synced(core()).authorize(Action("refund", risk="high", args={"order": "A-1", "amount": 9000},
                                                  idempotency_key="k-1"), wait_for_approval=60),

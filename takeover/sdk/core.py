@@ -216,13 +216,15 @@ class ControlState:
             yield from self.sync(wait=self.poll_wait)
 
     def authorize(self, act: Action, *, wait_for_resume: float = 0.0,
-                  wait_for_approval: float = 0.0) -> Flow[Permit]:
+                  wait_for_approval: float = 0.0, execute: bool = True) -> Flow[Permit]:
         """Return what may run now; otherwise raise why not.
 
         When the document is not fresh, or the server does not answer (transport error, 5xx),
         writes raise ControlPlaneUnreachable and reads follow read_policy. While writes are
         paused and `wait_for_resume` seconds last, long-poll for a change and ask again. When a
-        human must approve, wait up to `wait_for_approval` seconds for the decision."""
+        human must approve, wait up to `wait_for_approval` seconds for the decision. With
+        `execute=False` an approval is only read, not confirmed (a framework's resume step that
+        runs the tool later, when it asks again and confirms then)."""
         deadline = self.clock() + wait_for_resume
         while True:
             try:
@@ -243,7 +245,8 @@ class ControlState:
             if refused is None:
                 return Permit(args=act.args)
             if isinstance(refused, ApprovalRequired) and refused.approval_id is not None:
-                return (yield from self.await_approval(act, answer["approval"], refused, wait=wait_for_approval))
+                return (yield from self.await_approval(act, answer["approval"], refused, wait=wait_for_approval,
+                                                       execute=execute))
             if not isinstance(refused, WritesPaused) or left <= 0:
                 raise refused
             yield from self.sync(wait=min(self.poll_wait, left), version=refused.version)
@@ -261,7 +264,7 @@ class ControlState:
                              extensions={"timeout": timeout.as_dict()})
 
     def await_approval(self, act: Action, approval: Mapping[str, Any], asked: ApprovalRequired, *,
-                       wait: float) -> Flow[Permit]:
+                       wait: float, execute: bool = True) -> Flow[Permit]:
         """Long-poll the approval request `act` got, for up to `wait` seconds, until it is decided:
         a Permit when approved, else raise (see the module docstring). Any failure to hear the
         decision raises ControlPlaneUnreachable, even for a read: only a human's yes runs it."""
@@ -285,7 +288,7 @@ class ControlState:
             if decided is not None:
                 if waited:
                     self.still_permitted(act, asked)
-                if approval.get("args_digest"):  # the server binds the approval to these exact arguments
+                if execute and approval.get("args_digest"):  # the server binds the approval to these arguments
                     yield from self.confirm_execution(act, str(asked.approval_id), decided)
                 return decided
             left = deadline - self.clock()
