@@ -16,7 +16,7 @@ RUN pip install '.[server]' && rm -rf /src
 # The example rules and templates, so the image runs alone; compose mounts ./rules and
 # ./templates over them so you edit them in place.
 COPY rules /srv/rules
-COPY templates /srv/templates
+COPY takeover/defaults/templates /srv/templates
 
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/takeover takeover
 USER takeover

@@ -157,20 +157,15 @@ def _sessions() -> "Session":
 
 
 def _app() -> "App":
-    """The operations' handle for one CLI command: the same `takeover.app` operations the API
-    and Slack run (a running server hears of the change within its reconcile interval)."""
+    """The operations' handle for one CLI command: the same `takeover.app` operations, routing,
+    policies and templates as `takeover serve` (`takeover.server.run.build_operations`); a
+    running server on the same database hears of the change within a second (its change feed)."""
     from sqlmodel import Session
 
-    from takeover.app.context import App
-    from takeover.app.messages import Messages
-    from takeover.notify.routing import Routing
-    from takeover.notify.templates import template_env
+    from takeover.server.run import build_operations
 
-    settings = Settings()
     engine = _sessions().get_bind()
-    return App(sessions=lambda: Session(engine, expire_on_commit=False), clock=time.time,
-               messages=Messages(template_env(settings.templates), Routing(default_channel=settings.slack_channel),
-                                 settings.slack_channel))
+    return _started(lambda: build_operations(Settings(), sessions=lambda: Session(engine, expire_on_commit=False)))
 
 
 def _operation(run: Callable[[], T]) -> T:
@@ -285,7 +280,7 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `takeover token list`")]) -> None:
-    """Revoke a token (a running server stops accepting it within 60 seconds; through the API, at once)."""
+    """Revoke a token (a running server on the same database refuses it within a second)."""
     from takeover.app import tokens
 
     _operation(lambda: tokens.revoke(_app(), actor=_cli_actor(), token_id=token_id))
