@@ -352,7 +352,7 @@ class Service:
 
     def analyse_releases(self) -> int:
         """The leader's release analysis pass: checks, rollback alerts, promotion gates."""
-        moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query), 0)
+        moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query, term=term), 0)
         return moved
 
     # ------------------------------------------------------------ rules

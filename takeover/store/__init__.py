@@ -111,6 +111,7 @@ from takeover.store.outbox import (
 )
 from takeover.store.releases import (
     ReleaseConflict,
+    ReleaseMoved,
     active_release,
     active_releases,
     canary_writes,
@@ -144,6 +145,7 @@ __all__ = [
     "IdempotencyConflict",
     "META_GROUP",
     "ReleaseConflict",
+    "ReleaseMoved",
     "VoteRefused",
     "ack_group",
     "active_release",
