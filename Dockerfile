@@ -9,8 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # README.md is copied because pyproject.toml names it as the package's readme.
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md policies.yml policies.test.yml ./
 COPY takeover ./takeover
+# takeover/defaults links to the example rules and policies: the package ships copies of them
+COPY rules ./rules
 RUN pip install '.[server]' && rm -rf /src
 
 # The example rules and templates, so the image runs alone; compose mounts ./rules and

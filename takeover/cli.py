@@ -140,6 +140,30 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid" + (f" ({', '.join(notes)})" if notes else ""))
 
 
+@app.command()
+def init(directory: Annotated[str, typer.Argument(help="where to write the copies (made if missing)")] = ".") -> None:
+    """Write editable copies of what the package ships into DIRECTORY: the Slack message
+    templates (templates/), example rules (rules/), a routing file and a policy file with its
+    table cases. An existing file is kept, never overwritten. Prints the settings that use them."""
+    from importlib.resources import as_file, files
+
+    target = Path(directory)
+    with as_file(files("takeover.defaults")) as shipped:
+        sources = sorted([*shipped.glob("templates/*.j2"), *shipped.glob("rules/*.yml"), shipped / "routing.yml",
+                          shipped / "policies.yml", shipped / "policies.test.yml"])
+        for source in sources:
+            dest = target / source.relative_to(shipped)
+            if dest.exists():
+                typer.echo(f"kept {dest} (exists)")
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(source.read_bytes())
+            typer.echo(f"wrote {dest}")
+    typer.echo(f"\nuse them with:\n  export TAKEOVER_RULES={target / 'rules'} TAKEOVER_TEMPLATES={target / 'templates'} "
+               f"TAKEOVER_ROUTING={target / 'routing.yml'} TAKEOVER_POLICIES={target / 'policies.yml'}\n"
+               f"  takeover check")
+
+
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 

@@ -4,6 +4,9 @@ operations as the server (routing, policies, templates), so its changes are anno
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,3 +129,57 @@ def cli_writes(server: Server, api: httpx.Client, client: Client, delays: dict[s
     cli(server, "silence", "expire", str(silence_id))
     served_within("silence expire", lambda: all(s["id"] != silence_id for s in api.get("/v1/silences").json()),
                   after=time.monotonic(), delays=delays)
+
+
+GOOD_RULE = """\
+groups:
+  - name: mine
+    rules:
+      - alert: RefundsFailing
+        expr: rate(refund_errors_total[5m]) > 0.1
+        labels: {owner: payments, severity: page}
+        annotations: {runbook_url: "https://runbooks.example.com/refunds", first_check: "The provider's status page."}
+"""
+
+
+def in_directory(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`takeover ARGS` run in `directory`, with no TAKEOVER_* setting: as a new user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEOVER_")}
+    return subprocess.run([sys.executable, "-m", "takeover", *args], env=env, cwd=directory, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_takeover_check_of_a_rule_file_works_from_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "mine.yml").write_text(GOOD_RULE)
+    passed = in_directory(tmp_path, "check", "mine.yml")
+    assert passed.returncode == 0, passed.stderr
+    assert "SUCCESS: 1 rules in 1 groups are valid" in passed.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yml"]  # checked, nothing written
+
+    (tmp_path / "mine.yml").write_text(GOOD_RULE.replace("rate(refund_errors_total[5m]) > 0.1", "rate(refund_errors_total[5m] > "))
+    failed = in_directory(tmp_path, "check", "mine.yml")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("mine.yml:5:15: "), failed.stderr  # file:line:column of the expression
+
+
+def test_takeover_init_writes_editable_copies_that_check_and_serve_as_they_are(tmp_path: Path) -> None:
+    wrote = in_directory(tmp_path, "init", "mine")
+    assert wrote.returncode == 0, wrote.stderr
+    mine = tmp_path / "mine"
+    assert {p.name for p in (mine / "templates").iterdir()} >= {"alert_firing.json.j2", "release.json.j2"}
+    assert (mine / "rules" / "agents.yml").is_file() and (mine / "routing.yml").is_file()
+    (mine / "routing.yml").write_text((mine / "routing.yml").read_text() + "# edited\n")
+    again = in_directory(tmp_path, "init", "mine")
+    assert f"kept {Path('mine') / 'routing.yml'} (exists)" in again.stdout
+    assert (mine / "routing.yml").read_text().endswith("# edited\n")  # never overwritten
+
+    settings = [f"TAKEOVER_RULES={mine / 'rules'}", f"TAKEOVER_TEMPLATES={mine / 'templates'}",
+                f"TAKEOVER_ROUTING={mine / 'routing.yml'}", f"TAKEOVER_POLICIES={mine / 'policies.yml'}"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TAKEOVER_")},
+           **dict(item.split("=", 1) for item in settings)}
+    checked = subprocess.run([sys.executable, "-m", "takeover", "check"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "approval policies" in checked.stdout
+    cases = in_directory(mine, "policy", "test", "policies.test.yml")
+    assert cases.returncode == 0, cases.stdout + cases.stderr
