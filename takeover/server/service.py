@@ -1,6 +1,7 @@
 """The running service: the wiring of one `takeover serve` process.
 
-It owns the engine, the control hub, leadership, the share of rule groups and the change feed,
+It owns the engine, the control hub, leadership, the share of rule groups and the change feed
+(NOTIFY between PostgreSQL replicas; on SQLite, the watch of the file's data version),
 and schedules the jobs (APScheduler) that call the operations of `takeover.app`: each group this
 replica evaluates, on its slots (queries first, then one transaction that claims the slot), and
 the leader's dispatch pass, delivery and outage pass; on PostgreSQL replicas also the beat that
