@@ -9,14 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # README.md is copied because pyproject.toml names it as the package's readme.
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md policies.yml policies.test.yml ./
 COPY takeover ./takeover
+# takeover/defaults links to the example rules and policies: the package ships copies of them
+COPY rules ./rules
 RUN pip install '.[server]' && rm -rf /src
 
 # The example rules and templates, so the image runs alone; compose mounts ./rules and
 # ./templates over them so you edit them in place.
 COPY rules /srv/rules
-COPY templates /srv/templates
+COPY takeover/defaults/templates /srv/templates
 
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/takeover takeover
 USER takeover

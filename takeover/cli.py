@@ -140,6 +140,30 @@ def check(paths: Annotated[Optional[list[str]], typer.Argument(help="rule files 
     typer.echo(f"SUCCESS: {rules} rules in {len(groups)} groups are valid" + (f" ({', '.join(notes)})" if notes else ""))
 
 
+@app.command()
+def init(directory: Annotated[str, typer.Argument(help="where to write the copies (made if missing)")] = ".") -> None:
+    """Write editable copies of what the package ships into DIRECTORY: the Slack message
+    templates (templates/), example rules (rules/), a routing file and a policy file with its
+    table cases. An existing file is kept, never overwritten. Prints the settings that use them."""
+    from importlib.resources import as_file, files
+
+    target = Path(directory)
+    with as_file(files("takeover.defaults")) as shipped:
+        sources = sorted([*shipped.glob("templates/*.j2"), *shipped.glob("rules/*.yml"), shipped / "routing.yml",
+                          shipped / "policies.yml", shipped / "policies.test.yml"])
+        for source in sources:
+            dest = target / source.relative_to(shipped)
+            if dest.exists():
+                typer.echo(f"kept {dest} (exists)")
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(source.read_bytes())
+            typer.echo(f"wrote {dest}")
+    typer.echo(f"\nuse them with:\n  export TAKEOVER_RULES={target / 'rules'} TAKEOVER_TEMPLATES={target / 'templates'} "
+               f"TAKEOVER_ROUTING={target / 'routing.yml'} TAKEOVER_POLICIES={target / 'policies.yml'}\n"
+               f"  takeover check")
+
+
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
@@ -157,20 +181,15 @@ def _sessions() -> "Session":
 
 
 def _app() -> "App":
-    """The operations' handle for one CLI command: the same `takeover.app` operations the API
-    and Slack run (a running server hears of the change within its reconcile interval)."""
+    """The operations' handle for one CLI command: the same `takeover.app` operations, routing,
+    policies and templates as `takeover serve` (`takeover.server.run.build_operations`); a
+    running server on the same database hears of the change within a second (its change feed)."""
     from sqlmodel import Session
 
-    from takeover.app.context import App
-    from takeover.app.messages import Messages
-    from takeover.notify.routing import Routing
-    from takeover.notify.templates import template_env
+    from takeover.server.run import build_operations
 
-    settings = Settings()
     engine = _sessions().get_bind()
-    return App(sessions=lambda: Session(engine, expire_on_commit=False), clock=time.time,
-               messages=Messages(template_env(settings.templates), Routing(default_channel=settings.slack_channel),
-                                 settings.slack_channel))
+    return _started(lambda: build_operations(Settings(), sessions=lambda: Session(engine, expire_on_commit=False)))
 
 
 def _operation(run: Callable[[], T]) -> T:
@@ -285,7 +304,7 @@ def token_list() -> None:
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `takeover token list`")]) -> None:
-    """Revoke a token (a running server stops accepting it within 60 seconds; through the API, at once)."""
+    """Revoke a token (a running server on the same database refuses it within a second)."""
     from takeover.app import tokens
 
     _operation(lambda: tokens.revoke(_app(), actor=_cli_actor(), token_id=token_id))

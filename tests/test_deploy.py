@@ -160,7 +160,8 @@ def test_dockerfile_copy_sources_exist_and_are_not_dockerignored() -> None:
     ignored = [p for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
     sources = [source for keyword, args in DOCKERFILE if keyword == "COPY"
                for source in [t for t in shlex.split(args) if not t.startswith("--")][:-1]]
-    assert {"pyproject.toml", "README.md", "takeover", "rules", "templates"} <= set(sources)
+    # the templates live in the package (takeover/defaults/templates; ./templates points there)
+    assert {"pyproject.toml", "README.md", "takeover", "rules", "takeover/defaults/templates"} <= set(sources)
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
         hits = [p for p in ignored if fnmatch(source, p) or fnmatch(source, p.removeprefix("**/"))]

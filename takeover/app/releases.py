@@ -25,6 +25,7 @@ from takeover.store.models import ReleaseRow
 
 GATE = Principal("release-gate", Role.admin)  # who asks for a promotion's approval
 ACTIONS = ("pause", "resume", "promote", "abort")
+MOVED_RETRIES = 5  # a release changed by another transaction meanwhile is decided again, this often at most
 
 
 def start(app: App, *, actor: str, agent: str, stable: dict[str, Any], canary: dict[str, Any],
@@ -53,9 +54,20 @@ def start(app: App, *, actor: str, agent: str, stable: dict[str, Any], canary: d
 
 
 def act(app: App, *, actor: str, agent: str, action: str, reason: str) -> dict[str, Any]:
-    """A person pauses, resumes, promotes or aborts (rolls back) the agent's active release."""
+    """A person pauses, resumes, promotes or aborts (rolls back) the agent's active release.
+    A person's action always applies: when the analysis moved the release meanwhile, it is
+    decided again on the release as it is now (a rollback the analysis made stays one)."""
     if action not in ACTIONS:
         raise Refusal(422, f"action must be one of {', '.join(ACTIONS)}; got {action!r}")
+    for _ in range(MOVED_RETRIES):
+        try:
+            return _act_once(app, actor=actor, agent=agent, action=action, reason=reason)
+        except store.ReleaseMoved:
+            continue
+    raise Refusal(409, f"the release of {agent!r} kept changing while {action} was saved; try again")
+
+
+def _act_once(app: App, *, actor: str, agent: str, action: str, reason: str) -> dict[str, Any]:
     now = app.clock()
     with app.sessions() as s:
         row = store.active_release(session=s, agent=agent)
@@ -83,9 +95,12 @@ def act(app: App, *, actor: str, agent: str, action: str, reason: str) -> dict[s
     return public
 
 
-def tick(app: App, *, query: QueryFunc) -> int:
-    """The analysis pass (leader only): for each active release, its checks against Prometheus,
-    firing `takeover: rollback` alerts and its promotion gate; returns how many moved."""
+def tick(app: App, *, query: QueryFunc, term: int | None) -> int:
+    """The analysis pass of the leader of `term`: for each active release, its checks against
+    Prometheus, firing `takeover: rollback` alerts and its promotion gate; returns how many
+    moved. Each step is saved fenced by the term (store.Deposed once a newer leader took
+    over) and as a compare-and-set: a release a person changed meanwhile is decided again on
+    what it is now (a paused or ended release takes no automatic step)."""
     now = app.clock()
     moved = 0
     with app.sessions() as s:
@@ -96,18 +111,32 @@ def tick(app: App, *, query: QueryFunc) -> int:
         seen = core.Observation(
             verdicts={c.name: core.judge(c, _read(c, query, now)) for c in plan.checks},
             rollback_alert=alerts.get(row.agent) or alerts.get(ALL_AGENTS, ""))
-        with app.sessions() as s:
-            row = s.get(ReleaseRow, row.id) or row
-            if not core.State(row.state).active:
+        for _ in range(MOVED_RETRIES):
+            try:
+                changed = _step(app, row.id, plan, seen, term=term, now=now)
+            except store.ReleaseMoved:
                 continue
-            progress = core.advance(plan, store.progress_of(row), seen, now=now)
-            progress = _gate(app, s, row, plan, progress, now=now)
-            if progress == store.progress_of(row):
-                continue
-            changed = _save(app, s, row, progress, actor="system:release", now=now)
-        moved += 1
-        _after(app, changed)
+            if changed is not None:
+                moved += 1
+                _after(app, changed)
+            break
     return moved
+
+
+def _step(app: App, release_id: int | None, plan: core.Plan, seen: core.Observation, *, term: int | None,
+          now: float) -> list[str] | None:
+    """One automatic step of one release, decided on the release as it is in this transaction;
+    None when it does not move."""
+    with app.sessions() as s:
+        store.fence(session=s, term=term)
+        row = s.get(ReleaseRow, release_id)
+        if row is None or not core.State(row.state).active:
+            return None
+        progress = core.advance(plan, store.progress_of(row), seen, now=now)
+        progress = _gate(app, s, row, plan, progress, now=now)
+        if progress == store.progress_of(row):
+            return None
+        return _save(app, s, row, progress, actor="system:release", now=now)
 
 
 def status(app: App, *, agent: str) -> dict[str, Any]:

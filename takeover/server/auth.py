@@ -13,8 +13,8 @@ from takeover.control.principal import Principal, Role, person_of
 
 # How long a looked-up token is trusted before the database is asked again. Long, because a
 # miss costs a database round trip on the hot path (measured: every poll after a 30 s long-poll
-# missed a 5 s cache). A revocation through the API clears every replica's cache at once;
-# `takeover token revoke` from another process takes effect within this time.
+# missed a 5 s cache). Every revocation clears the cache: through the API at once, on every
+# replica by the change feed (NOTIFY), on SQLite by the data-version watch within 0.25 s.
 CACHE_SECONDS = 60.0
 UNKNOWN_SECONDS = 5.0  # a token that was not found is asked again sooner
 MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"

@@ -2,7 +2,7 @@
 changed on one process wake long-polls on every other (LISTEN/NOTIFY), so agents behind a load
 balancer see a change as fast as on one node. (Who leads is `takeover.server.leading`.)
 
-With SQLite (one process) there is no feed.
+With SQLite the feed is `takeover.server.sqlitewatch` (the file's data version).
 """
 
 from __future__ import annotations

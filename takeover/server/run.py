@@ -7,9 +7,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from sqlmodel import Session
+
+from takeover.app.context import App
 from takeover.config.yamlfile import ConfigError
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
@@ -19,6 +24,7 @@ from takeover.notify.templates import check_templates
 from takeover.rules.conventions import Defaults
 from takeover.rules.format import Group, load_rules
 from takeover.rules.query import prometheus_query
+from takeover.server.operations import build_app, templates_dir
 from takeover.server.service import Service
 from takeover.server.settings import Settings
 from takeover.store.migrate import DatabaseBehind
@@ -58,9 +64,10 @@ def load_routing_file(settings: Settings) -> Routing:
 
 
 def check_template_dir(settings: Settings) -> None:
-    if not Path(settings.templates).is_dir():
-        raise NotStarted(f"takeover: templates directory {settings.templates!r} does not exist (TAKEOVER_TEMPLATES)")
-    problems = check_templates(settings.templates, limits=False)  # a message too long is cut when sent
+    templates = templates_dir(settings)
+    if not Path(templates).is_dir():
+        raise NotStarted(f"takeover: templates directory {templates!r} does not exist (TAKEOVER_TEMPLATES)")
+    problems = check_templates(templates, limits=False)  # a message too long is cut when sent
     if problems:
         raise NotStarted(f"takeover: {len(problems)} problem(s) in the message templates; nothing started", problems)
 
@@ -72,12 +79,34 @@ def load_policy_file(settings: Settings) -> tuple[Policy, ...]:
         raise _refused(exc, "the policy file") from None
 
 
-def build_service(settings: Settings) -> Service:
-    """The service for `settings`: rules loaded, Slack (or, without a token, console) notifier."""
+@dataclass(frozen=True)
+class Configuration:
+    """The files the operations are built from, each checked: routing, policies, templates."""
+
+    routing: Routing
+    policies: tuple[Policy, ...]
+
+
+def load_configuration(settings: Settings) -> Configuration:
+    """The routing file, the policy file and the templates; NotStarted with every problem."""
     routing = load_routing_file(settings)
-    groups = load_groups(settings.rules, routing.rule_defaults)
     policies = load_policy_file(settings)
     check_template_dir(settings)
+    return Configuration(routing, policies)
+
+
+def build_operations(settings: Settings, *, sessions: Callable[[], Session]) -> App:
+    """The operations of a process that changes the database beside a running server (the CLI):
+    the server's routing, policies and templates; the server hears of the change by its feed."""
+    config = load_configuration(settings)
+    return build_app(settings, routing=config.routing, policies=config.policies, sessions=sessions, clock=time.time)
+
+
+def build_service(settings: Settings) -> Service:
+    """The service for `settings`: rules loaded, Slack (or, without a token, console) notifier."""
+    config = load_configuration(settings)
+    routing, policies = config.routing, config.policies
+    groups = load_groups(settings.rules, routing.rule_defaults)
     notifier: Notifier
     if settings.slack_token is not None:
         notifier = SlackNotifier(token=settings.slack_token.get_secret_value(), base_url=settings.slack_api_url,

@@ -1,6 +1,7 @@
 """The running service: the wiring of one `takeover serve` process.
 
-It owns the engine, the control hub, leadership, the share of rule groups and the change feed,
+It owns the engine, the control hub, leadership, the share of rule groups and the change feed
+(NOTIFY between PostgreSQL replicas; on SQLite, the watch of the file's data version),
 and schedules the jobs (APScheduler) that call the operations of `takeover.app`: each group this
 replica evaluates, on its slots (queries first, then one transaction that claims the slot), and
 the leader's dispatch pass, delivery and outage pass; on PostgreSQL replicas also the beat that
@@ -27,8 +28,6 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
 from takeover.app.auditcheck import FULL_EVERY
-from takeover.app.context import App, Limits
-from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import Mode
 from takeover.config.yamlfile import ConfigError, Problem
@@ -39,7 +38,6 @@ from takeover.notify.dispatch import Dispatcher
 from takeover.notify.retry import Backoff, RateLimits
 from takeover.notify.routing import Routing
 from takeover.notify.slack import Notifier
-from takeover.notify.templates import template_env
 from takeover.rules.format import Group, load_rules
 from takeover.rules.group import group_offset, query_group, slot_at
 from takeover.rules.query import QueryError, QueryFunc
@@ -47,10 +45,12 @@ from takeover.server import rulestate
 from takeover.server.hub import ControlHub
 from takeover.server.leading import Leadership
 from takeover.server.metrics import Metrics
+from takeover.server.operations import build_app
 from takeover.server.replicas import ChangeFeed
 from takeover.server.rulestate import RuleHealth
 from takeover.server.settings import Settings
 from takeover.server.sharing import BEAT, Sharing
+from takeover.server.sqlitewatch import DataVersionWatch, database_file
 from takeover.store.models import GroupRow
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,10 @@ class Service:
                                      on_term=self._inherit_outage)
         self.sharing = Sharing(embedded=self.embedded, identity=IDENTITY, sessions=self.sessions)
         self.feed: ChangeFeed | None = None
+        self.data_watch: DataVersionWatch | None = None
+        if self.embedded and (path := database_file(settings.database_url)) is not None:
+            # the CLI or another process wrote the file: served within DataVersionWatch's interval
+            self.data_watch = DataVersionWatch(path, on_change=self.catch_up)
         if not self.embedded:
             self.feed = ChangeFeed(settings.database_url,
                                    on_agents=lambda agents: self.hub.invalidate(agents, remote=True),
@@ -89,11 +93,9 @@ class Service:
                                    name=f"takeover {IDENTITY}")
             self.hub.publish, self.hub.publish_signal = self.feed.publish_agents, self.feed.publish_signal
         self.metrics = Metrics()
-        self.app = App(sessions=self.sessions, clock=clock,
-                       messages=Messages(template_env(settings.templates), self.routing, settings.slack_channel),
-                       limits=Limits(settings.approval_expiry, settings.approval_max_expiry),
-                       changed=self.hub.invalidate, signal=self.hub.signal, wake=self.wake,
-                       decided_after=self.metrics.decision_latency.observe, policies=policies)
+        self.app = build_app(settings, routing=self.routing, policies=policies, sessions=self.sessions, clock=clock,
+                             changed=self.hub.invalidate, signal=self.hub.signal, wake=self.wake,
+                             decided_after=self.metrics.decision_latency.observe)
         self.watch = outage.Watch(settings.prometheus_url, Mode[settings.failsafe_mode] if settings.failsafe_mode
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
@@ -165,6 +167,9 @@ class Service:
     def start(self) -> None:
         if self.feed is not None:
             self.feed.start()
+        if self.data_watch is not None:
+            self.data_watch.start()
+            self.catch_up()  # what is in the database now is the baseline the watch compares with
         self.lead()
         self.beat()
         jobs: list[tuple[Callable[[], Any], float, str, str]] = [
@@ -195,6 +200,8 @@ class Service:
                         "when its beats stop", exc)
         if self.feed is not None:
             self.feed.stop()
+        if self.data_watch is not None:
+            self.data_watch.stop()
         self.leadership.release()
         self._pool.shutdown(wait=True)
         self._db_check.shutdown(wait=False)
@@ -348,7 +355,7 @@ class Service:
 
     def analyse_releases(self) -> int:
         """The leader's release analysis pass: checks, rollback alerts, promotion gates."""
-        moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query), 0)
+        moved: int = self._as_leader(lambda term: releases.tick(self.app, query=self.query, term=term), 0)
         return moved
 
     def verify_audit(self) -> None:
@@ -400,28 +407,41 @@ class Service:
         vouch for its documents again (as of the moment before the read). Raises when the
         database does not answer."""
         with self._confirm_lock:
-            started, since = time.monotonic(), self._reconciled_wall - 2 * RECONCILE
-            wall = self.clock()
-            with self.sessions() as session:
-                versions = store.agent_versions(session=session)
-                revocations = store.revocation_mark(session=session)
-                decided = store.decided_since(session=session, since=since)
-            missed = [agent for agent, version in self.hub.versions().items() if versions.get(agent) != version]
-            if missed:
-                log.warning("caught up on %d agent(s) changed without a notification: %s", len(missed),
-                            ", ".join(missed[:5]))
-                self.hub.invalidate(missed, remote=True)
-            if self._revocations is not None and revocations != self._revocations:
-                self.hub.signal(TOKENS_SIGNAL, remote=True)
-            self._revocations = revocations
-            for approval_id in decided:
-                self.hub.signal(f"approval:{approval_id}", remote=True)
-            self._reconciled_wall = wall
+            started = time.monotonic()
+            self._catch_up(expected=False)
             was_stale = not self.hub.fresh()
             self.hub.confirmed(started)
         if was_stale and self._unconfirmed:
             log.info("the database confirms this replica's control documents again: serving them")
         self._unconfirmed = False
+
+    def catch_up(self) -> None:
+        """Another process wrote the database (the SQLite watch saw it): what `confirm` does
+        after a lost notification — changed documents, token revocations, decided approvals."""
+        with self._confirm_lock:
+            self._catch_up(expected=True)
+
+    def _catch_up(self, *, expected: bool) -> None:
+        """The one path for "something changed elsewhere": compare the versions served, the
+        token revocations and decided approvals with the database; invalidate, drop cached
+        tokens and wake waiters for what differs. `expected`: the change feed itself sent us
+        here (the SQLite watch), so a difference is news, not a lost notification."""
+        since, wall = self._reconciled_wall - 2 * RECONCILE, self.clock()
+        with self.sessions() as session:
+            versions = store.agent_versions(session=session)
+            revocations = store.revocation_mark(session=session)
+            decided = store.decided_since(session=session, since=since)
+        missed = [agent for agent, version in self.hub.versions().items() if versions.get(agent) != version]
+        if missed:
+            (log.debug if expected else log.warning)(
+                "caught up on %d agent(s) changed without a notification: %s", len(missed), ", ".join(missed[:5]))
+            self.hub.invalidate(missed, remote=True)
+        if self._revocations is not None and revocations != self._revocations:
+            self.hub.signal(TOKENS_SIGNAL, remote=True)
+        self._revocations = revocations
+        for approval_id in decided:
+            self.hub.signal(f"approval:{approval_id}", remote=True)
+        self._reconciled_wall = wall
 
     def reconcile(self) -> None:
         """The scheduled `confirm`: a replica's safety net under the change feed."""

@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(False, description="upgrade the database schema at start (always on for SQLite)")
     prometheus_url: str = Field("http://127.0.0.1:9090", description="Prometheus to query")
     rules: Annotated[list[str], NoDecode] = Field(["rules/"], description="rule files or directories (comma-separated)")
-    templates: str = Field("templates/", description="directory of Slack message templates")
+    templates: str | None = Field(None, description="directory of Slack message templates; unset: ./templates if it "
+                                                    "exists, else the defaults shipped in the package (`takeover init` copies them)")
     routing: str | None = Field(None, description="routing file (YAML): owners to Slack channels, grouping, escalation, Slack users")
     policies: str | None = Field(None, description="policy file (YAML): which actions need a human, with quorum, "
                                                    "escalation and grants; reloaded with the rules")

@@ -119,6 +119,7 @@ from takeover.store.outbox import (
 )
 from takeover.store.releases import (
     ReleaseConflict,
+    ReleaseMoved,
     active_release,
     active_releases,
     canary_writes,
@@ -152,6 +153,7 @@ __all__ = [
     "IdempotencyConflict",
     "META_GROUP",
     "ReleaseConflict",
+    "ReleaseMoved",
     "VoteRefused",
     "ack_group",
     "active_release",

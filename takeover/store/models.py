@@ -303,6 +303,7 @@ class ReleaseRow(SQLModel, table=True):
     started_by: str
     ended_at: float | None = None
     gate_approval_id: str | None = None  # the promotion gate's approval request
+    revision: int = 0  # bumped by every saved transition: each is a compare-and-set on it
 
 
 class ConsoleSessionRow(SQLModel, table=True):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from takeover.config.mode import Mode
@@ -18,6 +19,11 @@ from takeover.store.models import AgentRow, ApprovalRow, AuditRow, ReleaseRow
 
 class ReleaseConflict(Exception):
     """The agent already has an active release."""
+
+
+class ReleaseMoved(Exception):
+    """The release changed since it was read (a person, or the analysis): nothing was saved;
+    roll back and decide again on what it is now."""
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -65,16 +71,26 @@ def create_release(*, session: Session, agent: str, stable: dict[str, Any], cana
 
 
 def save_progress(*, session: Session, row: ReleaseRow, progress: Progress, actor: str, now: float) -> bool:
-    """Store where the release stands; a change of state or weight is audited and bumps the
-    agent's document (its agents route by it). Returns whether state or weight changed."""
+    """Store where the release stands, as a compare-and-set on the revision `row` was read at
+    (ReleaseMoved if another transition was saved since: a person's action and the analysis
+    never overwrite each other). A change of state or weight is audited and bumps the agent's
+    document (its agents route by it). Returns whether state or weight changed."""
     before = {"state": row.state, "weight_bp": row.weight_bp}
     moved = (progress.state.value, progress.weight_bp) != (row.state, row.weight_bp)
-    row.state, row.step, row.weight_bp = progress.state.value, progress.step, progress.weight_bp
-    row.step_since, row.failures, row.inconclusive = progress.step_since, dict(progress.failures), progress.inconclusive
-    row.reason = progress.reason
+    values: dict[str, Any] = {
+        "state": progress.state.value, "step": progress.step, "weight_bp": progress.weight_bp,
+        "step_since": progress.step_since, "failures": dict(progress.failures),
+        "inconclusive": progress.inconclusive, "reason": progress.reason,
+        "gate_approval_id": row.gate_approval_id, "revision": row.revision + 1}
     if not progress.state.active:
-        row.active_agent, row.ended_at = None, now
-    session.add(row)
+        values |= {"active_agent": None, "ended_at": now}
+    result = session.execute(update(ReleaseRow)
+                             .where(col(ReleaseRow.id) == row.id, col(ReleaseRow.revision) == row.revision)
+                             .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ReleaseMoved(f"release {row.id} changed since it was read (revision {row.revision})")
+    for name, value in values.items():
+        set_committed_value(row, name, value)  # as saved: nothing left for the session to write
     if moved:
         record_audit(session=session, now=now, actor=actor, action=f"release.{progress.state.value}",
                      subject=f"agent:{row.agent}", before=before, reason=progress.reason,

@@ -1,13 +1,13 @@
 """agent instances: each SDK instance's last poll and the document version it then held
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
