@@ -65,6 +65,7 @@ class ControlHub:
         self._confirm, self.bound = confirm, bound
         self.confirmed_at = -math.inf if confirm is not None else math.inf  # monotonic
         self._confirming: asyncio.Future[None] | None = None
+        self.closing = False  # the server is stopping: held long-polls answer now
         self._failed_at = -math.inf
         self._entries: dict[str, Entry] = {}
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
@@ -82,6 +83,12 @@ class ControlHub:
         # (agent, instance id as sent) -> (when, the version it was answered with): whether each
         # running instance holds the current document; written like `seen`, then cleared
         self.instances: dict[tuple[str, bytes], tuple[float, int]] = {}
+
+    def close(self) -> None:
+        """The server is stopping: every held long-poll answers now (as vouched for), rather than
+        being cut off when the graceful shutdown runs out; any thread."""
+        self.closing = True
+        self.alarm()
 
     def alarm(self) -> None:
         """Wake every long-poll to vouch again (this replica may have fallen behind); any thread."""
@@ -210,7 +217,7 @@ class ControlHub:
             if current.etag != etag and (version is None or current.version != version):
                 return current
             left = deadline - loop.time()
-            if left <= 0:
+            if left <= 0 or self.closing:
                 return None
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(agent, set()).add(future)

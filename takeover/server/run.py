@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from sqlmodel import Session
 
@@ -120,13 +121,21 @@ def build_service(settings: Settings) -> Service:
         raise NotStarted(f"takeover: {exc}") from None
 
 
-def run_server(service: Service, *, host: str, port: int) -> None:
-    """Run the API and the scheduler until interrupted; SIGHUP reloads the rules."""
+def run_server(service: Service, *, host: str, port: int, on_exit: Callable[[], None] | None = None) -> None:
+    """Run the API and the scheduler until interrupted; SIGHUP reloads the rules. On SIGINT or
+    SIGTERM, `on_exit` runs first (the demo stops its agents), then held long-polls answer."""
     import uvicorn
 
     from takeover.server.api import asgi_app
 
-    server = uvicorn.Server(uvicorn.Config(asgi_app(service), host=host, port=port,
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if on_exit is not None and not self.should_exit:
+                on_exit()
+            service.hub.close()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(asgi_app(service), host=host, port=port,
                                            log_level="warning", access_log=False,
                                            log_config=None,  # uvicorn logs through ours (JSON)
                                            # held long-polls must not delay a shutdown by their wait

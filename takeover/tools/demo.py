@@ -100,11 +100,12 @@ def serve_release_agent(*, port: int, base: str, token: str) -> threading.Event:
     return stop
 
 
-def run_release(base: str, operator: str) -> None:
+def run_release(base: str, operator: str, stopping: threading.Event) -> None:
     """Start a canary release of demo-release-bot, then tell the story of its rollback."""
     import httpx
 
-    time.sleep(RELEASE_AFTER)
+    if stopping.wait(RELEASE_AFTER):
+        return
     auth = {"Authorization": f"Bearer {operator}"}
     check = {"name": "error-ratio", "max_ratio": 1.5, "max_delta": 0.01, "min_samples": 20, "failure_limit": 2,
              "query": f'sum(rate(agent_requests_total{{agent="{RELEASE_AGENT}",variant="$variant",outcome="error"}}[30s]))'
@@ -119,12 +120,14 @@ def run_release(base: str, operator: str) -> None:
         print(f"\n>>> release of {RELEASE_AGENT}: v41 → v42 at 10 % of its customers "
               f"({started.status_code}); its canary fails {CANARY_ERRORS:.0%} of requests", flush=True)
         while True:
-            time.sleep(1.0)
+            if stopping.wait(1.0):
+                return
             release = httpx.get(f"{url}/current", headers=auth, timeout=5).json()
             if release["state"] == "rolled_back":
                 break
     except (httpx.HTTPError, KeyError, ValueError) as exc:
-        print(f"demo release failed: {exc}", flush=True)
+        if not stopping.is_set():
+            print(f"demo release failed: {exc}", flush=True)
         return
     curl = f"curl -s -H 'Authorization: Bearer {operator}' {url}/current/report"
     print(f"""
@@ -135,11 +138,12 @@ def run_release(base: str, operator: str) -> None:
 """, flush=True)
 
 
-def ask_for_approval(base: str, agent: str, operator: str) -> None:
+def ask_for_approval(base: str, agent: str, operator: str, stopping: threading.Event) -> None:
     """The demo agent asks to run a high-risk action and prints how a human answers it."""
     import httpx
 
-    time.sleep(ASK_AFTER)  # the demo's own pacing, so the story reads in order
+    if stopping.wait(ASK_AFTER):  # the demo's own pacing, so the story reads in order
+        return
     try:
         answer = httpx.post(f"{base}/v1/approvals", headers={"Authorization": f"Bearer {agent}"}, timeout=5, json={
             "agent": DEMO_AGENT, "action": "refund", "kind": "write", "risk": "high",
@@ -147,7 +151,8 @@ def ask_for_approval(base: str, agent: str, operator: str) -> None:
             "expires_in": "10m"})
         approval = answer.json()["id"]
     except (httpx.HTTPError, KeyError, ValueError) as exc:
-        print(f"demo agent could not ask for approval: {exc}", flush=True)
+        if not stopping.is_set():
+            print(f"demo agent could not ask for approval: {exc}", flush=True)
         return
     auth = f"-H 'Authorization: Bearer {operator}' -H 'Content-Type: application/json'"
     print(f"""
@@ -170,6 +175,11 @@ def run_demo(*, api_port: int) -> None:
     configure_logging("text", level=logging.WARNING)  # the story on the terminal; problems only
     from takeover.server.settings import Settings
 
+    operator, agent, release_bot = new_token(), new_token(), new_token()
+    base = f"http://127.0.0.1:{api_port}"
+    print(f"""takeover demo — open the console: {base}/ui
+  sign in with this operator token: {operator}
+""", flush=True)
     agent_port, release_port = free_port(), free_port()
     stop_agent = serve_demo_agent(port=agent_port)
     print(f"demo agent exporting metrics on http://127.0.0.1:{agent_port}/metrics "
@@ -184,7 +194,6 @@ def run_demo(*, api_port: int) -> None:
                             prometheus_url=prom_url, port=api_port, slack_token=None, release_interval=5.0,
                             policies="policies.yml" if Path("policies.yml").is_file() else None)
         service = build_service(settings)
-        operator, agent, release_bot = new_token(), new_token(), new_token()
         with Session(service.engine) as session:
             store.create_token(session=session, name="demo-operator", role="operator", agents=[],
                                token=operator, now=time.time(), actor="system:demo")
@@ -205,8 +214,7 @@ def run_demo(*, api_port: int) -> None:
                               f"{' because ' + why if why else ''}", flush=True)
 
         service.hub.subscribe(show_modes)
-        base = f"http://127.0.0.1:{api_port}"
-        print(f"""takeover on {base}; the alert fires within about a minute. Meanwhile:
+        print(f"""takeover on {base} (the console: {base}/ui); the alert fires within about a minute. Meanwhile:
 
   the agent's control document:
     curl -s -H 'Authorization: Bearer {agent}' {base}/v1/agents/{DEMO_AGENT}/control
@@ -216,12 +224,18 @@ def run_demo(*, api_port: int) -> None:
 
 Ctrl-C stops everything.
 """, flush=True)
-        threading.Thread(target=ask_for_approval, args=(base, agent, operator), name="demo-approval",
+        stopping = threading.Event()
+        threading.Thread(target=ask_for_approval, args=(base, agent, operator, stopping), name="demo-approval",
                          daemon=True).start()
         stop_release_agent = serve_release_agent(port=release_port, base=base, token=release_bot)
-        threading.Thread(target=run_release, args=(base, operator), name="demo-release", daemon=True).start()
+        threading.Thread(target=run_release, args=(base, operator, stopping), name="demo-release",
+                         daemon=True).start()
+
+        def stop_agents() -> None:  # the last started stops first: agents, takeover, then Prometheus
+            for event in (stopping, stop_release_agent, stop_agent):
+                event.set()
+
         try:
-            run_server(service, host="127.0.0.1", port=api_port)
+            run_server(service, host="127.0.0.1", port=api_port, on_exit=stop_agents)
         finally:
-            stop_agent.set()
-            stop_release_agent.set()
+            stop_agents()
