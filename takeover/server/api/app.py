@@ -12,7 +12,18 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from takeover.app.tokens import TOKENS_SIGNAL
-from takeover.server.api import agents, alerts, approvals, audit, policies, releases, rules, silences, tokens
+from takeover.server.api import (
+    agents,
+    alertmanager,
+    alerts,
+    approvals,
+    audit,
+    policies,
+    releases,
+    rules,
+    silences,
+    tokens,
+)
 from takeover.server.api.deps import ApiState, token_check
 from takeover.server.api.errors import ERRORS, HANDLERS
 from takeover.server.api.fastpath import ASGIApp, ControlFastPath
@@ -28,7 +39,7 @@ from takeover.server.throttle import Throttle
 log = logging.getLogger(__name__)
 # one router per resource, in the order of the OpenAPI document
 RESOURCES = (agents.router, releases.router, approvals.router, policies.router, audit.router, tokens.router, rules.router, silences.router,
-             alerts.router)
+             alerts.router, alertmanager.router)
 
 
 @asynccontextmanager
