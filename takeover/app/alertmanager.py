@@ -16,6 +16,7 @@ from takeover.app.modes import commit_changes
 from takeover.control.alertmanager import Notified, Step, step, why_ignored
 from takeover.control.silence import silenced_by
 from takeover.control.sources import ModeChange
+from takeover.notify.alertmanager import own_alerts
 from takeover.rules.evaluate import RESOLVED_RETENTION, State
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,14 @@ def receive(app: App, *, alerts: Sequence[Notified], receiver: str, actor: str) 
         silences = store.active_silences(session=s, now=now)
         changes: list[ModeChange | None] = []
         announce: list[ModeChange] = []  # holds of silenced alerts: no alert message tells them
+        # takeover's own alerts come back when it posts them to this Alertmanager: they held already
+        mine = {tuple(sorted(r.labels.items())) for r in own_alerts(session=s)}
         for alert in alerts:
-            if why_ignored(alert) is not None:
-                outcomes.append(Outcome(alert.fingerprint, alert.name, Step.ignore, why_ignored(alert) or ""))
+            why = why_ignored(alert)
+            if why is None and tuple(sorted(alert.labels.items())) in mine:
+                why = "takeover's own alert, sent back by Alertmanager: it acted when it fired"
+            if why is not None:
+                outcomes.append(Outcome(alert.fingerprint, alert.name, Step.ignore, why))
                 continue
             row = store.received_alert(session=s, fingerprint=alert.fingerprint, create={
                 "labels": dict(alert.labels), "annotations": dict(alert.annotations)} if alert.firing else None)
@@ -79,7 +85,7 @@ def receive(app: App, *, alerts: Sequence[Notified], receiver: str, actor: str) 
         app.messages.mode_changes(s, announce, now=now)
         commit_changes(app, s, changes, now=now, announce=False)
     for outcome in outcomes:
-        if outcome.step == Step.ignore and not outcome.why.startswith("no takeover label"):
+        if outcome.step == Step.ignore and not outcome.why.startswith(("no takeover label", "takeover's own")):
             log.warning("alert %s (%s) from Alertmanager receiver %s: %s", outcome.alertname,
                         outcome.fingerprint, receiver, outcome.why)
     app.wake("dispatch")

@@ -19,7 +19,7 @@ from takeover.server.api.deps import AlertmanagerDep, ServiceDep
 from takeover.server.api.errors import Problem
 
 MAX_LABEL_VALUE = 10_240  # a label or annotation value (what `takeover check` fits messages for)
-MAX_ALERTS = 10_000  # alerts in one notification (the body limit stops a larger one anyway)
+MAX_ALERTS = 1_000  # alerts in one notification: a larger group is better split (group_by agent)
 NOT_RETRIED = "Alertmanager does not retry a 4xx: fix the payload or the receiver's configuration"
 
 
