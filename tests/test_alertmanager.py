@@ -14,8 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 
+from takeover import store
 from takeover.control.alertmanager import Notified, Step, step, why_ignored
+from takeover.notify.alertmanager import AlertmanagerSender, needs_sending
+from takeover.store.models import AlertRow
 from takeover.tools.promproc import free_port
 from tests.conftest import Server, start_server, stop_server
 
@@ -274,3 +278,32 @@ def test_the_console_shows_the_alert_and_its_timeline(server: Server, clients: t
         pages = [browser.get(link).text for link in links]
         page = next(p for p in pages if "TimelineShown" in p)
         assert "active in Alertmanager" in page and "alertmanager:TimelineShown" in page and "read_only" in page
+
+
+@pytest.mark.parametrize(("state", "resolved_at", "last_sent", "now", "expected"), [
+    ("pending", None, None, 100.0, False),  # Prometheus never sends a pending alert
+    ("firing", None, None, 100.0, True),  # first time: at once
+    ("firing", None, 90.0, 100.0, False),  # sent 10 s ago: wait for the resend delay
+    ("firing", None, 40.0, 100.0, True),  # a minute passed: again
+    ("inactive", 95.0, 90.0, 100.0, True),  # resolved since it was sent: at once
+    ("inactive", 95.0, 96.0, 100.0, False),  # the resolve was sent
+])
+def test_needs_sending_is_prometheus_predicate(state: str, resolved_at: float | None, last_sent: float | None,
+                                               now: float, expected: bool) -> None:
+    assert needs_sending(state=state, resolved_at=resolved_at, last_sent=last_sent, now=now) is expected
+
+
+def test_an_unreachable_alertmanager_is_reported_and_tried_again_after_a_backoff(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}", migrate=True)
+    with Session(engine) as s:
+        s.add(AlertRow(group_key="g", rule_key="r", fingerprint="f", labels={"alertname": "A"}, annotations={},
+                       state="firing", value=1.0, active_at=1.0, fired_at=1.0))
+        s.commit()
+    sender = AlertmanagerSender([f"http://127.0.0.1:{free_port()}"], lambda: Session(engine), timeout=2)
+    assert sender.run(now=100.0) == 0
+    assert "could not post 1 alert(s) to Alertmanager" in caplog.text
+    assert sender.run(now=100.5) == 0 and caplog.text.count("could not post") == 1  # backing off: not tried
+    assert sender.run(now=101.0) == 0 and caplog.text.count("could not post") == 2  # tried again
+    engine.dispose()
