@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 	./scripts/ensure-prometheus
+	./scripts/ensure-alertmanager
 	./scripts/ensure-chromium
 
 demo: setup

@@ -250,7 +250,7 @@ def replicas() -> None:
 
 @token_app.command("create")
 def token_create(
-    role: Annotated[str, typer.Option(help="agent, viewer (console, read-only), operator or admin")],
+    role: Annotated[str, typer.Option(help="agent, viewer (console, read-only), operator, admin, or alertmanager (its webhook only)")],
     name: Annotated[Optional[str], typer.Option(help="who holds the token (default: the agent name)")] = None,
     agent: Annotated[Optional[list[str]], typer.Option(help="agent name(s) an agent token is bound to")] = None,
     expires_in: Annotated[Optional[str], typer.Option(help="duration, e.g. 90d; default: never")] = None,

@@ -59,6 +59,7 @@ RULES = {
     ("GET", "/v1/silences"): "operator",
     ("POST", "/v1/silences/{silence_id}/expire"): "operator",
     ("GET", "/v1/alert-groups"): "operator",
+    ("POST", "/v1/alertmanager"): "alertmanager_only",
     ("POST", "/v1/alert-groups/{group_id}/ack"): "operator",
     ("GET", "/v1/notifications/undeliverable"): "operator",
     ("POST", "/v1/notifications/{notification_id}/retry"): "operator",
@@ -69,11 +70,12 @@ RULES = {
     ("GET", "/metrics"): "public",
 }
 ALLOWED = {
-    "public": {"none", "bad", "revoked", "expired", "wrong_agent", "agent", "viewer", "operator", "admin"},
+    "public": {"none", "bad", "revoked", "expired", "wrong_agent", "agent", "viewer", "operator", "admin", "alertmanager"},
     "agent": {"agent", "operator", "admin"},
     "agent_only": {"agent"},  # operators set modes and answer approvals; they do not ask for an agent
     "operator": {"operator", "admin"},
     "admin": {"admin"},
+    "alertmanager_only": {"alertmanager"},  # an Alertmanager's webhook: its token does nothing else, no person posts alerts
     "slack": set(),  # Slack's signature, never a bearer token (tests/test_slack.py)
 }
 # the console (mounted at /ui, outside the OpenAPI document): who may open each route
@@ -164,6 +166,7 @@ def test_every_route_refuses_and_admits_the_right_callers(server: Server, tmp_pa
         "viewer": server.token("--role", "viewer", "--name", "acl-viewer"),  # the console's reader: no API route
         "operator": server.token("--role", "operator", "--name", "acl-op"),
         "admin": admin,
+        "alertmanager": server.token("--role", "alertmanager", "--name", "acl-am"),
     }
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin}"}) as root:
         revoked = root.post("/v1/tokens", json={"role": "operator", "name": "gone"}).json()

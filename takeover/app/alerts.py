@@ -94,22 +94,34 @@ def act(s: Session, rule: Rule, transition: Transition, *, now: float,
     labels = alert.label_map
     if labels.get("takeover") not in TAKEOVER_MODES:
         return None
-    mode = Mode[labels["takeover"]]
     if transition.after == State.firing:
-        muted = silenced_by(labels, silences, now)
-        if muted is not None and muted.suppress_takeover:
-            log.info("alert %s fired; takeover held back by silence %d", rule.name, muted.id)
-            return None
-        return store.add_source(session=s, now=now, source=Source(
-            agent=labels.get("agent", ALL_AGENTS), mode=mode, kind=SourceKind.alert,
-            ref=alert_ref(rule, alert.labels), reason=alert.annotations.get("summary", rule.name),
-            actor=f"rule:{rule.name}", since=now))
+        return hold(s, labels=labels, ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}",
+                    reason=alert.annotations.get("summary", rule.name), now=now, silences=silences)
     if transition.before == State.firing and rule.release_on_resolve:  # resolved
-        return store.release_sources(
-            session=s, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
-            ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}", now=now,
-            reason="alert resolved (the rule releases on resolve)")
+        return release_hold(s, labels=labels, ref=alert_ref(rule, alert.labels), actor=f"rule:{rule.name}",
+                            now=now, reason="alert resolved (the rule releases on resolve)")
     return None
+
+
+def hold(s: Session, *, labels: Mapping[str, str], ref: str, actor: str, reason: str, now: float,
+         silences: Sequence[Silence]) -> ModeChange | None:
+    """A firing alert with a `takeover` mode label holds its `agent` (every agent without one)
+    in that mode, as an alert source named `ref` — unless a silence also holds the takeover back.
+    Takeover's own rules and Alertmanager's alerts both take over through here."""
+    muted = silenced_by(labels, silences, now)
+    if muted is not None and muted.suppress_takeover:
+        log.info("alert %s fired; takeover held back by silence %d", ref, muted.id)
+        return None
+    return store.add_source(session=s, now=now, source=Source(
+        agent=labels.get("agent", ALL_AGENTS), mode=Mode[labels["takeover"]], kind=SourceKind.alert,
+        ref=ref, reason=reason, actor=actor, since=now))
+
+
+def release_hold(s: Session, *, labels: Mapping[str, str], ref: str, actor: str, reason: str,
+                 now: float) -> ModeChange | None:
+    """Release the hold the alert `ref` put on its agent (for an alert that releases on resolve)."""
+    return store.release_sources(session=s, agent=labels.get("agent", ALL_AGENTS), kind=SourceKind.alert,
+                                 ref=ref, actor=actor, now=now, reason=reason)
 
 
 def resolve_removed(app: App, groups: Sequence[Group], *, actor: str | None) -> None:
@@ -119,7 +131,7 @@ def resolve_removed(app: App, groups: Sequence[Group], *, actor: str | None) -> 
     live = {(g.key, r.key) for g in groups for r in g.rules}
     with app.sessions() as s:
         for row in store.list_alerts(session=s):
-            if (row.group_key, row.rule_key) in live or row.group_key == store.META_GROUP:
+            if (row.group_key, row.rule_key) in live or row.group_key in (store.META_GROUP, store.ALERTMANAGER_GROUP):
                 continue
             if row.state == State.firing.value:
                 row.state, row.resolved_at = State.inactive.value, now  # the dispatcher reports it

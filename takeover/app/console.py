@@ -45,8 +45,8 @@ def sign_in(app: App, *, token: str, ttl: float = SESSION_SECONDS) -> tuple[str,
         if row is None or not store.token_usable(row, now=now):
             raise Refusal(401, "invalid, expired or revoked token")
         who = Principal(row.name, Role(row.role), person=person_of(row.name, row.person))
-        if who.role == Role.agent:
-            raise Refusal(403, "an agent's token does not open the console: sign in with an operator, "
+        if who.role in (Role.agent, Role.alertmanager):
+            raise Refusal(403, f"an {who.role.value}'s token does not open the console: sign in with an operator, "
                                "admin or viewer token")
         secret = secrets.token_urlsafe(32)
         store.create_console_session(session=s, token=row, secret=secret, now=now, expires_at=now + ttl,
@@ -301,8 +301,12 @@ def incident(app: App, *, alert_id: int) -> Incident | None:
 
 def evaluations(row: AlertRow) -> list[Moment]:
     """What the evaluator recorded on the alert: pending, firing (and the takeover it caused), resolved."""
-    rule = f"rule:{row.labels.get('alertname', '?')}"
-    found = [Moment(row.active_at, "evaluation", "pending: the expression matched", rule)]
+    if row.group_key == store.ALERTMANAGER_GROUP:  # evaluated elsewhere: takeover saw it when notified
+        rule = "alertmanager"
+        found = [Moment(row.active_at, "evaluation", "active in Alertmanager (startsAt)", rule)]
+    else:
+        rule = f"rule:{row.labels.get('alertname', '?')}"
+        found = [Moment(row.active_at, "evaluation", "pending: the expression matched", rule)]
     if row.fired_at is not None:
         effect = row.takeover or {}
         held = f"; {effect.get('agent')}: {effect.get('before')} → {effect.get('after')}" if effect else ""

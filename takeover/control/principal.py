@@ -1,6 +1,6 @@
-"""Who is asking: a principal with a role (agent, viewer < operator < admin) and, for agents, the
-agent names it may act for (a viewer only reads the console's pages); and the shape of a new
-bearer token (shown once, stored hashed)."""
+"""Who is asking: a principal with a role (agent, viewer < operator < admin, and alertmanager for
+an Alertmanager's webhook) and, for agents, the agent names it may act for (a viewer only reads
+the console's pages); and the shape of a new bearer token (shown once, stored hashed)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ TOKEN_PREFIX = "tko_"
 class Role(str, enum.Enum):
     agent = "agent"  # bound to agent names: poll their control documents, ask for decisions
     viewer = "viewer"  # reads the console's pages; no API route and no console form
+    # an Alertmanager's webhook: posts its notifications (POST /v1/alertmanager) and nothing else,
+    # so the credential in alertmanager.yml cannot release a hold, answer an approval or read
+    alertmanager = "alertmanager"
     operator = "operator"  # alerts, modes, approvals, audit reads
     admin = "admin"  # tokens and configuration; can do what an operator can
 

@@ -33,6 +33,7 @@ from takeover.config.mode import Mode
 from takeover.config.yamlfile import ConfigError, Problem
 from takeover.control.policy import Policy
 from takeover.control.policyfile import load_policies
+from takeover.notify.alertmanager import AlertmanagerSender
 from takeover.notify.delivery import IDENTITY, Delivery
 from takeover.notify.dispatch import Dispatcher
 from takeover.notify.retry import Backoff, RateLimits
@@ -100,6 +101,7 @@ class Service:
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
         self.dispatcher = Dispatcher(sessions=self.sessions, routing=self.routing, render=self.app.messages.render)
+        self.alertmanagers = AlertmanagerSender(settings.alertmanager_url, self.sessions, public_url=settings.public_url)
         # group jobs mostly wait on Prometheus: enough threads that a few slow groups do not
         # hold back the rest (or the leader's jobs) past their slots
         self.scheduler = BackgroundScheduler(
@@ -181,6 +183,9 @@ class Service:
             (self.analyse_releases, self.settings.release_interval, "releases", "release analysis: step or roll back"),
             (self.verify_audit, FULL_EVERY, "audit", "walk the whole audit chain"),
         ]
+        if self.settings.alertmanager_url:
+            jobs.append((self.send_to_alertmanagers, self.settings.dispatch_interval, "alertmanager",
+                         "post takeover's alerts to Alertmanager"))
         if not self.embedded:
             jobs.append((self.reconcile, RECONCILE, "reconcile", "compare served documents with the database"))
             jobs.append((self.watch_freshness, WATCH, "freshness", "wake long-polls that must vouch again"))
@@ -339,6 +344,15 @@ class Service:
             return sent
         result: int = self._as_leader(work, 0)
         return result
+
+    def send_to_alertmanagers(self) -> int:
+        """The leader posts takeover's alerts to the configured Alertmanagers (its own job: a slow
+        Alertmanager never holds up Slack delivery); a follower forgets what it sent, so when it
+        leads it sends everything once."""
+        if not self.leadership.leader:
+            self.alertmanagers.sent.clear()
+            return 0
+        return self.alertmanagers.run(now=self.clock())
 
     def _expire_if_leader(self) -> None:
         if self.leadership.leader:

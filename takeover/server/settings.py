@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     slack_channel: str = Field("#alerts", description="default Slack channel")
     public_url: str | None = Field(None, description="the console's address as people reach it (https://takeover.example.com); "
                                    "set: Slack messages link to its pages; unset: no links")
+    alertmanager_url: Annotated[list[str], NoDecode] = Field([], description="Alertmanagers (comma-separated base URLs) "
+                                                             "that get takeover's own alerts at /api/v2/alerts, as "
+                                                             "from Prometheus; unset: none")
     host: str = Field("127.0.0.1", description="address the API listens on")
     port: int = Field(8080, description="port the API listens on")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="largest request body the API reads; larger gets 413")
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
                                                          "counts an agent as silent (takeover_agents_silent)")
     replica_stale_after: float = Field(5.0, gt=0, description="PostgreSQL replicas: the longest a replica answers control polls from memory since the database last confirmed them; past it a poll waits for a confirmation (at most 2 s) or gets 503")
 
-    @field_validator("rules", mode="before")
+    @field_validator("rules", "alertmanager_url", mode="before")
     @classmethod
     def _split_rules(cls, value: object) -> object:
         return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value

@@ -118,6 +118,30 @@ def save_meta_alert(*, session: Session, labels: dict[str, str], annotations: di
                      subject=f"alert:{labels['alertname']}", after=labels)
 
 
+ALERTMANAGER_GROUP = "alertmanager"  # alerts an Alertmanager routed to takeover, by its fingerprint
+
+
+def received_alert(*, session: Session, fingerprint: str, create: dict[str, Any] | None = None) -> AlertRow | None:
+    """The alert an Alertmanager notified with this fingerprint, locked until the transaction
+    ends, so of two notifications of one alert (an HA pair) the second waits and sees the
+    first one's outcome. With `create`, a missing row is inserted first (state "": not yet
+    firing; any racing insert wins and this one does nothing)."""
+    if create is not None:
+        insert_if_missing(session, AlertRow, ("rule_key", "fingerprint"), group_key=ALERTMANAGER_GROUP,
+                          rule_key=ALERTMANAGER_GROUP, fingerprint=fingerprint, state="", value=0.0,
+                          active_at=0.0, labels=create.get("labels", {}), annotations=create.get("annotations", {}))
+    return session.exec(select(AlertRow).where(AlertRow.rule_key == ALERTMANAGER_GROUP,
+                                               AlertRow.fingerprint == fingerprint)
+                        .with_for_update().execution_options(populate_existing=True)).first()
+
+
+def prune_received(*, session: Session, before: float) -> None:
+    """Forget Alertmanager's alerts resolved before `before` (kept as long as takeover's own)."""
+    session.execute(delete(AlertRow).where(col(AlertRow.group_key) == ALERTMANAGER_GROUP,
+                                           col(AlertRow.state) == State.inactive.value,
+                                           col(AlertRow.resolved_at) < before))
+
+
 def list_alerts(*, session: Session) -> list[AlertRow]:
     return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
 

@@ -65,7 +65,9 @@ def make_engine(url: str, *, migrate: bool = False, name: str = "takeover") -> E
     return engine
 
 
-def insert_if_missing(session: Session, table: Any, conflict: str, /, **values: Any) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING: safe when replicas or threads race to create a row."""
+def insert_if_missing(session: Session, table: Any, conflict: str | tuple[str, ...], /, **values: Any) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: safe when replicas or threads race to create a row.
+    `conflict` names the unique column (or the columns of a unique constraint)."""
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=[conflict]))
+    columns = [conflict] if isinstance(conflict, str) else list(conflict)
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=columns))

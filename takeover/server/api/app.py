@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.server.api import (
     agents,
+    alertmanager,
     alerts,
     approvals,
     audit,
@@ -39,7 +40,7 @@ from takeover.server.throttle import Throttle
 log = logging.getLogger(__name__)
 # one router per resource, in the order of the OpenAPI document
 RESOURCES = (agents.router, releases.router, approvals.router, policies.router, audit.router, tokens.router, rules.router, silences.router,
-             alerts.router, notifications.router)
+             alerts.router, notifications.router, alertmanager.router)
 
 
 @asynccontextmanager

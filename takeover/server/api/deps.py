@@ -1,5 +1,5 @@
 """What routes ask for, as `Annotated` aliases: the caller (`PrincipalDep`, `OperatorDep`,
-`AdminDep`), the service and a database session, and the checked path and query parameters.
+`AdminDep`, `AlertmanagerDep`), the service and a database session, and the checked path and query parameters.
 
 They read the `ApiState` that `create_app` puts on `app.state.api`, so the routers are plain
 module-level `APIRouter`s and one process may run several apps (the tests do).
@@ -80,6 +80,15 @@ def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     return who
 
 
+def alertmanager(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """An Alertmanager's webhook token: its own role, so the credential in alertmanager.yml can
+    post notifications and do nothing else (and no person's token posts alerts)."""
+    if who.role != Role.alertmanager:
+        raise HTTPException(403, f"{who.actor} is not an alertmanager token: create one with "
+                                 "`takeover token create --role alertmanager --name NAME`")
+    return who
+
+
 def session(request: Request) -> Iterator[Session]:
     """A session for reading; the operations of `takeover.app` open and commit their own."""
     with api_state(request).service.sessions() as s:
@@ -89,6 +98,7 @@ def session(request: Request) -> Iterator[Session]:
 PrincipalDep = Annotated[Principal, Depends(principal)]
 OperatorDep = Annotated[Principal, Depends(operator)]
 AdminDep = Annotated[Principal, Depends(admin)]
+AlertmanagerDep = Annotated[Principal, Depends(alertmanager)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 TokensDep = Annotated[TokenCache, Depends(get_tokens)]
 LastSeenDep = Annotated[LastSeen, Depends(get_last_seen)]

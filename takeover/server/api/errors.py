@@ -50,12 +50,20 @@ async def refused(request: Request, exc: Refusal) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
+# routes whose callers should hear more than where and why: Alertmanager never retries a 4xx
+HINTS = {"alertmanager_webhook": "not an Alertmanager webhook payload (version 4); Alertmanager does not retry "
+                                 "a 4xx: fix the payload or the receiver's configuration"}
+
+
 async def invalid(request: Request, exc: RequestValidationError) -> Response:
     """422 with where and why, never the input (it may be huge, NaN or not valid Unicode)."""
-    return JSONResponse({"detail": [
-        {"loc": [safe_text(p) if isinstance(p, str) else p for p in e.get("loc", ())],
-         "msg": safe_text(str(e.get("msg", ""))), "type": str(e.get("type", ""))}
-        for e in exc.errors()]}, status_code=422)
+    issues = [{"loc": [safe_text(p) if isinstance(p, str) else p for p in e.get("loc", ())],
+               "msg": safe_text(str(e.get("msg", ""))), "type": str(e.get("type", ""))}
+              for e in exc.errors()]
+    hint = HINTS.get(getattr(request.scope.get("route"), "name", ""))
+    if hint:
+        issues.insert(0, {"loc": ["body"], "msg": hint, "type": "payload"})
+    return JSONResponse({"detail": issues}, status_code=422)
 
 
 HANDLERS: list[tuple[type[Exception], Callable[..., Awaitable[Response]]]] = [

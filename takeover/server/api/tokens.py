@@ -12,7 +12,7 @@ from takeover.server.api.deps import AdminDep, IdPath, ServiceDep, SessionDep, T
 
 
 class TokenCreate(BaseModel):
-    role: Literal["agent", "viewer", "operator", "admin"]
+    role: Literal["agent", "viewer", "operator", "admin", "alertmanager"]
     name: Name
     agents: list[AgentName] = Field(default_factory=list, max_length=100,
                                     description="agent tokens: the agents it may act for (never *)")
