@@ -148,5 +148,6 @@ def test_a_bad_policy_file_names_every_problem_with_its_place() -> None:
         "p.yml:31:5: policy 'incident' is defined twice",
         "p.yml:33:13: quorum only applies to decision: require_approval",
         "p.yml:34:5: unknown field colour in a policy (allowed: action, agent, alert_firing, approvers, decision, "
-        "escalation, expires_in, grant_max, kind, mode, name, owner_may_approve, quorum, reason, risk, variant, when)",
+        "escalation, expires_in, grant_max, kind, mode, name, owner_may_approve, quorum, reason, risk, shadow, variant, "
+            "when)",
     ]

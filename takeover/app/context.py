@@ -38,3 +38,5 @@ class App:
     wake: Callable[[str], None] = _nothing
     # an approval was decided this many seconds after it was requested
     decided_after: Callable[[float], None] = _nothing
+    # a shadow policy's would-be verdict on an action (policy name, would-allow|would-ask|would-deny)
+    shadow_decided: Callable[[str, str], None] = _nothing

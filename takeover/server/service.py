@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
+from takeover.app import policies as policy_ops
 from takeover.app.context import App, Limits
 from takeover.app.messages import Messages
 from takeover.app.tokens import TOKENS_SIGNAL
@@ -92,7 +93,8 @@ class Service:
                        messages=Messages(template_env(settings.templates), self.routing, settings.slack_channel),
                        limits=Limits(settings.approval_expiry, settings.approval_max_expiry),
                        changed=self.hub.invalidate, signal=self.hub.signal, wake=self.wake,
-                       decided_after=self.metrics.decision_latency.observe, policies=policies)
+                       decided_after=self.metrics.decision_latency.observe, policies=policies,
+                       shadow_decided=lambda policy, would: self.metrics.shadow_decisions.labels(policy, would).inc())
         self.watch = outage.Watch(settings.prometheus_url, Mode[settings.failsafe_mode] if settings.failsafe_mode
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
@@ -361,7 +363,7 @@ class Service:
         except ConfigError as exc:
             log.error("rule reload refused; the running rules and policies stay:\n%s", exc)
             return exc.errors
-        self.app.policies = policies
+        policy_ops.reloaded(self.app, policies, actor=actor)
         with self._reload_lock:
             old = {g.key: g for g in self.groups}
             new = {g.key: g for g in groups}

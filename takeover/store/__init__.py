@@ -24,6 +24,7 @@ from takeover.store.alerts import (
     claim_slot,
     evaluated_slots,
     fingerprint,
+    firing_alerts_on,
     firing_with_label,
     group_rows,
     list_alerts,
@@ -109,6 +110,13 @@ from takeover.store.outbox import (
     undeliverable,
     undelivered,
 )
+from takeover.store.policies import (
+    action_decisions,
+    decision_times,
+    record_shadow_verdicts,
+    shadow_counts,
+    shadow_examples,
+)
 from takeover.store.releases import (
     ReleaseConflict,
     active_release,
@@ -139,6 +147,11 @@ from takeover.store.tokens import (
 )
 
 __all__ = [
+    "action_decisions",
+    "decision_times",
+    "record_shadow_verdicts",
+    "shadow_counts",
+    "shadow_examples",
     "AUDIT_LOCK",
     "Deposed",
     "IdempotencyConflict",
@@ -190,6 +203,7 @@ __all__ = [
     "fence",
     "find_token",
     "fingerprint",
+    "firing_alerts_on",
     "firing_with_label",
     "forget_replicas",
     "get_approval",
