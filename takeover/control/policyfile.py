@@ -52,6 +52,8 @@ def load_policies(path: str | Path | None) -> tuple[Policy, ...]:
 def parse_policies(text: str, *, filename: str) -> tuple[Policy, ...]:
     root, errors, err = compose_yaml(text, filename=filename)
     if root is None:
+        if errors:  # a file that is not YAML is refused, never read as "no policies"
+            raise ConfigError(errors)
         return ()
     top = mapping(root, err, "policy file")
     for key, (knode, _) in keys(root).items():
