@@ -36,7 +36,8 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-policy_app = typer.Typer(help="Approval policies (TAKEOVER_POLICIES): test them with table cases.",
+policy_app = typer.Typer(help="Approval policies (TAKEOVER_POLICIES): test them with table cases, replay a "
+                              "candidate over the recorded decisions.",
                          no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 release_app = typer.Typer(help="Canary releases of a new agent version: start, watch, pause, promote, roll back, "
@@ -358,6 +359,32 @@ def policy_test(files: Annotated[list[str], typer.Argument(help="policy test fil
     from takeover.tools.policytest import run_policy_tests
 
     raise typer.Exit(run_policy_tests(files))
+
+
+@policy_app.command("replay")
+def policy_replay(
+    candidate: Annotated[str, typer.Argument(help="the candidate policy file (YAML)")],
+    since: Annotated[str, typer.Option(help="replay the decisions of this long ago until now, e.g. 7d")] = "7d",
+    agent: Annotated[Optional[str], typer.Option(help="only this agent's decisions")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Judge the action decisions in the audit trail again under CANDIDATE (with the arguments,
+    mode, release variant, firing alerts and grants each had) and print what would change,
+    per policy and action, with examples and the human hours the new asks would cost. Exits 1
+    when an action that was allowed would now be denied."""
+    from takeover.config.yamlfile import ConfigError
+    from takeover.control.validation import duration
+    from takeover.tools.policyreplay import run_policy_replay
+
+    try:
+        seconds = duration(since)
+    except ValueError as exc:
+        _fail(f"--since: {exc}")
+    try:
+        code = run_policy_replay(_app(), candidate, since=seconds, agent=agent, as_json=json_output, echo=typer.echo)
+    except ConfigError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
 
 
 def _descriptor(version: str, meta: list[str] | None) -> dict[str, str]:

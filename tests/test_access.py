@@ -49,6 +49,8 @@ RULES = {
     ("POST", "/v1/approvals/{approval_id}/cancel"): "agent_only",
     ("POST", "/v1/approvals/{approval_id}/execute"): "agent_only",
     ("GET", "/v1/policies/explain"): "operator",
+    ("GET", "/v1/policies"): "operator",
+    ("POST", "/v1/policies/replay"): "operator",
     ("GET", "/v1/audit"): "operator",
     ("POST", "/v1/tokens"): "admin",
     ("GET", "/v1/tokens"): "admin",

@@ -148,5 +148,16 @@ def test_a_bad_policy_file_names_every_problem_with_its_place() -> None:
         "p.yml:31:5: policy 'incident' is defined twice",
         "p.yml:33:13: quorum only applies to decision: require_approval",
         "p.yml:34:5: unknown field colour in a policy (allowed: action, agent, alert_firing, approvers, decision, "
-        "escalation, expires_in, grant_max, kind, mode, name, owner_may_approve, quorum, reason, risk, variant, when)",
+        "escalation, expires_in, grant_max, kind, mode, name, owner_may_approve, quorum, reason, risk, shadow, variant, "
+            "when)",
     ]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("policies:\n  - name: [x\n", "p.yml:3:1: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("policies:\n  - name: a\x16\n", "p.yml:2:12: invalid YAML: character #x0016 is not allowed"),
+])
+def test_a_policy_file_that_is_not_yaml_is_refused_never_read_as_no_policies(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_policies(text, filename="p.yml")
+    assert [str(e) for e in exc.value.errors] == [problem]

@@ -7,7 +7,7 @@ from typing import Any
 from takeover import store
 from takeover.app.approvals import open_request
 from takeover.app.context import App
-from takeover.app.decisions import judge_now
+from takeover.app.decisions import decision_record, judge_now
 from takeover.config.mode import Mode
 from takeover.control.principal import Principal
 from takeover.control.sources import Decision
@@ -18,8 +18,9 @@ PAUSE_RETRY_AFTER = 30.0  # seconds an agent is told to wait before retrying a p
 def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: str, args: dict[str, Any],
         idempotency_key: str | None, variant: dict[str, Any] | None = None) -> dict[str, Any]:
     """May the agent do this now? allow, deny or approval_required (with the request opened).
-    The audit row keeps a write's arguments and the release variant it ran under (the
-    rollback report lists the canary's writes from it)."""
+    The audit row keeps what the decision read — arguments, mode, the release variant it ran
+    under (the rollback report lists the canary's writes from it), the firing alerts, grants —
+    and the shadow policies' would-be verdicts."""
     now = app.clock()
     with app.sessions() as s:
         row = store.ensure_agent(session=s, name=agent, now=now)
@@ -34,23 +35,20 @@ def ask(app: App, who: Principal, *, agent: str, action: str, kind: str, risk: s
             retry_after = (max(ends) - now) if ends and None not in ends else PAUSE_RETRY_AFTER  # type: ignore[type-var,operator]
         answer: dict[str, Any] = {"decision": decision.value, "reason": reason, "mode": mode.name,
                                   "version": row.version, "retry_after": retry_after, "approval": None}
-        record: dict[str, Any] = {"action": action, "kind": kind, "risk": risk, "mode": mode.name,
-                                  "idempotency_key": idempotency_key}
-        if kind == "write":
-            record["args"] = args
-        if variant is not None:
-            record["variant"] = variant
-        if verdict.policy is not None:
-            record["policy"] = f"{verdict.policy.name} ({verdict.policy.where})"
+        record = decision_record(verdict, idempotency_key=idempotency_key,
+                                 **({"variant": variant} if variant is not None else {}))
         if decision == Decision.approval_required:
             approval = open_request(app, s, who, agent=agent, action=action, kind=kind, risk=risk, args=args,
                                     reason=reason, idempotency_key=idempotency_key, expires_in=None,
                                     responders=["role:operator"], policy=verdict.policy)
             answer["approval"] = store.approval_public(approval)
             record["approval_id"] = approval.id
-        store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
-                           subject=f"agent:{agent}", reason=reason, after=record)
+        audit = store.record_audit(session=s, now=now, actor=who.actor, action=f"action.{decision.value}",
+                                   subject=f"agent:{agent}", reason=reason, after=record)
+        store.record_shadow_verdicts(session=s, audit=audit, agent=agent, action=action, verdicts=verdict.shadow)
         s.commit()
+    for shadow in verdict.shadow:
+        app.shadow_decided(shadow.policy.name, shadow.would)
     if answer["approval"] is not None:
         app.wake("deliver")
     return answer

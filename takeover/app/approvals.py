@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.app.context import App
-from takeover.app.decisions import judge_now
+from takeover.app.decisions import decision_record, judge_now
 from takeover.app.errors import Refusal
 from takeover.config.mode import Mode
 from takeover.control.approval import Status, check_args, effective_args, may_respond
@@ -75,10 +75,13 @@ def request(app: App, who: Principal, *, agent: str, action: str, kind: str, ris
     with app.sessions() as s:
         judged = judge_now(app, s, agent=agent, action=action, kind=kind, risk=risk, args=args, now=now)
         if judged.decision == Decision.deny:
-            store.record_audit(session=s, now=now, actor=who.actor, action="action.deny", subject=f"agent:{agent}",
-                               reason=judged.reason, after={"action": action, "kind": kind, "risk": risk,
-                                                            "mode": judged.mode.name, "args": args, "via": "approvals"})
+            audit = store.record_audit(session=s, now=now, actor=who.actor, action="action.deny",
+                                       subject=f"agent:{agent}", reason=judged.reason,
+                                       after=decision_record(judged, via="approvals"))
+            store.record_shadow_verdicts(session=s, audit=audit, agent=agent, action=action, verdicts=judged.shadow)
             s.commit()
+            for shadow in judged.shadow:
+                app.shadow_decided(shadow.policy.name, shadow.would)
             raise Refusal(403, f"denied, so no approval can be asked for: {judged.reason}")
         policy = judged.policy if judged.decision == Decision.approval_required else None
         decided = list(policy.approval.approvers) if policy is not None else ["role:operator"]

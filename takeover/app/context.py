@@ -40,3 +40,5 @@ class App:
     # an approval was decided this many seconds after it was requested
     decided_after: Callable[[float], None] = _nothing
     audit: AuditCheck = field(default_factory=AuditCheck)  # the chain verified so far
+    # a shadow policy's would-be verdict on an action (policy name, would-allow|would-ask|would-deny)
+    shadow_decided: Callable[[str, str], None] = _nothing

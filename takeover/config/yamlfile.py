@@ -61,6 +61,11 @@ def compose_yaml(text: str, *, filename: str) -> tuple[yaml.Node | None, list[Pr
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         errors.append(Problem(filename, line, col, f"invalid YAML: {exc.problem}"))
         return None, errors, err
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character, a lone surrogate)
+        before = text[:exc.position]
+        errors.append(Problem(filename, before.count("\n") + 1, len(before) - before.rfind("\n"),
+                              f"invalid YAML: character #x{exc.character:04x} is not allowed"))
+        return None, errors, err
 
 
 def merge_keys(root: yaml.Node) -> None:

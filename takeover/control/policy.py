@@ -125,6 +125,7 @@ class Policy:
     reason: str = ""
     approval: Approval = field(default_factory=Approval)
     where: str = ""  # file:line
+    shadow: bool = False  # judged beside the enforcing policies and recorded, never obeyed
 
     @property
     def uses_alerts(self) -> bool:
@@ -184,11 +185,15 @@ def matches(policy: Policy, s: Situation) -> tuple[bool, str]:
 
 
 def judge(policies: Sequence[Policy], s: Situation) -> Verdict:
-    """The first matching policy's decision, never looser than the mode's own floor; with no
-    match, the mode's decision table (where the declared risk gates approval)."""
+    """The first matching enforcing policy's decision (shadow policies are skipped), never looser
+    than the mode's own floor; with no match, the mode's decision table (where the declared risk
+    gates approval)."""
     floor, floor_reason = decide(s.mode, kind=s.kind, risk="low")
     trace = []
     for policy in policies:
+        if policy.shadow:
+            trace.append(f"{policy.name} ({policy.where}): shadow, recorded but not enforced")
+            continue
         hit, why = matches(policy, s)
         trace.append(f"{policy.name} ({policy.where}): {why}")
         if not hit:

@@ -15,10 +15,14 @@ file:line:column like a rule file.
         expires_in: 15m
         escalation: [{after: 5m, target: "#payments-leads"}]
         grant_max: 1h                 # an approver may also allow this action for up to 1h
+        shadow: true                  # judged and recorded beside the others, never obeyed
+
+`shadow: true` at the top of the file marks every policy in it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -29,7 +33,8 @@ from takeover.control.policy import Approval, Condition, Escalation, Policy, par
 from takeover.control.sources import Decision
 
 POLICY_FIELDS = {"name", "agent", "action", "kind", "risk", "when", "mode", "variant", "alert_firing", "decision",
-                 "reason", "approvers", "quorum", "owner_may_approve", "expires_in", "escalation", "grant_max"}
+                 "reason", "approvers", "quorum", "owner_may_approve", "expires_in", "escalation", "grant_max",
+                 "shadow"}
 DECISIONS = {"allow": Decision.allow, "deny": Decision.deny, "require_approval": Decision.approval_required}
 
 
@@ -47,11 +52,14 @@ def load_policies(path: str | Path | None) -> tuple[Policy, ...]:
 def parse_policies(text: str, *, filename: str) -> tuple[Policy, ...]:
     root, errors, err = compose_yaml(text, filename=filename)
     if root is None:
+        if errors:  # a file that is not YAML is refused, never read as "no policies"
+            raise ConfigError(errors)
         return ()
     top = mapping(root, err, "policy file")
     for key, (knode, _) in keys(root).items():
-        if key != "policies":
-            err(knode, f"unknown field {key} (a policy file has one list: policies)")
+        if key not in ("policies", "shadow"):
+            err(knode, f"unknown field {key} (a policy file has a list, policies, and may be marked shadow)")
+    whole_shadow = _choice(top, "shadow", ("true", "false"), err) == "true"
     nodes = top.get("policies")
     policies: list[Policy] = []
     names: set[str] = set()
@@ -61,6 +69,8 @@ def parse_policies(text: str, *, filename: str) -> tuple[Policy, ...]:
         policy = _policy(node, filename, err)
         if policy is None:
             continue
+        if whole_shadow:
+            policy = replace(policy, shadow=True)
         if policy.name in names:
             err(node, f"policy {policy.name!r} is defined twice")
         names.add(policy.name)
@@ -96,6 +106,7 @@ def _policy(node: yaml.Node, filename: str, err: ErrorSink) -> Policy | None:
         else:
             modes.append(Mode[str(item.value)])
     firing = _choice(fields, "alert_firing", ("true", "false"), err)
+    shadow = _choice(fields, "shadow", ("true", "false"), err)
     if not name or decision_text not in DECISIONS:
         return None
     return Policy(name=name, decision=DECISIONS[decision_text], agent=scalar(fields.get("agent"), err, "agent") or "*",
@@ -104,7 +115,7 @@ def _policy(node: yaml.Node, filename: str, err: ErrorSink) -> Policy | None:
                   alert_firing=None if firing is None else firing == "true",
                   reason=scalar(fields.get("reason"), err, "reason") or "",
                   approval=_approval(fields, DECISIONS[decision_text], err),
-                  where=f"{filename}:{node.start_mark.line + 1}")
+                  where=f"{filename}:{node.start_mark.line + 1}", shadow=shadow == "true")
 
 
 def _approval(fields: dict[str, yaml.Node], decision: Decision, err: ErrorSink) -> Approval:
@@ -144,7 +155,7 @@ def _choice(fields: dict[str, yaml.Node], name: str, allowed: tuple[str, ...], e
     node = fields.get(name)
     if node is None:
         return None
-    text = (scalar(node, err, name) or "").lower() if name == "alert_firing" else scalar(node, err, name)
+    text = (scalar(node, err, name) or "").lower() if name in ("alert_firing", "shadow") else scalar(node, err, name)
     if text not in allowed:
         err(node, f"{name} must be one of {', '.join(allowed)}; got {text!r}")
         return None

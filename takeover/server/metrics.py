@@ -29,6 +29,8 @@ class Metrics:
                                           registry=r, buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600))
         self.job_overruns = Counter("takeover_job_overruns", "Scheduled runs skipped because the previous run "
                                     "of the job was still going", ["job"], registry=r)
+        self.shadow_decisions = Counter("takeover_policy_shadow_decisions", "Shadow policies' would-be decisions "
+                                        "on actions (never obeyed)", ["policy", "decision"], registry=r)
         self.control_polls = 0  # plain int: the hot path must not take a lock
 
     def read_at_scrape(self, collect: Callable[[], dict[str, Any]]) -> None:

@@ -32,12 +32,14 @@ def build_app(settings: Settings, *, routing: Routing, policies: tuple[Policy, .
               sessions: Callable[[], Session], clock: Callable[[], float],
               changed: Callable[[Sequence[str]], None] | None = None, signal: Callable[[str], None] | None = None,
               wake: Callable[[str], None] | None = None,
-              decided_after: Callable[[float], None] | None = None) -> App:
-    """The operations' handle; the effects (`changed`, `signal`, `wake`, `decided_after`) are
-    the running server's — a CLI process leaves them out, and the server hears of its change
-    through the database (the change feed)."""
+              decided_after: Callable[[float], None] | None = None,
+              shadow_decided: Callable[[str, str], None] | None = None) -> App:
+    """The operations' handle; the effects (`changed`, `signal`, `wake`, `decided_after`,
+    `shadow_decided`) are the running server's — a CLI process leaves them out, and the server
+    hears of its change through the database (the change feed)."""
     effects = {name: f for name, f in (("changed", changed), ("signal", signal), ("wake", wake),
-                                       ("decided_after", decided_after)) if f is not None}
+                                       ("decided_after", decided_after), ("shadow_decided", shadow_decided))
+               if f is not None}
     return App(sessions=sessions, clock=clock,
                messages=Messages(template_env(templates_dir(settings)), routing, settings.slack_channel),
                limits=Limits(settings.approval_expiry, settings.approval_max_expiry), policies=policies,

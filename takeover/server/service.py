@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from takeover import store
 from takeover.app import alerts, approvals, outage, releases
+from takeover.app import policies as policy_ops
 from takeover.app.auditcheck import FULL_EVERY
 from takeover.app.tokens import TOKENS_SIGNAL
 from takeover.config.mode import Mode
@@ -96,7 +97,8 @@ class Service:
         self.metrics = Metrics()
         self.app = build_app(settings, routing=self.routing, policies=policies, sessions=self.sessions, clock=clock,
                              changed=self.hub.invalidate, signal=self.hub.signal, wake=self.wake,
-                             decided_after=self.metrics.decision_latency.observe)
+                             decided_after=self.metrics.decision_latency.observe,
+                             shadow_decided=lambda policy, would: self.metrics.shadow_decisions.labels(policy, would).inc())
         self.watch = outage.Watch(settings.prometheus_url, Mode[settings.failsafe_mode] if settings.failsafe_mode
                                   else None, settings.failsafe_after, settings.meta_alert_after,
                                   settings.meta_alert_owner)
@@ -392,7 +394,7 @@ class Service:
         except ConfigError as exc:
             log.error("rule reload refused; the running rules and policies stay:\n%s", exc)
             return exc.errors
-        self.app.policies = policies
+        policy_ops.reloaded(self.app, policies, actor=actor)
         with self._reload_lock:
             old = {g.key: g for g in self.groups}
             new = {g.key: g for g in groups}

@@ -27,6 +27,7 @@ from takeover.store.alerts import (
     claim_slot,
     evaluated_slots,
     fingerprint,
+    firing_alerts_on,
     firing_with_label,
     group_rows,
     list_alerts,
@@ -120,6 +121,13 @@ from takeover.store.outbox import (
     undeliverable_keys,
     undelivered,
 )
+from takeover.store.policies import (
+    action_decisions,
+    decision_times,
+    record_shadow_verdicts,
+    shadow_counts,
+    shadow_examples,
+)
 from takeover.store.releases import (
     ReleaseConflict,
     ReleaseMoved,
@@ -151,6 +159,11 @@ from takeover.store.tokens import (
 )
 
 __all__ = [
+    "action_decisions",
+    "decision_times",
+    "record_shadow_verdicts",
+    "shadow_counts",
+    "shadow_examples",
     "AUDIT_LOCK",
     "Deposed",
     "IdempotencyConflict",
@@ -204,6 +217,7 @@ __all__ = [
     "fence",
     "find_token",
     "fingerprint",
+    "firing_alerts_on",
     "firing_with_label",
     "forget_replicas",
     "get_approval",

@@ -159,6 +159,13 @@ def alert_firing_on(*, session: Session, agent: str) -> bool:
     return any(r.labels.get("agent", agent) == agent for r in rows)
 
 
+def firing_alerts_on(*, session: Session, agent: str) -> list[str]:
+    """The names of the alerts firing on the agent (labelled with it, or with no agent), sorted."""
+    rows = session.exec(select(AlertRow).where(col(AlertRow.state) == State.firing.value,
+                                               col(AlertRow.group_key) != META_GROUP))
+    return sorted({r.labels.get("alertname", r.rule_key) for r in rows if r.labels.get("agent", agent) == agent})
+
+
 def claim_slot(*, session: Session, group_key: str, slot: float, replica: str, now: float) -> float | None:
     """Claim `slot` for the group as `replica`: returns the slot evaluated before it (0.0 when
     none was), or None when this slot or a later one already was. The group's row stays locked

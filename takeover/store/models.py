@@ -317,3 +317,18 @@ class ConsoleSessionRow(SQLModel, table=True):
     expires_at: float = Field(index=True)
     notice: str | None = None  # what the last form did, shown once on the next page
     notice_error: bool = False
+
+
+class ShadowVerdictRow(SQLModel, table=True):
+    """A shadow policy's would-be verdict on one action (the audit row `audit_id` has it in its
+    detail too); counted per policy for the policy view."""
+
+    __tablename__ = "policy_shadow_verdict"
+    id: int | None = Field(default=None, primary_key=True)
+    at: float = Field(index=True)
+    policy: str = Field(index=True)
+    decision: str  # allow | approval_required | deny
+    changes: bool  # differs from what the agent was told
+    agent: str
+    action: str
+    audit_id: int
