@@ -3,7 +3,7 @@ serve`, htmx and the console's script running under its Content-Security-Policy.
 sign in, approve, take over; the approvals queue by keys with edited arguments, live updates, a
 stale button refused, pause and a server restart; an alert from a real Prometheus filtered,
 acknowledged, silenced and told as a timeline, then every page checked with axe-core light and
-dark, on a laptop and a phone, with the screenshots the README shows."""
+dark, on a laptop and a phone, with the screenshots docs/console.md shows."""
 
 from __future__ import annotations
 
