@@ -49,11 +49,11 @@ def binary() -> str:
     return found
 
 
-def start_alertmanager(tmp: Path, *, port: int, webhook: str, token: str) -> Alertmanager:
+def start_alertmanager(tmp: Path, *, port: int, webhook: str | None = None, token: str = "") -> Alertmanager:
     """Alertmanager on a free loopback port, no cluster, a throwaway data directory, one route
-    to takeover's webhook with short timings (group_wait 1s)."""
+    to takeover's webhook with short timings (group_wait 1s); without a webhook, a receiver that sends nothing."""
     (tmp / "token").write_text(token)
-    (tmp / "alertmanager.yml").write_text(f"""
+    config = "route: {receiver: nowhere}\nreceivers: [{name: nowhere}]\n" if webhook is None else f"""
 route:
   receiver: takeover
   group_by: [alertname, agent]
@@ -69,7 +69,8 @@ receivers:
           authorization:
             type: Bearer
             credentials_file: {tmp / 'token'}
-""")
+"""
+    (tmp / "alertmanager.yml").write_text(config)
     (tmp / "data").mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     with open(tmp / "alertmanager.log", "wb") as out:

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from takeover.config.matchers import parse_matcher
+from takeover.config.matchers import Matcher, parse_matcher
 from takeover.config.mode import Mode
 from takeover.config.regex import RegexError, compile_anchored, compile_regex
 from takeover.config.yamlfile import ConfigError
 from takeover.control.policy import Situation, judge
 from takeover.control.policyfile import parse_policies
 from takeover.control.sources import Decision
-from takeover.notify.routing import load_routing
+from takeover.notify.routing import GroupKey, load_routing
 from tests.conftest import Server, start_server, stop_server, takeover_cli
 from tests.test_approvals import bearer, server_env
 from tests.test_e2e import poll
@@ -248,3 +248,12 @@ def test_an_operators_catastrophic_silence_leaves_polls_answering_and_expires(se
     assert refused.status_code == 422 and "no lookahead" in refused.text
     assert "no lookahead" in console.get("/ui/silences", params={"matchers": 'alertname=~"(?=Pay)"'}).text
     console.close()
+
+
+def test_a_matcher_written_back_by_str_reads_back_the_same_whatever_its_value_holds() -> None:
+    for value in ['say "hi"', "C:\\temp", "line1\nline2", "a\\\"b", "\\", '"', ""]:
+        for op in ("=", "!=", "=~", "!~"):
+            matcher = Matcher("team", op, value if "~" not in op else re.escape(value))
+            assert parse_matcher(str(matcher)) == matcher, str(matcher)
+    group = GroupKey("#sre", (("alertname", "A"), ("team", 'say "hi" \\o/')))
+    assert [parse_matcher(m).matches({"alertname": "A", "team": 'say "hi" \\o/'}) for m in group.matchers()] == [True] * 2

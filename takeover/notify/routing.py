@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.config.matchers import parse_matcher
+from takeover.config.matchers import parse_matcher, quote
 from takeover.config.yamlfile import ConfigError, ErrorSink, compose_yaml, duration, unreadable
 from takeover.rules.conventions import Defaults, OwnerDefault
 
@@ -84,7 +84,7 @@ class GroupKey:
 
     def matchers(self) -> list[str]:
         """The silence matchers that mute exactly this group (labels it has a value for)."""
-        return [f'{name}="{value}"' for name, value in self.labels if value]
+        return [f"{name}={quote(value)}" for name, value in self.labels if value]
 
 
 def mention_text(mention: str) -> str:
