@@ -386,7 +386,7 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
         matchers = page.get_by_label("Matchers, one per line")
         matchers.fill('alertname="RefundsFailing"')
         expect(preview).to_contain_text("2 alert(s) firing or pending now")
-        matchers.fill('alertname=~"(')
+        matchers.fill('alertname=~"("')
         expect(preview).to_contain_text("invalid regex")
         matchers.fill('agent="refund-bot"')
         expect(preview).to_contain_text("1 alert(s) firing or pending now")

@@ -47,6 +47,9 @@ def parse_matcher(text: str) -> Matcher:
     name, op, raw = match.groups()
     value = _unescape(raw)
     if value is None:
+        stripped = raw.strip()
+        if stripped.startswith('"') and (len(stripped) == 1 or not stripped.endswith('"') or stripped.endswith('\\"')):
+            raise ValueError(f'bad matcher {text!r}: the value\'s opening quote is never closed (end it with ")')
         raise ValueError(f'bad matcher {text!r}: the value contains an unescaped double quote (write \\")')
     if "~" in op:
         try:
