@@ -25,7 +25,7 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 from takeover.integrations.mcp_gateway import KEY_PREFIX, declared_tools, hinted  # noqa: E402
 from tests.conftest import stop_server  # noqa: E402
 from tests.integrations import asked, audit, decide, serve_governed, shown  # noqa: E402
-from tests.test_sdk import Served  # noqa: E402
+from tests.test_sdk import Served, eventually  # noqa: E402
 
 slow = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,23 +200,26 @@ def test_a_rejection_reaches_the_client_with_the_comment_and_expiry_says_it_expi
 
 
 @slow
-def test_a_cancelled_or_timed_out_wait_runs_nothing_and_the_gateway_serves_on(normal: Served, tmp_path: Path) -> None:
+def test_a_cancelled_or_timed_out_wait_runs_nothing_withdraws_the_request_and_the_gateway_serves_on(
+        normal: Served, tmp_path: Path) -> None:
     bank = Bank(tmp_path / "bank.jsonl")
 
-    async def scenario(session: ClientSession) -> str:
+    async def scenario(session: ClientSession) -> list[str]:
         waiting = Waiting(session, "refund", {"order": "B-4", "amount": 10})
-        approval_id = await waiting.approval_id()
+        cancelled = await waiting.approval_id()
         waiting.call.cancel()  # the client sends notifications/cancelled
         with pytest.raises(asyncio.CancelledError):
             await waiting.call
 
         timed_out = await session.call_tool("refund", {"order": "B-5", "amount": 20})
-        assert timed_out.is_error and "nobody decided" in text(timed_out)
+        assert timed_out.is_error and "nobody decided" in text(timed_out) and "withdrawn" in text(timed_out)
         assert not (await session.call_tool("note", {"order": "B-6", "text": "still here"})).is_error
-        return approval_id
-    approval_id = through(normal, bank, scenario, "--wait-for-approval", "1")
+        found = re.search(r"approval request (\S+)", text(timed_out))
+        assert found
+        return [cancelled, found.group(1)]
+    withdrawn = through(normal, bank, scenario, "--wait-for-approval", "1")
 
-    decide(normal, approval_id, "approve")  # too late: the call is gone, nothing runs
+    eventually(lambda: [shown(normal, approval_id)["status"] for approval_id in withdrawn] == ["cancelled"] * 2)
     assert bank.ran() == [{"tool": "note", "args": {"order": "B-6", "text": "still here"}}]
 
 

@@ -10,9 +10,9 @@ call): allowed → the call is forwarded upstream with the arguments takeover al
 approver's edits on top) and the upstream's result returned as is; refused (a mode, a policy,
 takeover unreachable) → a `CallToolResult` with `isError: true` and takeover's reason, which the
 model reads; a human must decide → the call waits for the decision (progress notifications
-every `progress_every` seconds keep it alive, naming the approval request; a client's
-`notifications/cancelled` ends the wait), up to `wait_for_approval` seconds (then it is
-refused), and runs once if approved. The upstream's progress is relayed while it runs.
+every `progress_every` seconds keep it alive, naming the approval request), up to
+`wait_for_approval` seconds, and runs once if approved; a client's `notifications/cancelled`, or
+the end of the wait, refuses it and withdraws the request (cancelled in takeover). The upstream's progress is relayed while it runs.
 
 MCP tool annotations are the upstream server's hints, not takeover's word: untrusted (the
 default), every tool is a write — a `destructiveHint` only raises its risk; trusted
@@ -33,7 +33,7 @@ from typing import Any
 from takeover.sdk import Action, AsyncClient, Variant
 from takeover.sdk.model import Kind, Risk
 
-from .verdict import Allowed, Declared, Pending, Verdict, aask, declared
+from .verdict import Allowed, Declared, Pending, Verdict, aask, awithdraw, declared
 
 try:
     import anyio
@@ -122,7 +122,7 @@ class Gateway:
             verdict = await self._decided(ctx, act, verdict)
         if isinstance(verdict, Pending):
             return refusal(f"takeover: nobody decided approval request {verdict.approval_id} within "
-                           f"{self.wait_for_approval:g}s ({verdict.reason}); the call did not run")
+                           f"{self.wait_for_approval:g}s, so it was withdrawn; the call did not run")
         if not isinstance(verdict, Allowed):
             return refusal(verdict.reason)
 
@@ -132,23 +132,33 @@ class Gateway:
         return await self.upstream.call_tool(params.name, dict(verdict.permit.args), progress_callback=relay)
 
     async def _decided(self, ctx: ServerRequestContext[Any], act: Action, pending: Pending) -> Verdict:
-        """Wait for the human's decision, telling the client every `progress_every` seconds; a
-        client's cancellation cancels this wait (the request stays open in takeover)."""
+        """Wait for the human's decision, telling the client every `progress_every` seconds. When
+        the client cancels the call, or the wait runs out, the request is withdrawn in takeover:
+        no human is left deciding a call nobody will run."""
         started = time.monotonic()
-        verdict: Verdict = pending
-        async with anyio.create_task_group() as waiting:
-            async def tell() -> None:
-                while True:
-                    waited = time.monotonic() - started
-                    await ctx.session.report_progress(
-                        waited, self.wait_for_approval,
-                        f"takeover: approval request {pending.approval_id} waits for a human ({pending.reason})")
-                    await anyio.sleep(self.progress_every)
+        try:
+            async with anyio.create_task_group() as waiting:
+                async def tell() -> None:
+                    while True:
+                        await ctx.session.report_progress(
+                            time.monotonic() - started, self.wait_for_approval,
+                            f"takeover: approval request {pending.approval_id} waits for a human ({pending.reason})")
+                        await anyio.sleep(self.progress_every)
 
-            waiting.start_soon(tell)
-            verdict = await aask(self.client, act, wait=self.wait_for_approval)
-            waiting.cancel_scope.cancel()
+                waiting.start_soon(tell)
+                verdict = await aask(self.client, act, wait=self.wait_for_approval)
+                waiting.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._withdraw(pending.approval_id)
+            raise
+        if isinstance(verdict, Pending):
+            await self._withdraw(verdict.approval_id)
         return verdict
+
+    async def _withdraw(self, approval_id: str) -> None:
+        with anyio.move_on_after(self.client.state.timeout):
+            await awithdraw(self.client, approval_id)
 
 
 @asynccontextmanager
