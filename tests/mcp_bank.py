@@ -1,5 +1,6 @@
-"""A tiny upstream MCP server for the gateway's tests, over stdio: `python tests/mcp_bank.py LOG`.
-Each call it runs is appended to LOG as a JSON line, so a test sees what ran and how often."""
+"""A tiny upstream MCP server for the gateway's tests, over stdio: `python tests/mcp_bank.py LOG`
+(or streamable HTTP on 127.0.0.1: `python tests/mcp_bank.py LOG PORT`). Each call it runs is
+appended to LOG as a JSON line, so a test sees what ran and how often."""
 
 from __future__ import annotations
 
@@ -48,4 +49,7 @@ def note(order: str, text: str) -> str:
 
 
 if __name__ == "__main__":
-    bank.run()
+    if len(sys.argv) > 2:
+        bank.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        bank.run()

@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
 from takeover.integrations.mcp_gateway import KEY_PREFIX, declared_tools, hinted  # noqa: E402
+from takeover.tools.promproc import free_port  # noqa: E402
 from tests.conftest import stop_server  # noqa: E402
 from tests.integrations import asked, audit, decide, serve_governed, shown  # noqa: E402
 from tests.test_sdk import Served, eventually  # noqa: E402
@@ -60,9 +63,11 @@ class Bank:
 @asynccontextmanager
 async def gateway(served: Served, bank: Bank, *options: str) -> AsyncIterator[ClientSession]:
     """A client session to `takeover gateway --agent bot ... -- python tests/mcp_bank.py LOG`, as an
-    MCP client (Claude Desktop, an IDE) launches a server; the token in an environment variable."""
+    MCP client (Claude Desktop, an IDE) launches a server; the token in an environment variable.
+    With `--upstream-url` among the options, no upstream command."""
+    upstream = [] if "--upstream-url" in options else ["--", sys.executable, str(BANK), str(bank.path)]
     command = [sys.executable, "-m", "takeover", "gateway", "--agent", "bot", "--url", served.server.url,
-               "--token-env", "BANK_BOT_TOKEN", *options, "--", sys.executable, str(BANK), str(bank.path)]
+               "--token-env", "BANK_BOT_TOKEN", *options, *upstream]
     parameters = StdioServerParameters(command=command[0], args=command[1:], cwd=ROOT,
                                        env={"BANK_BOT_TOKEN": served.bot, "PYTHONPATH": str(ROOT)})
     async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
@@ -223,9 +228,33 @@ def test_a_cancelled_or_timed_out_wait_runs_nothing_withdraws_the_request_and_th
     assert bank.ran() == [{"tool": "note", "args": {"order": "B-6", "text": "still here"}}]
 
 
-def test_the_gateway_needs_a_token_and_an_upstream(tmp_path: Path) -> None:
-    import subprocess
+@slow
+def test_a_streamable_http_upstream_is_governed_the_same_way(normal: Served, tmp_path: Path) -> None:
+    normal.set_mode("read_only")
+    bank, port = Bank(tmp_path / "bank.jsonl"), free_port()
+    with open(tmp_path / "upstream.log", "w") as log:
+        upstream = subprocess.Popen([sys.executable, str(BANK), str(bank.path), str(port)], stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        eventually(lambda: listening(port), timeout=15)
 
+        async def scenario(session: ClientSession) -> None:
+            assert not (await session.call_tool("lookup", {"order": "H-1"})).is_error
+            refused = await session.call_tool("refund", {"order": "H-1", "amount": 5})
+            assert refused.is_error and "read_only" in text(refused)
+        through(normal, bank, scenario, "--tool", "lookup=read", "--upstream-url", f"http://127.0.0.1:{port}/mcp")
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=15)
+    assert bank.ran() == [{"tool": "lookup", "args": {"order": "H-1"}}]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_gateway_needs_a_token_and_an_upstream(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TAKEOVER_TOKEN", None)
     no_token = subprocess.run([sys.executable, "-m", "takeover", "gateway", "--agent", "bot", "--", "true"],
