@@ -615,8 +615,13 @@ def gateway(
     except ValueError as exc:
         _fail(str(exc))
     env = {key: value for key, value in os.environ.items() if key != token_env}  # the upstream never sees the token
-    mcp_gateway.run(url=url, token=token, agent=agent, command=upstream or [], upstream_url=upstream_url, kinds=kinds,
-                    trust_hints=trust_hints, wait_for_approval=wait_for_approval, env=env)
+    from takeover.sdk import RequestRejected
+
+    try:
+        mcp_gateway.run(url=url, token=token, agent=agent, command=upstream or [], upstream_url=upstream_url,
+                        kinds=kinds, trust_hints=trust_hints, wait_for_approval=wait_for_approval, env=env)
+    except RequestRejected as exc:
+        _fail(f"takeover refused the gateway for agent {agent!r}: {exc}")
 
 
 def main() -> None:

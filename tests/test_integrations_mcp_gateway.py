@@ -254,12 +254,17 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_the_gateway_needs_a_token_and_an_upstream(tmp_path: Path) -> None:
+@slow
+def test_the_gateway_needs_a_token_takeover_accepts_and_an_upstream(served: Served) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TAKEOVER_TOKEN", None)
-    no_token = subprocess.run([sys.executable, "-m", "takeover", "gateway", "--agent", "bot", "--", "true"],
-                              env=env, capture_output=True, text=True, timeout=30)
+    command = [sys.executable, "-m", "takeover", "gateway", "--agent", "bot", "--url", served.server.url]
+    no_token = subprocess.run([*command, "--", "true"], env=env, capture_output=True, text=True, timeout=30)
     assert no_token.returncode == 1 and "$TAKEOVER_TOKEN" in no_token.stderr
-    no_upstream = subprocess.run([sys.executable, "-m", "takeover", "gateway", "--agent", "bot"],
-                                 env={**env, "TAKEOVER_TOKEN": "t"}, capture_output=True, text=True, timeout=30)
+    no_upstream = subprocess.run(command, env={**env, "TAKEOVER_TOKEN": "t"}, capture_output=True, text=True,
+                                 timeout=30)
     assert no_upstream.returncode == 1 and "upstream" in no_upstream.stderr
+    bad_token = subprocess.run([*command, "--", sys.executable, str(BANK), os.devnull],
+                               env={**env, "TAKEOVER_TOKEN": "tko_not-a-token"}, capture_output=True, text=True,
+                               timeout=30)
+    assert bad_token.returncode == 1 and "takeover refused the gateway for agent 'bot'" in bad_token.stderr
