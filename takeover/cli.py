@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -610,6 +611,44 @@ def demo_agent(port: Annotated[int, typer.Option(help="port for /metrics")] = 91
     from takeover.tools.demo import serve_demo_agent
 
     serve_demo_agent(port=port, host=host, climb_after=climb_after, block=True)
+
+
+@app.command("mcp-gateway", context_settings={"allow_interspersed_args": False})
+def gateway(
+    agent: Annotated[str, typer.Option(help="the agent the calls are asked for")],
+    upstream: Annotated[Optional[list[str]], typer.Argument(help="the upstream MCP server's command, after --")] = None,
+    url: Annotated[str, typer.Option(envvar="TAKEOVER_URL", help="takeover's URL")] = "http://127.0.0.1:8080",
+    token_env: Annotated[str, typer.Option(help="the environment variable holding the agent's token")] = "TAKEOVER_TOKEN",
+    upstream_url: Annotated[Optional[str], typer.Option(help="a streamable HTTP upstream instead of a command")] = None,
+    tool: Annotated[Optional[list[str]], typer.Option(help="NAME=read|write[:low|high], wins over the tool's "
+                                                          "annotations (repeatable)")] = None,
+    trust_hints: Annotated[bool, typer.Option(help="take readOnlyHint / destructiveHint at their word")] = False,
+    wait_for_approval: Annotated[float, typer.Option(help="seconds a call waits for a human, then is refused")] = 300.0,
+) -> None:
+    """An MCP server on stdio in front of an upstream MCP server; takeover decides each tools/call
+    first (`takeover gateway --agent bot -- python server.py`). Untrusted annotations: every tool
+    is a write unless --tool or --trust-hints says otherwise."""
+    try:
+        from takeover.integrations import mcp_gateway
+    except ImportError as exc:
+        _fail(str(exc))
+    token = os.environ.get(token_env)
+    if not token:
+        _fail(f"no agent token in ${token_env} (--token-env names the variable)")
+    if not upstream and not upstream_url:
+        _fail("the upstream MCP server: a command after --, or --upstream-url")
+    try:
+        kinds = mcp_gateway.declared_tools(tool or [])
+    except ValueError as exc:
+        _fail(str(exc))
+    env = {key: value for key, value in os.environ.items() if key != token_env}  # the upstream never sees the token
+    from takeover.sdk import RequestRejected
+
+    try:
+        mcp_gateway.run(url=url, token=token, agent=agent, command=upstream or [], upstream_url=upstream_url,
+                        kinds=kinds, trust_hints=trust_hints, wait_for_approval=wait_for_approval, env=env)
+    except RequestRejected as exc:
+        _fail(f"takeover refused the gateway for agent {agent!r}: {exc}")
 
 
 def main() -> None:

@@ -6,6 +6,8 @@
     Allowed(permit)             run it, with `permit.args` (the approver's edits on top)
     Refused(reason, error)      the framework's refusal; `reason` is what the model reads
     Pending(approval_id, ...)   a human must decide: the framework's pause, carrying the id
+
+`withdraw` / `awithdraw` cancel a request that nothing waits for any more.
 """
 
 from __future__ import annotations
@@ -84,6 +86,23 @@ async def aask(client: AsyncClient, act: Action, *, wait: float = 0.0, execute: 
         return Allowed(await client.run(client.state.authorize(act, wait_for_approval=wait, execute=execute)))
     except TakeoverError as error:
         return verdict_of(error)
+
+
+def withdraw(client: Client, approval_id: str) -> bool:
+    """Cancel a pending approval request nothing waits for any more (best effort: False when a
+    human decided first or takeover could not be asked)."""
+    try:
+        return client.run(client.state.withdraw(approval_id))
+    except TakeoverError:
+        return False
+
+
+async def awithdraw(client: AsyncClient, approval_id: str) -> bool:
+    """`withdraw` for an AsyncClient."""
+    try:
+        return await client.run(client.state.withdraw(approval_id))
+    except TakeoverError:
+        return False
 
 
 def arguments(raw: str | Mapping[str, Any] | None) -> dict[str, Any]:

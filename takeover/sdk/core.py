@@ -326,6 +326,14 @@ class ControlState:
         if outcome.status_code != 200:
             raise RequestRejected(failure(outcome))
 
+    def withdraw(self, approval_id: str) -> Flow[bool]:
+        """Cancel the agent's own pending approval request, once nothing waits for its decision (a
+        call given up on): True when withdrawn; False when it was decided first, or not heard."""
+        url = f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}/cancel"
+        outcome = yield httpx.Request("POST", url, headers=self.headers,
+                                      extensions={"timeout": httpx.Timeout(self.timeout).as_dict()})
+        return isinstance(outcome, httpx.Response) and outcome.status_code == 200
+
     def still_permitted(self, act: Action, asked: ApprovalRequired) -> None:
         """Raise unless the fresh document still lets `act` run: a takeover made while a human
         was approving wins over the approval."""
