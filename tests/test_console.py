@@ -519,8 +519,8 @@ def test_an_incidents_timeline_leads_with_its_steps_and_actors_and_folds_its_sla
     server = alerting
     ROOT_TOKEN[server.url] = server.token("--role", "admin", "--name", "timeline-root")
     olga, bob = token(server, "operator", "olga"), token(server, "operator", "bob")
+    exporter.set(42, case="console", agent="timeline-bot")  # first: its hold is noted with the group's first post
     exporter.set(50, case="console", agent="other-bot")  # another agent's alert, in the same group
-    exporter.set(42, case="console", agent="timeline-bot")
     client = signed_in(server, olga)
     board = until(lambda: client.get("/ui/alerts", params={"match": 'agent="timeline-bot"'}).text,
                   lambda text: "/timeline" in text)
@@ -533,6 +533,7 @@ def test_an_incidents_timeline_leads_with_its_steps_and_actors_and_folds_its_sla
     fake_slack.wait_for(lambda f: len(f.posts("👀 Acknowledged by operator:olga", thread=True)) == 1)
     httpx.put(f"{server.url}/v1/agents/timeline-bot/control", headers=bearer(bob),
               json={"mode": "normal", "reason": "provider is back"}).raise_for_status()
+    fake_slack.wait_for(lambda f: len(f.posts("🔓 `timeline-bot` released", thread=True)) == 1)
     exporter.set(1, case="console", agent="timeline-bot")
     fake_slack.wait_for(lambda f: len(f.posts('✅ resolved: RefundsFailing{agent="timeline-bot"', thread=True)) == 1)
 
