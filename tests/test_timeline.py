@@ -156,3 +156,17 @@ def test_an_approval_request_says_its_risk_and_arguments_and_links_to_its_card()
     assert step is not None
     assert (step.detail, step.link) == ('high-risk write; order="R-7", amount=120; customer asked twice',
                                         "/ui/approvals#approval-a1")
+
+
+@pytest.mark.parametrize(("state", "status", "problem"), [
+    ({}, Status.delivered, ""),
+    ({"fallback": "plain: invalid_blocks"}, Status.fallback, "plain (Slack refused it as it was: invalid_blocks)"),
+    ({"sent_at": None}, Status.queued, ""),
+    ({"sent_at": None, "last_error": "ratelimited"}, Status.retrying, "ratelimited"),
+    ({"sent_at": None, "undeliverable_at": T, "last_error": "invalid_auth"}, Status.undeliverable, "invalid_auth"),
+    ({"sent_at": None, "undeliverable_at": T, "last_error": "invalid_auth", "dismissed_at": T,
+      "dismissed_by": "operator:olga"}, Status.dismissed, "invalid_auth; dismissed by operator:olga"),
+])
+def test_a_delivery_says_plainly_whether_it_reached_slack(state: dict[str, Any], status: Status, problem: str) -> None:
+    [step] = tell(alert(resolved_at=None), trail=[], sent=[sent(0, "group:g:1", "[FIRING] x", **state)])
+    assert [(d.status, d.problem) for d in step.deliveries] == [(status, problem)]

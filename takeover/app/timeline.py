@@ -231,8 +231,11 @@ def state(row: OutboxRow) -> tuple[Status, str]:
         if row.dismissed_at is not None:
             return Status.dismissed, f"{why}; dismissed by {row.dismissed_by}"
         return Status.undeliverable, why
+    if row.sent_at is not None and row.fallback:
+        stage, _, refused = row.fallback.partition(": ")
+        return Status.fallback, f"{stage} (Slack refused it as it was: {refused})" if refused else stage
     if row.sent_at is not None:
-        return (Status.fallback, row.fallback) if row.fallback else (Status.delivered, "")
+        return Status.delivered, ""
     return (Status.retrying, row.last_error) if row.last_error else (Status.queued, "")
 
 
