@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,3 +172,48 @@ def stop_server(server: Server) -> str:
         server.process.kill()
         server.process.wait()
     return server.output()
+
+
+ALERTING_RULES = """\
+groups:
+  - name: console
+    interval: 1s
+    rules:
+      - alert: RefundsFailing
+        expr: takeover_test_value{case="console"} > 10
+        for: 0s
+        labels:
+          owner: team-pay
+          severity: page
+          takeover: read_only
+        annotations:
+          summary: "{{ $labels.agent }} refunds fail"
+          runbook_url: https://runbooks.example.com/refunds
+          first_check: Look at the refund provider's status page.
+"""
+
+
+@pytest.fixture
+def alerting(tmp_path: Path, prometheus: str, fake_slack: FakeSlack) -> Iterator[Server]:
+    """`takeover serve` evaluating a rule against a real Prometheus, posting to a fake Slack."""
+    (tmp_path / "rules.yml").write_text(ALERTING_RULES)
+    (tmp_path / "routing.yml").write_text('group_wait: 0s\ngroup_interval: 1s\nowners:\n  team-pay: {channel: "#pay"}\n')
+    srv = start_server({
+        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"), "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
+        "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'takeover.db'}", "TAKEOVER_PROMETHEUS_URL": prometheus,
+        "TAKEOVER_SLACK_TOKEN": "xoxb-test-token", "TAKEOVER_SLACK_API_URL": fake_slack.url,
+        "TAKEOVER_SLACK_CHANNEL": "#pay", "TAKEOVER_DELIVER_INTERVAL": "0.2",
+        "TAKEOVER_PUBLIC_URL": "https://takeover.example.com/"}, log=tmp_path / "serve.log")
+    yield srv
+    stop_server(srv)
+
+
+def until(fn: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 30.0) -> Any:
+    """Call `fn` until `ok` holds for its result; fail with the last result at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fn()
+        if ok(result):
+            return result
+        assert time.monotonic() < deadline, f"not after {timeout}s: {result}"
+        time.sleep(0.1)

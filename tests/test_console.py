@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from takeover.notify.slack import ConsoleNotifier
 from takeover.rules.query import static_query
 from takeover.server.service import Service
 from takeover.server.settings import Settings
-from tests.conftest import ROOT, Server, start_server, stop_server
+from tests.conftest import ROOT, Exporter, Server, start_server, stop_server, until
+from tests.fakeslack import FakeSlack
 from tests.test_approvals import bearer, server_env
 
 pytestmark = pytest.mark.slow
@@ -509,3 +512,54 @@ def test_the_overview_names_agents_that_stopped_polling_and_the_agent_page_says_
     assert "last polled 1h 0m ago" in client.get("/ui/agents/quiet-bot").text
     httpx.post(f"{server.url}/v1/agents", headers=bearer(jo), json={"name": "new-bot"})
     assert "never polled" in client.get("/ui/agents/new-bot").text
+
+
+def test_an_incidents_timeline_leads_with_its_steps_and_actors_and_folds_its_slack_messages_under_them(
+        alerting: Server, exporter: Exporter, fake_slack: FakeSlack) -> None:
+    server = alerting
+    ROOT_TOKEN[server.url] = server.token("--role", "admin", "--name", "timeline-root")
+    olga, bob = token(server, "operator", "olga"), token(server, "operator", "bob")
+    exporter.set(42, case="console", agent="timeline-bot")  # first: its hold is noted with the group's first post
+    exporter.set(50, case="console", agent="other-bot")  # another agent's alert, in the same group
+    client = signed_in(server, olga)
+    board = until(lambda: client.get("/ui/alerts", params={"match": 'agent="timeline-bot"'}).text,
+                  lambda text: "/timeline" in text)
+    found = re.search(r'href="(/ui/alerts/\d+/timeline)"', board)
+    assert found, board
+    groups = until(lambda: httpx.get(f"{server.url}/v1/alert-groups", headers=bearer(olga)).json(),
+                   lambda g: len(g) == 1)
+    fake_slack.wait_for(lambda f: any("`timeline-bot`: normal → read_only" in p["text"] for p in f.posts(thread=True)))
+    httpx.post(f"{server.url}/v1/alert-groups/{groups[0]['id']}/ack", headers=bearer(olga)).raise_for_status()
+    fake_slack.wait_for(lambda f: len(f.posts("👀 Acknowledged by operator:olga", thread=True)) == 1)
+    httpx.put(f"{server.url}/v1/agents/timeline-bot/control", headers=bearer(bob),
+              json={"mode": "normal", "reason": "provider is back"}).raise_for_status()
+    fake_slack.wait_for(lambda f: len(f.posts("🔓 `timeline-bot` released", thread=True)) == 1)
+    exporter.set(1, case="console", agent="timeline-bot")
+    fake_slack.wait_for(lambda f: len(f.posts('✅ resolved: RefundsFailing{agent="timeline-bot"', thread=True)) == 1)
+
+    page = until(lambda: client.get(found.group(1)).text,
+                 lambda text: "Resolved" in text and "not sent yet" not in text)
+    section = page[page.index('id="moments"'):page.index("</section>", page.index('id="moments"'))]
+    steps = [re.match(r'(\w+)">.*?<strong>(.*?)</strong>(?: <span class="by">by (.*?)</span>)?(.*)', item, re.S).groups()
+             for item in section.split('<li class="step step-')[1:]]  # type: ignore[union-attr]
+    assert [(kind, title, who) for kind, title, who, _ in steps] == [
+        ("fired", "Fired", "rule:RefundsFailing"),
+        ("held", "timeline-bot held: normal → read_only", "rule:RefundsFailing"),
+        ("acknowledged", "Acknowledged", "operator:olga"),
+        ("released", "timeline-bot released: read_only → normal", "operator:bob"),
+        ("resolved", "Resolved", "rule:RefundsFailing"),
+    ]
+    folded = {kind: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)) for kind, _, _, body in steps}
+    assert "posted to #pay" in folded["fired"] and "the alert message of RefundsFailing (FIRING)" in folded["fired"]
+    assert "thread note in #pay" in folded["held"] and "timeline-bot: normal → read_only" in folded["held"]
+    assert "Acknowledged by operator:olga" in folded["acknowledged"]
+    assert "updated in #pay" in folded["acknowledged"]
+    assert "[MODE] timeline-bot: read_only → normal by operator:bob: provider is back" in folded["released"]
+    assert "timeline-bot released: the hold by" in folded["released"]
+    assert 'resolved: RefundsFailing{agent="timeline-bot"' in html.unescape(folded["resolved"])
+    # every Slack row is folded in its step's <details>, each delivered; nothing of the other agent's alert
+    assert section.count('<li class="delivery') == sum(
+        d.count('<li class="delivery') for d in re.findall(r"<details.*?</details>", section, re.S))
+    assert section.count('<li class="delivery') == section.count("delivery-delivered") >= 8
+    assert "other-bot" not in section
+    assert [c for c in section if unicodedata.category(c) == "So"] == []  # no emoji a page may not have a font for

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Exporter, Server, need, start_server, stop_server
+from tests.conftest import ROOT, Exporter, Server, need, start_server, stop_server, until
 from tests.fakeslack import FakeSlack
 from tests.test_approvals import bearer, server_env
 
@@ -287,51 +287,6 @@ def test_the_queue_is_worked_by_keys_with_edited_arguments_live_updates_and_a_st
     assert problems == [], problems
 
 
-RULES = """\
-groups:
-  - name: console
-    interval: 1s
-    rules:
-      - alert: RefundsFailing
-        expr: takeover_test_value{case="console"} > 10
-        for: 0s
-        labels:
-          owner: team-pay
-          severity: page
-          takeover: read_only
-        annotations:
-          summary: "{{ $labels.agent }} refunds fail"
-          runbook_url: https://runbooks.example.com/refunds
-          first_check: Look at the refund provider's status page.
-"""
-
-
-@pytest.fixture
-def alerting(tmp_path: Path, prometheus: str, fake_slack: FakeSlack) -> Iterator[Server]:
-    """`takeover serve` evaluating a rule against a real Prometheus, posting to a fake Slack."""
-    (tmp_path / "rules.yml").write_text(RULES)
-    (tmp_path / "routing.yml").write_text('group_wait: 0s\ngroup_interval: 1s\nowners:\n  team-pay: {channel: "#pay"}\n')
-    srv = start_server({
-        "TAKEOVER_ROUTING": str(tmp_path / "routing.yml"), "TAKEOVER_RULES": str(tmp_path / "rules.yml"),
-        "TAKEOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'takeover.db'}", "TAKEOVER_PROMETHEUS_URL": prometheus,
-        "TAKEOVER_SLACK_TOKEN": "xoxb-test-token", "TAKEOVER_SLACK_API_URL": fake_slack.url,
-        "TAKEOVER_SLACK_CHANNEL": "#pay", "TAKEOVER_DELIVER_INTERVAL": "0.2",
-        "TAKEOVER_PUBLIC_URL": "https://takeover.example.com/"}, log=tmp_path / "serve.log")
-    yield srv
-    stop_server(srv)
-
-
-def until(fn: Callable[[], Any], ok: Callable[[Any], bool], *, timeout: float = 30.0) -> Any:
-    """Call `fn` until `ok` holds for its result; fail with the last result at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = fn()
-        if ok(result):
-            return result
-        assert time.monotonic() < deadline, f"not after {timeout}s: {result}"
-        time.sleep(0.1)
-
-
 def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_a_timeline(
         alerting: Server, chromium: str, exporter: Exporter, fake_slack: FakeSlack, tmp_path: Path) -> None:
     from playwright.sync_api import expect
@@ -400,22 +355,31 @@ def test_an_alert_from_prometheus_is_filtered_acknowledged_silenced_and_told_as_
         expect(page.locator(".notice")).to_have_text(f"silence {made[0]['id']} expired")
         assert httpx.get(f"{server.url}/v1/silences", headers=root).json() == []
 
-        # the episode's timeline: fired by the evaluation, Slack, the takeover, the ack, the release
+        # the episode's timeline: its steps with who, each step's Slack messages folded under it
         page.goto(f"{server.url}/ui/alerts?match=agent%3D%22refund-bot%22")
         page.get_by_role("link", name="Timeline").click()
         moments = page.locator("#moments")
-        expect(moments).to_contain_text("firing")
+        expect(moments.locator("li.step-acknowledged")).to_contain_text("Acknowledged by operator:olga")
+        held = moments.locator("li.step-held")
+        expect(held.locator(".delivery").first).to_be_hidden()  # folded
+        held.get_by_text("Slack:").click()
+        expect(held.locator(".deliveries")).to_contain_text("thread note in #pay")
         httpx.put(f"{server.url}/v1/agents/refund-bot/control", headers=root,
                   json={"mode": "normal", "reason": "provider is back"})
         exporter.set(1, case="console", agent="refund-bot")
-        expect(moments).to_contain_text("resolved", timeout=20_000)  # live: the page was not reloaded
-        expect(moments).to_contain_text("mode.release")
-        kinds = moments.locator("li .kind").all_inner_texts()
-        for kind in ("evaluation", "slack", "mode", "ack", "release"):
-            assert kind in kinds, (kind, kinds)
-        texts = moments.inner_text()
-        assert "mode.alert by rule:RefundsFailing" in texts and "alert.ack by operator:olga" in texts
-        assert "posted to #pay" in texts and "updated in #pay" in texts and "provider is back" in texts
+        expect(moments.locator("li.step-resolved")).to_contain_text("Resolved", timeout=20_000)  # live, not reloaded
+        expect(held.locator("details")).to_have_attribute("open", "")  # what the reader opened stays open
+        assert moments.locator(".step-head strong").all_inner_texts() == [
+            "Fired", "refund-bot held: normal → read_only", "Acknowledged", "refund-bot released: read_only → normal",
+            "Resolved"]
+        assert moments.locator(".step-head .by").all_inner_texts() == [
+            "by rule:RefundsFailing", "by rule:RefundsFailing", "by operator:olga", "by admin:incident-root",
+            "by rule:RefundsFailing"]
+        released = moments.locator("li.step-released")
+        released.get_by_text("Slack:").click()
+        expect(released.locator(".deliveries")).to_contain_text("by admin:incident-root: provider is back")
+        moments.screenshot(path=str(shots_dir(tmp_path) / "timeline-folded-light.png"))
+        assert "other-bot" not in moments.inner_text()  # the other agent's alert of the group is its own story
 
         # every page passes axe-core (no serious or critical violation) light and dark, and fits a phone
         timeline = page.url.removeprefix(server.url)

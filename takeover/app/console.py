@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from takeover import store
-from takeover.app import approvals
+from takeover.app import approvals, timeline
 from takeover.app.context import App
 from takeover.app.errors import Refusal
 from takeover.control.approval import check_args, effective_args
@@ -20,7 +20,7 @@ from takeover.control.principal import Principal, Role, person_of
 from takeover.control.silence import Matcher, Silence, parse_matcher, silenced_by
 from takeover.control.validation import MAX_NAME, check_text
 from takeover.store import console as watch
-from takeover.store.models import AlertRow, AuditRow, NotifyGroupRow, OutboxRow
+from takeover.store.models import AlertRow, AuditRow, NotifyGroupRow
 
 SESSION_SECONDS = 12 * 3600.0  # a working day: sign in again after it
 MAX_MATCHERS = 20  # as the API's silences
@@ -252,29 +252,17 @@ QUIET_ACTIONS = ("action.allow",)  # the agent's allowed calls: the trail keeps 
 
 
 @dataclass(frozen=True)
-class Moment:
-    """One line of an incident's timeline."""
-
-    at: float
-    kind: str  # evaluation, slack, mode, approval, ack, release, action
-    what: str
-    who: str = ""
-    detail: str = ""
-    link: str | None = None
-
-
-@dataclass(frozen=True)
 class Incident:
     alert: AlertRow
     until: float
-    moments: list[Moment]
+    steps: list[timeline.Step]
 
 
 def incident(app: App, *, alert_id: int) -> Incident | None:
-    """One alert episode, from its first evaluation to its end (and an hour after it resolved):
-    the evaluations that made it pending, firing and resolved (the alert row), the Slack
-    messages queued for its group, its agent and its approvals (the outbox), and the mode
-    changes, approvals, acknowledgement and release (the audit trail)."""
+    """One alert episode, from its first evaluation to its end (and an hour after it resolved),
+    told as its steps (`timeline.tell`): read from the alert row, the audit trail about its
+    group and its agent, and the Slack messages queued for its group, its agent, its
+    approvals and its releases."""
     now = app.clock()
     with app.sessions() as s:
         row = s.get(AlertRow, alert_id)
@@ -288,51 +276,11 @@ def incident(app: App, *, alert_id: int) -> Incident | None:
         subjects = [f"group:{group}"] + ([f"agent:{agent}"] if agent else [])
         trail = [r for r in watch.audit_about(session=s, subjects=subjects, since=since, until=until)
                  if not r.action.startswith(QUIET_ACTIONS)]
-        asked = sorted({str(r.after["approval"]) for r in trail
-                        if r.action.startswith("approval.") and isinstance(r.after, dict) and "approval" in r.after})
-        prefixes = [f"group:{group}:"] + ([f"mode:{agent}:"] if agent else []) + [f"approval:{a}" for a in asked]
+        prefixes = [f"group:{group}:"] + ([f"mode:{agent}:"] if agent else []) + sorted(
+            {f"{family}:{r.after[family]}" for r in trail for family in ("approval", "release")
+             if r.action.startswith(f"{family}.") and isinstance(r.after, dict) and family in r.after})
         sent = watch.outbox_about(session=s, prefixes=prefixes, since=since, until=until)
-    moments, seen = evaluations(row) + [audited(r) for r in trail], set()
-    for message in sent:
-        moments.append(slack(message, first=message.message_key not in seen))
-        seen.add(message.message_key)
-    return Incident(row, until, sorted(moments, key=lambda m: m.at))
-
-
-def evaluations(row: AlertRow) -> list[Moment]:
-    """What the evaluator recorded on the alert: pending, firing (and the takeover it caused), resolved."""
-    if row.group_key == store.ALERTMANAGER_GROUP:  # evaluated elsewhere: takeover saw it when notified
-        rule = "alertmanager"
-        found = [Moment(row.active_at, "evaluation", "active in Alertmanager (startsAt)", rule)]
-    else:
-        rule = f"rule:{row.labels.get('alertname', '?')}"
-        found = [Moment(row.active_at, "evaluation", "pending: the expression matched", rule)]
-    if row.fired_at is not None:
-        effect = row.takeover or {}
-        held = f"; {effect.get('agent')}: {effect.get('before')} → {effect.get('after')}" if effect else ""
-        found.append(Moment(row.fired_at, "evaluation", "firing", rule, f"value {row.value:.4g}{held}"))
-    if row.resolved_at is not None:
-        found.append(Moment(row.resolved_at, "evaluation", "resolved", rule))
-    return found
-
-
-def audited(row: AuditRow) -> Moment:
-    kind = {"mode": "mode", "approval": "approval", "alert": "ack", "release": "release"}.get(
-        row.action.split(".", 1)[0], "action")
-    if row.action == "mode.release":
-        kind = "release"
-    change = f"{row.before} → {row.after}" if isinstance(row.before, str) and isinstance(row.after, str) else ""
-    approval = row.after.get("approval") if isinstance(row.after, dict) else None
-    return Moment(row.at, kind, row.action, row.actor, "; ".join(p for p in (change, row.reason) if p),
-                  f"/ui/approvals#approval-{approval}" if approval else None)
-
-
-def slack(row: OutboxRow, *, first: bool) -> Moment:
-    """A queued Slack message: a post, an update of an earlier post (same key), or a thread note."""
-    text = str(row.payload.get("text") or row.payload.get("fallback_text") or row.message_key)
-    how = "thread note in" if row.payload.get("thread_of") else ("posted to" if first else "updated in")
-    state = f"{how} {row.channel}" + ("" if row.sent_at is not None else " (not sent yet)")
-    return Moment(row.created_at, "slack", state, "", text[:300])
+    return Incident(row, until, timeline.tell(row, trail=trail, sent=sent))
 
 
 @dataclass(frozen=True)

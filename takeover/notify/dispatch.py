@@ -28,6 +28,7 @@ from takeover.store.models import AlertRow, NotifyGroupRow
 log = logging.getLogger(__name__)
 MAX_LISTED = 10  # alerts listed in one message (Block Kit allows 50 blocks)
 Render = Callable[..., Message]  # (kind, **context) -> message
+FIRING, RESOLVED, RELEASED, HELD = "🔥", "✅", "🔓", "🛑"  # a thread note's line about one alert starts so
 
 
 class Dispatcher:
@@ -115,13 +116,14 @@ class Dispatcher:
 
     def _changes(self, rows: list[AlertRow], state: GroupState, firing: frozenset[str],
                  resolved: frozenset[str], held: frozenset[str]) -> str:
-        names = {r.fingerprint: slack_escape(_alert_name(r.labels)) for r in rows}
-        parts = [f"🔥 firing: {names[f]}" for f in sorted(firing - state.sent_firing)]
-        parts += [f"✅ resolved: {names[f]}" for f in sorted(resolved - state.sent_resolved)]
+        names = {r.fingerprint: slack_escape(alert_name(r.labels)) for r in rows}
+        parts = [f"{FIRING} firing: {names[f]}" for f in sorted(firing - state.sent_firing)]
+        parts += [f"{RESOLVED} resolved: {names[f]}" for f in sorted(resolved - state.sent_resolved)]
         for row in rows:
             ref = (row.takeover or {}).get("ref")
             if ref in state.sent_held and ref not in held:
-                parts.append(f"🔓 {_scope(row.takeover)} released: the hold by {names[row.fingerprint]} is over")
+                parts.append(f"{RELEASED} {hold_scope(row.takeover)} released: "
+                             f"the hold by {names[row.fingerprint]} is over")
         return "\n".join(parts) or f"Still firing: {len(firing)} alert(s)"
 
     def _note(self, session: Session, group: NotifyGroupRow, text: str, now: float) -> None:
@@ -177,17 +179,19 @@ class Dispatcher:
         }
 
 
-def _scope(effect: dict[str, Any] | None) -> str:
+def hold_scope(effect: dict[str, Any] | None) -> str:
+    """Whom a takeover holds, as its notes name it: `agent`, or all agents."""
     agent = (effect or {}).get("agent", "")
     return "all agents" if agent == "*" else f"`{slack_escape(agent)}`"
 
 
 def _takeover_note(effect: dict[str, Any]) -> str:
-    return (f"🛑 {_scope(effect)}: {effect['before']} → {effect['after']} by {slack_escape(effect['actor'])} "
+    return (f"{HELD} {hold_scope(effect)}: {effect['before']} → {effect['after']} by {slack_escape(effect['actor'])} "
             "(held until someone releases it)")
 
 
-def _alert_name(labels: dict[str, str]) -> str:
+def alert_name(labels: dict[str, str]) -> str:
+    """An alert as its notes name it: `alertname{label="value",…}` without the routing labels."""
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())
                      if k not in ("alertname", "owner", "severity", "takeover"))
     return f"{labels.get('alertname', '')}{{{inner}}}"
@@ -196,7 +200,7 @@ def _alert_name(labels: dict[str, str]) -> str:
 def _alert_context(row: AlertRow, now: float, held: set[str]) -> dict[str, Any]:
     labels, annotations = row.labels, row.annotations
     return {
-        "name": labels.get("alertname", ""), "id": _alert_name(labels), "labels": labels,
+        "name": labels.get("alertname", ""), "id": alert_name(labels), "labels": labels,
         "annotations": annotations, "state": row.state, "value": row.value,
         "summary": annotations.get("summary") or labels.get("alertname", ""),
         "runbook_url": annotations.get("runbook_url", ""), "first_check": annotations.get("first_check", ""),

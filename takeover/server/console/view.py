@@ -36,6 +36,11 @@ def when(at: float | None) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def clock(at: float) -> str:
+    """A time of day as UTC, to the second (the page says the date once)."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%H:%M:%S")
+
+
 def span(seconds: float | None) -> str:
     """A duration the way a person says it: 45s, 12m, 3h 5m, 2d 4h."""
     if seconds is None:
@@ -65,6 +70,7 @@ def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=str(HERE / "templates"))
     found.env.filters["when"] = when
     found.env.filters["span"] = span
+    found.env.filters["clock"] = clock
     found.env.filters["matching"] = matching
     found.env.filters["link"] = link
     return found

@@ -58,6 +58,17 @@
     if (busy(target)) { e.detail.shouldSwap = false; target.dataset.held = "true"; }
   });
 
+  /* a folded list the reader opened (details.keep) stays open when its fragment is fetched again */
+  var opened = [];
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var target = e.detail.target;
+    opened = target ? Array.prototype.map.call(target.querySelectorAll("details.keep[open][id]"), function (d) { return d.id; }) : [];
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    opened.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
+    opened = [];
+  });
+
   function refreshTopics(topics) {
     topics.forEach(function (topic) {
       document.querySelectorAll("[data-live~='" + topic + "']").forEach(refresh);
