@@ -7,7 +7,7 @@ One `takeover serve` on SQLite (as run.py starts it, pinned to one core; the cli
 other), its database seeded in one transaction. A signed-in client asks, one request at a time,
 for the overview (`/ui/`) and the approvals queue (`/ui/approvals`), and for the JSON the same
 page shows: for the overview `GET /v1/agents` then `GET /v1/approvals?status=pending&limit=500`
-back to back, for the queue `GET /v1/approvals?status=pending&limit=500`. Requests alternate
+back to back, for the queue (a page of 50, the oldest) `GET /v1/approvals?status=pending&limit=50`. Requests alternate
 page / API so both see the same machine; each figure is a request's time as the client on
 loopback sees it (server time plus a loopback round trip), p50 and p99 of ROUNDS.
 """
@@ -32,6 +32,7 @@ from takeover.control.sources import Source, SourceKind
 AGENTS = 1000
 HELD = 100  # agents an operator holds out of normal
 PENDING = 500
+QUEUE_PAGE = 50  # the console's queue shows the oldest 50 and pages (takeover.server.console.pages.QUEUE)
 ROUNDS = 200  # requests of each kind
 
 
@@ -84,7 +85,8 @@ def measure(server: Takeover) -> list[dict[str, Any]]:
     client = sign_in(server)
     api = {"Authorization": f"Bearer {server.operator}"}
     pending = f"/v1/approvals?status=pending&limit={PENDING}"
-    views = {"overview": (["/ui/"], ["/v1/agents", pending]), "approvals queue": (["/ui/approvals"], [pending])}
+    queue_page = f"/v1/approvals?status=pending&limit={QUEUE_PAGE}"
+    views = {"overview": (["/ui/"], ["/v1/agents", pending]), "approvals queue": (["/ui/approvals"], [queue_page])}
     rows = []
     try:
         for name, (page, data) in views.items():

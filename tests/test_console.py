@@ -261,6 +261,27 @@ def test_approving_and_rejecting_from_the_queue_as_that_person_and_a_rejection_n
     assert decided[second["id"]]["comment"] == "not this order"
 
 
+def test_the_queue_shows_fifty_at_a_time_oldest_first_and_pages_to_the_rest(tmp_path: Path) -> None:
+    server = start_server(server_env(tmp_path, f"sqlite:///{tmp_path / 'takeover.db'}"), log=tmp_path / "serve.log")
+    try:
+        agent = server.token("--role", "agent", "--agent", "many-bot")
+        asked = [httpx.post(f"{server.url}/v1/agents/many-bot/actions", headers=bearer(agent), json={
+            "action": "refund", "kind": "write", "risk": "high", "args": {"order": f"M-{i}"},
+            "idempotency_key": f"M-{i}"}).json()["approval"]["id"] for i in range(53)]
+        client = signed_in(server, server.token("--role", "operator", "--name", "pager-op"))
+        first = client.get("/ui/approvals").text
+        assert "Pending (53), oldest first" in first
+        assert [a for a in asked if f'id="approval-{a}"' in first] == asked[:50]
+        later = re.search(r'href="(/ui/approvals\?after=[^"]+)">Later requests', first)
+        assert later is not None
+        rest = client.get(later.group(1).replace("&amp;", "&")).text
+        assert [a for a in asked if f'id="approval-{a}"' in rest] == asked[50:]
+        assert "Later requests" not in rest and "the oldest first" in rest
+        assert client.get("/ui/approvals?after=not-a-cursor").status_code == 422
+    finally:
+        stop_server(server)
+
+
 def test_release_buttons_act_on_the_agents_release_as_the_person(server: Server) -> None:
     operator = token(server, "operator", "dora")
     httpx.post(f"{server.url}/v1/agents", headers=bearer(operator), json={"name": "canary-bot"})

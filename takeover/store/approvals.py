@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -265,6 +265,14 @@ def list_approvals(*, session: Session, status: str | None = None, agent: str | 
         query = query.where(or_(col(ApprovalRow.requested_at) > at,
                                 and_(col(ApprovalRow.requested_at) == at, col(ApprovalRow.id) > last_id)))
     return list(session.exec(query.order_by(col(ApprovalRow.requested_at), col(ApprovalRow.id)).limit(limit)))
+
+
+def count_approvals(*, session: Session, status: str | None = None) -> int:
+    """How many requests there are (in `status`)."""
+    query = select(func.count()).select_from(ApprovalRow)
+    if status is not None:
+        query = query.where(col(ApprovalRow.status) == status)
+    return int(session.exec(query).one())
 
 
 def recent_decisions(*, session: Session, limit: int = 20) -> list[ApprovalRow]:

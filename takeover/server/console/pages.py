@@ -38,7 +38,7 @@ from takeover.store.models import AlertRow, ApprovalRow
 router = APIRouter()
 MODES = [m.name for m in Mode]
 AUDIT_PAGE = 50
-QUEUE = 500  # pending requests the queue shows, oldest first
+QUEUE = 50  # pending requests a page of the queue shows, oldest first
 UNDELIVERED = 200  # undeliverable messages the list shows, newest first
 MatchQuery = Annotated[list[str] | None, Query(max_length=20, description='label matchers, e.g. owner="payments"')]
 
@@ -144,16 +144,27 @@ def agent_page(request: Request, agent: AgentPath, visit: VisitDep) -> Response:
 
 
 @router.get("/approvals")
-def approvals_queue(request: Request, visit: VisitDep) -> Response:
-    """Pending requests oldest first (the one waiting longest on top), then the latest decisions."""
+def approvals_queue(request: Request, visit: VisitDep,
+                    after: Annotated[str | None, Query(pattern=r"^\d+(\.\d+)?:[0-9a-f]{1,64}$",
+                                                      description="the page after this request (requested_at:id)")] = None,
+                    ) -> Response:
+    """Pending requests oldest first (the one waiting longest on top), a page of QUEUE at a
+    time, then the latest decisions."""
     service = service_of(request)
+    cursor = None
+    if after is not None:
+        at, _, last = after.partition(":")
+        cursor = (float(at), last)
     with service.sessions() as s:
-        waiting = store.list_approvals(session=s, status="pending", limit=QUEUE + 1)
+        waiting = store.list_approvals(session=s, status="pending", limit=QUEUE + 1, after=cursor)
+        total = store.count_approvals(session=s, status="pending")
         pending = [approval_view(r) for r in waiting[:QUEUE]]
         decided = [approval_view(r) for r in store.recent_decisions(session=s, limit=20)]
+    last_shown = waiting[QUEUE - 1] if len(waiting) > QUEUE else None
     return render(request, "approvals.html", {
         "visit": visit, "now": service.clock(), "pending": pending, "decided": decided, "page": "approvals",
-        "cut": len(waiting) > QUEUE})
+        "total": total, "paged": after is not None,
+        "next": f"{last_shown.requested_at!r}:{last_shown.id}" if last_shown is not None else None})
 
 
 @router.get("/alerts")
