@@ -249,6 +249,7 @@ def silence_preview(app: App, *, matchers: Sequence[Matcher]) -> list[AlertRow]:
 
 AFTER_RESOLVED = 3600.0  # a resolved episode's timeline runs on this long (a hold is often released later)
 QUIET_ACTIONS = ("action.allow",)  # the agent's allowed calls: the trail keeps them, a timeline does not
+SHADOW_ACTIONS = ("alert.shadow_hold", "alert.shadow_release")  # a shadow takeover's would-be hold: held nothing
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class Moment:
     """One line of an incident's timeline."""
 
     at: float
-    kind: str  # evaluation, slack, mode, approval, ack, release, action
+    kind: str  # evaluation, slack, mode, shadow, approval, ack, release, action
     what: str
     who: str = ""
     detail: str = ""
@@ -321,6 +322,8 @@ def audited(row: AuditRow) -> Moment:
         row.action.split(".", 1)[0], "action")
     if row.action == "mode.release":
         kind = "release"
+    elif row.action in SHADOW_ACTIONS:
+        kind = "shadow"
     change = f"{row.before} → {row.after}" if isinstance(row.before, str) and isinstance(row.after, str) else ""
     approval = row.after.get("approval") if isinstance(row.after, dict) else None
     return Moment(row.at, kind, row.action, row.actor, "; ".join(p for p in (change, row.reason) if p),
