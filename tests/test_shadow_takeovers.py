@@ -166,6 +166,23 @@ def test_a_shadow_takeover_rule_fires_and_notifies_and_holds_nothing_but_records
     service.stop()
 
 
+def test_a_silence_that_holds_back_takeovers_holds_back_the_shadow_one_too(
+        database_url: str, fake_slack: FakeSlack) -> None:
+    clock, results = Clock(), {EXPR: [Sample({"agent": "refund-bot", "job": "bot"}, 7)]}
+    service = make_service(database_url, LITERAL, results, clock, fake_slack)
+    with service.sessions() as s:
+        store.create_silence(session=s, matchers=['alertname="RefundErrors"'], starts_at=T0, ends_at=T0 + 3600,
+                             created_by="operator:sam", comment="known", suppress_takeover=True, now=T0)
+        s.commit()
+        start = watch.last_audit_id(session=s)
+    step(service, clock, 10)
+    with service.sessions() as s:
+        assert [r.state for r in store.list_alerts(session=s)] == ["firing"]
+    assert audit(service, start) == []
+    assert shadow_metric(service) == []
+    service.stop()
+
+
 def test_a_template_expanding_to_a_shadow_of_no_mode_changes_nothing_and_marks_the_rule_err(
         database_url: str, fake_slack: FakeSlack) -> None:
     clock, results = Clock(), {EXPR: [Sample({"agent": "refund-bot", "job": "bot"}, 7)]}
