@@ -13,7 +13,7 @@ from sqlmodel import Session
 from takeover import store
 from takeover.app.context import App
 from takeover.app.modes import commit_changes
-from takeover.config.mode import ALL_AGENTS, ROLLBACK, TAKEOVER_MODES, Mode
+from takeover.config.mode import ALL_AGENTS, ROLLBACK, SHADOW, TAKEOVER_MODES, Mode, shadow_mode
 from takeover.control.silence import Silence, silenced_by
 from takeover.control.sources import ModeChange, Source, SourceKind
 from takeover.rules.evaluate import RESOLVED_RETENTION, Alert, Labels, State, Transition
@@ -78,10 +78,10 @@ def _check_takeover(result: RuleResult, before: Mapping[Labels, Alert]) -> RuleR
         return result
     for alert in result.alerts.values():
         value = alert.label_map.get("takeover", "")
-        if value not in (*TAKEOVER_MODES, ROLLBACK):
+        if value not in (*TAKEOVER_MODES, ROLLBACK) and shadow_mode(value) is None:
             return replace(result, alerts=before, transitions=(), error=(
                 f'rule {result.rule.name}: label takeover expanded to "{value}", which is not a mode '
-                f'(one of {", ".join(TAKEOVER_MODES)}); nothing changed'))
+                f'(one of {", ".join(TAKEOVER_MODES)}, or {SHADOW}<mode>); nothing changed'))
     return result
 
 
@@ -92,6 +92,9 @@ def act(s: Session, rule: Rule, transition: Transition, *, now: float,
     the dispatcher's: it reads the alert state this transaction writes."""
     alert = transition.alert
     labels = alert.label_map
+    if shadow_mode(labels.get("takeover")) is not None:
+        record_shadow(s, rule, transition, now=now, silences=silences)
+        return None
     if labels.get("takeover") not in TAKEOVER_MODES:
         return None
     if transition.after == State.firing:
@@ -115,6 +118,32 @@ def hold(s: Session, *, labels: Mapping[str, str], ref: str, actor: str, reason:
     return store.add_source(session=s, now=now, source=Source(
         agent=labels.get("agent", ALL_AGENTS), mode=Mode[labels["takeover"]], kind=SourceKind.alert,
         ref=ref, reason=reason, actor=actor, since=now))
+
+
+def record_shadow(s: Session, rule: Rule, transition: Transition, *, now: float,
+                  silences: Sequence[Silence]) -> None:
+    """A `shadow:<mode>` rule holds nothing: its firing and its resolving are audited as the hold
+    it would have made (`alert.shadow_hold`, unless a silence would have held the takeover back)
+    and that hold's end (`alert.shadow_release`); the agent's document and grants are untouched."""
+    alert = transition.alert
+    labels = alert.label_map
+    agent, mode, ref = labels.get("agent", ALL_AGENTS), shadow_mode(labels.get("takeover")), alert_ref(rule, alert.labels)
+    assert mode is not None
+    facts = {"agent": agent, "mode": mode.name, "alert": ref,
+             "effective": store.effective_mode(session=s, agent=agent, now=now).name}
+    if transition.after == State.firing:
+        muted = silenced_by(labels, silences, now)
+        if muted is not None and muted.suppress_takeover:
+            log.info("shadow alert %s fired; its would-be takeover held back by silence %d", ref, muted.id)
+            return
+        store.record_audit(session=s, now=now, actor=f"rule:{rule.name}", action="alert.shadow_hold",
+                           subject=f"agent:{agent}", after=facts,
+                           reason=f"would have held {agent} in {mode.name} (shadow): "
+                                  f"{alert.annotations.get('summary', rule.name)}")
+    elif transition.before == State.firing:
+        store.record_audit(session=s, now=now, actor=f"rule:{rule.name}", action="alert.shadow_release",
+                           subject=f"agent:{agent}", after=facts,
+                           reason=f"alert resolved: the shadow hold of {agent} in {mode.name} ends")
 
 
 def release_hold(s: Session, *, labels: Mapping[str, str], ref: str, actor: str, reason: str,

@@ -176,6 +176,11 @@ def audited(row: AuditRow) -> Step | None:
             args = ", ".join(f"{k}={json.dumps(v)}" for k, v in (after.get("args") or {}).items())
             detail = "; ".join(p for p in (f"{after.get('risk')}-risk {after.get('kind')}", args, row.reason) if p)
         return Step(row.at, kind, title, row.actor, detail[:MAX_TEXT], link, on)
+    if row.action in ("alert.shadow_hold", "alert.shadow_release"):  # a shadow takeover: held nothing
+        mode = after.get("mode", "?")
+        title = (f"{agent} would have been held in {mode} (shadow)" if verb == "shadow_hold"
+                 else f"{agent}: shadow hold in {mode} over")
+        return Step(row.at, Kind.other, title, row.actor, row.reason[:MAX_TEXT], topics=frozenset({GROUP, NOTE}))
     if row.action == "action.deny":
         return Step(row.at, Kind.refused, f"Refused: {after.get('action', 'an action')}", row.actor, row.reason)
     if family == "release":

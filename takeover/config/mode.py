@@ -20,4 +20,13 @@ class Mode(enum.IntEnum):
 
 TAKEOVER_MODES = ("require_approval", "pause_writes", "read_only", "handoff")
 ROLLBACK = "rollback"  # a rule's `takeover: rollback` rolls back its agent's release instead of holding a mode
+SHADOW = "shadow:"  # a rule's `takeover: shadow:<mode>` records the hold it would make and holds nothing
 ModeName = Literal["normal", "require_approval", "pause_writes", "read_only", "handoff"]
+
+
+def shadow_mode(value: str | None) -> Mode | None:
+    """The mode a `shadow:<mode>` takeover label would hold; None for any other value."""
+    if value is None or not value.startswith(SHADOW):
+        return None
+    name = value.removeprefix(SHADOW)
+    return Mode[name] if name in TAKEOVER_MODES else None

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from takeover import store
+from takeover.config.mode import shadow_mode
 from takeover.control.silence import silenced_by
 from takeover.control.sources import SourceKind
 from takeover.notify.grouping import GroupState, escalation_due, needs_flush
@@ -206,6 +207,7 @@ def _alert_context(row: AlertRow, now: float, held: set[str]) -> dict[str, Any]:
         "runbook_url": annotations.get("runbook_url", ""), "first_check": annotations.get("first_check", ""),
         "severity": labels.get("severity", "none"), "agent": labels.get("agent", "all agents"),
         "takeover": labels.get("takeover"),
+        "shadow": (mode.name if (mode := shadow_mode(labels.get("takeover"))) else None),  # would hold, holds nothing
         # what its firing did (agent, before, after, actor) and whether that hold still stands
         "effect": row.takeover, "held": bool(row.takeover and row.takeover.get("ref") in held),
         "fired_for": now - row.fired_at if row.fired_at and row.state == State.firing.value else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from takeover.config.mode import ROLLBACK, TAKEOVER_MODES, Mode
+from takeover.config.mode import ROLLBACK, SHADOW, TAKEOVER_MODES, Mode, shadow_mode
 from takeover.config.yamlfile import (
     ConfigError,
     ErrorSink,
@@ -313,7 +313,13 @@ def _parse_rule(node: yaml.Node, filename: str, err: ErrorSink, defaults: Defaul
     for message in missing(name, filled.labels, filled.annotations) if conventions else ():
         err(node, message)
     mode = labels.get("takeover")
-    if mode is not None and mode not in (*TAKEOVER_MODES, ROLLBACK) and "{{" not in mode:
+    if mode is None or "{{" in mode or mode in (*TAKEOVER_MODES, ROLLBACK) or shadow_mode(mode) is not None:
+        pass  # a mode, a shadow of one, or a template: its expansion is checked at each evaluation
+    elif mode.startswith(SHADOW):
+        err(value_node(fields.get("labels"), "takeover"),
+            f'alert "{name}": label takeover {SHADOW}<mode> must shadow one of {", ".join(TAKEOVER_MODES)}; '
+            f'got "{mode}"')
+    else:
         err(value_node(fields.get("labels"), "takeover"),
             f'alert "{name}": label takeover must be one of {", ".join(TAKEOVER_MODES)} (or {ROLLBACK}: '
             f'roll back the agent\'s release); got "{mode}"')

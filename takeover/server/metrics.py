@@ -64,6 +64,11 @@ class _Snapshot(Collector):
         for group, replica in sorted(s["evaluators"].items()):
             evaluators.add_metric([group, replica], 1.0)
         yield evaluators
+        shadow = GaugeMetricFamily("takeover_shadow_holds", "Holds firing `takeover: shadow:<mode>` alerts would "
+                                   "make now (they hold nothing)", labels=["agent", "mode"])
+        for (agent, mode), n in sorted(s["shadow_holds"].items()):
+            shadow.add_metric([agent, mode], n)
+        yield shadow
         yield GaugeMetricFamily("takeover_rule_groups_evaluated_here", "Rule groups this replica evaluates",
                                 value=sum(1 for r in s["evaluators"].values() if r == s["replica"]))
         yield GaugeMetricFamily("takeover_notifications_queued", "Undelivered outbox rows", value=s["queued"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -540,7 +541,8 @@ class Service:
         with self.sessions() as session:
             counts = store.snapshot_counts(session=session)
             rows = store.group_rows(session=session)
-        return {**counts, "waiting": self.hub.waiting, "leader": 1.0 if self.leadership.leader else 0.0,
+            shadows = Counter((h.agent, h.mode.name) for h in store.shadow_holds(session=session, now=self.clock()))
+        return {**counts, "shadow_holds": shadows, "waiting": self.hub.waiting, "leader": 1.0 if self.leadership.leader else 0.0,
                 "prometheus_up": 0.0 if self._outage_since() is not None else 1.0,
                 "health": {(h.group, h.rule): h.health != "err"
                            for h in rulestate.health(self.groups, rows).values() if h.health != "unknown"},

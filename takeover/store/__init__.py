@@ -40,6 +40,7 @@ from takeover.store.alerts import (
     save_alerts,
     save_group_health,
     save_meta_alert,
+    shadow_holds,
 )
 from takeover.store.approvals import (
     IdempotencyConflict,
@@ -268,6 +269,7 @@ __all__ = [
     "save_meta_alert",
     "save_progress",
     "save_prometheus_state",
+    "shadow_holds",
     "silence_from_row",
     "snapshot_counts",
     "token_public",

@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from takeover.config.mode import ALL_AGENTS, Mode, shadow_mode
+from takeover.control.silence import silenced_by
 from takeover.rules.evaluate import Alert, Labels, State
 from takeover.store.audit import record_audit
 from takeover.store.engine import insert_if_missing
@@ -19,6 +22,7 @@ from takeover.store.models import (
     GroupRow,
     GroupSlotRow,
 )
+from takeover.store.silences import active_silences
 
 
 def fingerprint(labels: Labels) -> str:
@@ -144,6 +148,26 @@ def prune_received(*, session: Session, before: float) -> None:
 
 def list_alerts(*, session: Session) -> list[AlertRow]:
     return list(session.exec(select(AlertRow).order_by(col(AlertRow.active_at))))
+
+
+@dataclass(frozen=True)
+class ShadowHold:
+    """The hold a firing `takeover: shadow:<mode>` alert would make (and does not)."""
+
+    agent: str
+    mode: Mode
+    alert: AlertRow
+
+
+def shadow_holds(*, session: Session, now: float) -> list[ShadowHold]:
+    """The holds firing shadow alerts would make now: none where a silence holds the takeover back,
+    as it would a real one. A shadow hold lasts while its alert fires."""
+    rows = [(r, shadow_mode(r.labels.get("takeover")))
+            for r in session.exec(select(AlertRow).where(col(AlertRow.state) == State.firing.value))]
+    shadows = [(r, mode) for r, mode in rows if mode is not None]
+    silences = active_silences(session=session, now=now) if shadows else []
+    return [ShadowHold(r.labels.get("agent", ALL_AGENTS), mode, r) for r, mode in shadows
+            if not getattr(silenced_by(r.labels, silences, now), "suppress_takeover", False)]
 
 
 def firing_with_label(*, session: Session, name: str, value: str) -> list[AlertRow]:

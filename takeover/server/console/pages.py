@@ -97,8 +97,9 @@ def live(request: Request, visit: VisitDep) -> Response:
 
 @router.get("/")
 def overview(request: Request, visit: VisitDep) -> Response:
-    """Agents held out of normal, firing alerts by owner, pending approvals, active releases, and
-    agents that stopped polling (TAKEOVER_SILENT_AFTER): an agent that no longer asks is not governed."""
+    """Agents held out of normal (and the holds shadow takeovers would make), firing alerts by owner,
+    pending approvals, active releases, and agents that stopped polling (TAKEOVER_SILENT_AFTER): an
+    agent that no longer asks is not governed."""
     service = service_of(request)
     now = service.clock()
     with service.sessions() as s:
@@ -109,11 +110,12 @@ def overview(request: Request, visit: VisitDep) -> Response:
         docs = store.control_documents(session=s, agents=held, now=now)
         instances = store.agent_instances(session=s, agents=held)
         everyone = [src for src in store.active_sources(session=s, now=now) if src.agent == ALL_AGENTS]
+        shadow = store.shadow_holds(session=s, now=now)
         alerts = alerts_by_owner(store.list_alerts(session=s))
         pending = [approval_view(r) for r in store.list_approvals(session=s, status="pending", limit=200)]
         releases = store.active_releases(session=s)
     return render(request, "overview.html", {
-        "visit": visit, "now": now, "everyone": everyone,
+        "visit": visit, "now": now, "everyone": everyone, "shadow": shadow,
         "held": [{**hold(docs[a]), "in_effect": confirmation(instances[a], version=docs[a]["version"], now=now,
                                                             silent_after=service.settings.silent_after)}
                  for a in held if a in docs],
