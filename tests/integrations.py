@@ -4,11 +4,14 @@ quickly, and an operator deciding over HTTP."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from tests.conftest import stop_server
 from tests.test_sdk import Served, serve
 
 POLICIES = """\
@@ -19,6 +22,21 @@ policies:
     reason: a human looks, briefly
     expires_in: 1s
 """
+
+
+@pytest.fixture(scope="module")
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One governed server per test module (import this fixture with `normal`)."""
+    served = serve_governed(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))
+    yield served
+    stop_server(served.server)
+
+
+@pytest.fixture
+def normal(served: Served) -> Served:
+    """The module's server with its agent back in mode normal."""
+    served.set_mode("normal")
+    return served
 
 
 def serve_governed(tmp: Path) -> Served:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,26 +25,14 @@ from claude_agent_sdk.types import PreToolUseHookInput  # noqa: E402
 
 from takeover.integrations.claude_agent_sdk import KEY_PREFIX, Gate  # noqa: E402
 from takeover.sdk import AsyncClient  # noqa: E402
-from tests.conftest import stop_server  # noqa: E402
-from tests.integrations import asked, decide, pending, serve_governed, shown  # noqa: E402
+from tests import integrations  # noqa: E402
+from tests.integrations import asked, decide, pending, shown  # noqa: E402
 from tests.test_sdk import Served  # noqa: E402
 
 slow = pytest.mark.slow
+served, normal = integrations.served, integrations.normal  # fixtures: the module's server, its agent in normal
 REFUND = "mcp__bank__refund"
 KINDS: dict[str, Any] = {REFUND: ("write", "high"), "expiring_refund": ("write", "high")}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = serve_governed(tmp_path_factory.mktemp("claude-agent-sdk"))
-    yield served
-    stop_server(served.server)
-
-
-@pytest.fixture
-def normal(served: Served) -> Served:
-    served.set_mode("normal")
-    return served
 
 
 def context() -> ToolPermissionContext:

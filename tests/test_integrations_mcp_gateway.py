@@ -11,7 +11,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,26 +26,14 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 from takeover.integrations.mcp_gateway import KEY_PREFIX, declared_tools, hinted  # noqa: E402
 from takeover.tools.promproc import free_port  # noqa: E402
-from tests.conftest import stop_server  # noqa: E402
-from tests.integrations import asked, audit, decide, serve_governed, shown  # noqa: E402
+from tests import integrations  # noqa: E402
+from tests.integrations import asked, audit, decide, shown  # noqa: E402
 from tests.test_sdk import Served, eventually  # noqa: E402
 
 slow = pytest.mark.slow
+served, normal = integrations.served, integrations.normal  # fixtures: the module's server, its agent in normal
 ROOT = Path(__file__).resolve().parent.parent
 BANK = Path(__file__).with_name("mcp_bank.py")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = serve_governed(tmp_path_factory.mktemp("mcp-gateway"))
-    yield served
-    stop_server(served.server)
-
-
-@pytest.fixture
-def normal(served: Served) -> Served:
-    served.set_mode("normal")
-    return served
 
 
 class Bank:

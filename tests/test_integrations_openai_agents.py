@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,25 +19,13 @@ from agents.testing import function_call as model_calls  # noqa: E402
 
 from takeover.integrations.openai_agents import KEY_PREFIX, Gate  # noqa: E402
 from takeover.sdk import AsyncClient  # noqa: E402
-from tests.conftest import stop_server  # noqa: E402
-from tests.integrations import asked, decide, pending, serve_governed, shown, wait_until_expired  # noqa: E402
+from tests import integrations  # noqa: E402
+from tests.integrations import asked, decide, pending, shown, wait_until_expired  # noqa: E402
 from tests.test_sdk import Served  # noqa: E402
 
 slow = pytest.mark.slow
+served, normal = integrations.served, integrations.normal  # fixtures: the module's server, its agent in normal
 NO_TRACES = RunConfig(tracing_disabled=True)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = serve_governed(tmp_path_factory.mktemp("openai-agents"))
-    yield served
-    stop_server(served.server)
-
-
-@pytest.fixture
-def normal(served: Served) -> Served:
-    served.set_mode("normal")
-    return served
 
 
 class Bank:
