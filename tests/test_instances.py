@@ -58,6 +58,29 @@ def test_a_takeover_with_one_of_three_instances_stopped_is_confirmed_by_two_and_
         stop_server(server)
 
 
+def test_when_every_running_instance_holds_the_takeover_the_audit_trail_says_when(
+        tmp_path: Path, database_url: str) -> None:
+    server = start_server(server_env(tmp_path, database_url), log=tmp_path / "serve.log")
+    try:
+        bot = server.token("--role", "agent", "--agent", "ship-bot")
+        operator = bearer(server.token("--role", "operator", "--name", "olga"))
+        pods = [Client(server.url, token=bot, agent="ship-bot", wait=1.0, instance=f"ship-{i}").start() for i in (1, 2)]
+        done = httpx.put(f"{server.url}/v1/agents/ship-bot/control", headers=operator,
+                         json={"mode": "pause_writes", "reason": "checking shipments"})
+        assert done.status_code == 200
+        version = done.json()["version"]
+        rows = poll(lambda: httpx.get(f"{server.url}/v1/audit", headers=operator,
+                                      params={"agent": "ship-bot", "action": "agent.confirmed"}).json()["rows"],
+                    until=lambda found: len(found) == 1, timeout=20)
+        assert rows[0]["after"] == {"version": version, "instances": 2}
+        assert rows[0]["reason"] == f"all 2 instance(s) hold version {version}"
+        for pod in pods:
+            assert pod.mode() == "pause_writes"
+            pod.close()
+    finally:
+        stop_server(server)
+
+
 def test_an_sdk_instance_id_outside_the_recorded_characters_is_refused_at_once() -> None:
     with pytest.raises(ValueError, match="instance"):
         Client("http://127.0.0.1:9", token="t", agent="a", instance="pod a/<b>")

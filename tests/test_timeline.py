@@ -69,6 +69,10 @@ def sent(at: float, key: str, text: str, *, note: bool = False, **state: Any) ->
      Kind.rolled_back, "Release rolled back at 0 %", "system:release"),
     (audit(0, "operator:olga", "release.promoted", after={"release": 3, "weight_bp": 10000}),
      Kind.release, "Release promoted at 100 %", "operator:olga"),
+    (audit(0, "system:instances", "agent.confirmed", after={"version": 7, "instances": 3}),
+     Kind.other, "refund-bot: all 3 instance(s) hold the new document", "system:instances"),
+    (audit(0, "rule:RefundErrors", "alert.shadow_hold", after={"mode": "read_only"}),
+     Kind.other, "refund-bot would have been held in read_only (shadow)", "rule:RefundErrors"),
 ])
 def test_each_audit_row_is_a_step_with_who(row: AuditRow, kind: Kind, title: str, who: str) -> None:
     step = audited(row)

@@ -181,6 +181,9 @@ def audited(row: AuditRow) -> Step | None:
         title = (f"{agent} would have been held in {mode} (shadow)" if verb == "shadow_hold"
                  else f"{agent}: shadow hold in {mode} over")
         return Step(row.at, Kind.other, title, row.actor, row.reason[:MAX_TEXT], topics=frozenset({GROUP, NOTE}))
+    if row.action == "agent.confirmed":  # the hold (or hand-back) reached every running instance
+        return Step(row.at, Kind.other, f"{agent}: all {after.get('instances', '?')} instance(s) hold the new "
+                    f"document", row.actor, row.reason)
     if row.action == "action.deny":
         return Step(row.at, Kind.refused, f"Refused: {after.get('action', 'an action')}", row.actor, row.reason)
     if family == "release":

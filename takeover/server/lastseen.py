@@ -19,7 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from takeover.server.hub import ControlHub
-from takeover.store.agents import last_polls, record_instances, record_polls, unconfirmed_instances
+from takeover.store.agents import (
+    instance_confirmation,
+    last_confirmed,
+    last_polls,
+    record_instances,
+    record_polls,
+    unconfirmed_instances,
+)
+from takeover.store.audit import record_audit
 
 FLUSH_SECONDS = 5.0  # how stale the database's last_seen_at may be, at most (plus one flush)
 INSTANCE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # what an instance id may be; others are not recorded
@@ -31,9 +39,11 @@ class LastSeen:
     """The marks of one replica, written to the database in batches."""
 
     def __init__(self, hub: ControlHub, sessions: Callable[[], Session], *, silent_after: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, leading: Callable[[], bool] = lambda: True) -> None:
         self._hub, self._sessions, self.silent_after, self.clock = hub, sessions, silent_after, clock
         self._written: dict[str, float] = {}  # what this replica last wrote for each agent
+        self._leading = leading  # only the leader records confirmations (once, not once per replica)
+        self._confirmed: dict[str, int] = {}  # agent -> the version whose confirmation is recorded
 
     def flush(self) -> int:
         """Write the marks made since the last flush (one statement per batch), and the
@@ -42,19 +52,37 @@ class LastSeen:
         taken, self._hub.instances = self._hub.instances, {}
         instances = {(agent, instance.decode("latin-1")): mark for (agent, instance), mark in
                      list(taken.items())[:MAX_INSTANCE_MARKS] if INSTANCE_ID.fullmatch(instance)}
-        if not marks and not instances:
+        leading = self._leading()
+        if not marks and not instances and not leading:
             return 0
         try:
             with self._sessions() as session:
                 record_polls(session=session, seen=marks)
                 record_instances(session=session, marks=instances, now=self.clock())
+                confirmed = self._record_confirmations(session) if leading else {}
                 session.commit()
         except SQLAlchemyError:
             for key, mark in taken.items():  # retried whole with the next flush
                 self._hub.instances.setdefault(key, mark)
             raise
         self._written.update(marks)  # only once written: a failed flush is retried whole
+        self._confirmed.update(confirmed)
         return len(marks)
+
+    def _record_confirmations(self, session: Session) -> dict[str, int]:
+        """An audit row `agent.confirmed` when every running instance of an agent has fetched a
+        changed document (a version after the first) that no row confirms yet: when a hold took
+        effect everywhere (the incident timeline shows it)."""
+        seen: dict[str, int] = {}  # remembered once committed
+        for agent, (version, count, behind) in instance_confirmation(session=session).items():
+            if behind or version <= 1 or self._confirmed.get(agent) == version:
+                continue
+            seen[agent] = version
+            if last_confirmed(session=session, agent=agent) != version:  # another leader's row, before this one
+                record_audit(session=session, now=self.clock(), actor="system:instances", action="agent.confirmed",
+                             subject=f"agent:{agent}", after={"version": version, "instances": count},
+                             reason=f"all {count} instance(s) hold version {version}")
+        return seen
 
     def flush_on_stop(self) -> None:
         try:

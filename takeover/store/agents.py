@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, text, update
+from sqlalchemy import case, delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -21,6 +21,7 @@ from takeover.store.engine import insert_if_missing
 from takeover.store.models import (
     AgentInstanceRow,
     AgentRow,
+    AuditRow,
     SourceRow,
 )
 from takeover.store.releases import latest_releases, release_document
@@ -239,3 +240,21 @@ def unconfirmed_instances(*, session: Session) -> dict[str, int]:
                         .where(col(AgentInstanceRow.version) < col(AgentRow.version))
                         .group_by(col(AgentInstanceRow.agent)))
     return {agent: int(count) for agent, count in rows}
+
+
+def instance_confirmation(*, session: Session) -> dict[str, tuple[int, int, int]]:
+    """Agent -> (its current version, its instances seen in the last hour, how many of them hold
+    an older version)."""
+    behind = func.sum(case((col(AgentInstanceRow.version) < col(AgentRow.version), 1), else_=0))
+    rows = session.exec(select(AgentInstanceRow.agent, func.max(AgentRow.version), func.count(), behind)
+                        .join(AgentRow, col(AgentRow.name) == col(AgentInstanceRow.agent))
+                        .group_by(col(AgentInstanceRow.agent)))
+    return {agent: (int(version), int(count), int(late or 0)) for agent, version, count, late in rows}
+
+
+def last_confirmed(*, session: Session, agent: str) -> int | None:
+    """The document version the agent's latest `agent.confirmed` audit row names."""
+    after = session.exec(select(AuditRow.after).where(col(AuditRow.action) == "agent.confirmed",
+                                                      col(AuditRow.subject) == f"agent:{agent}")
+                         .order_by(col(AuditRow.id).desc()).limit(1)).first()
+    return int(after["version"]) if isinstance(after, dict) and "version" in after else None

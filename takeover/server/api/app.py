@@ -71,7 +71,8 @@ def create_app(service: Service) -> FastAPI:
     """The API over one running `Service`."""
     cache = TokenCache(service.sessions)
     service.hub.on_signal(TOKENS_SIGNAL, cache.forget)
-    last_seen = LastSeen(service.hub, service.sessions, silent_after=service.settings.silent_after)
+    last_seen = LastSeen(service.hub, service.sessions, silent_after=service.settings.silent_after,
+                         leading=lambda: service.leadership.leader)
     service.metrics.registry.register(last_seen.collector())
     secret = service.settings.slack_signing_secret
     slack = SlackInteractions(service, signing_secret=secret.get_secret_value()) if secret else None
